@@ -1,0 +1,269 @@
+//! Key-space commands: DEL, EXISTS, TYPE, expiry, RENAME, KEYS, SCAN, RANDOMKEY, and the two
+//! internal operations that move a key between shards for a cross-shard RENAME.
+
+use super::args::{eq_ic, parse_i64, Args};
+use crate::error::CmdError;
+use crate::resp::reply;
+use crate::shard::Shard;
+use crate::store::{ExpireCond, Ttl};
+
+type R = Result<(), CmdError>;
+
+/// DEL / UNLINK key [key ...] (on this shard's share of the keys)
+pub fn del(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+    let n = a.iter().skip(1).filter(|k| sh.store.del(k, now)).count();
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+/// EXISTS / TOUCH key [key ...]: a key named twice counts twice, as in Redis.
+pub fn exists(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+    let n = a.iter().skip(1).filter(|k| sh.store.exists(k, now)).count();
+    reply::int(out, n as i64);
+    Ok(())
+}
+
+/// TYPE key
+pub fn key_type(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+    let t = sh.store.key_type(a.get(1), now).unwrap_or("none");
+    reply::simple(out, t.as_bytes());
+    Ok(())
+}
+
+/// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX|XX|GT|LT]
+pub fn expire(
+    sh: &mut Shard,
+    a: &Args,
+    now: u64,
+    out: &mut Vec<u8>,
+    unit_ms: i64,
+    absolute: bool,
+) -> R {
+    let cmd = match (unit_ms, absolute) {
+        (1000, false) => "expire",
+        (1, false) => "pexpire",
+        (1000, true) => "expireat",
+        _ => "pexpireat",
+    };
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in a.iter().skip(3) {
+        if eq_ic(opt, "nx") {
+            nx = true;
+        } else if eq_ic(opt, "xx") {
+            xx = true;
+        } else if eq_ic(opt, "gt") {
+            gt = true;
+        } else if eq_ic(opt, "lt") {
+            lt = true;
+        } else {
+            return Err(CmdError::UnsupportedOption(opt.to_vec()));
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(CmdError::ExpireOptionsNxXx);
+    }
+    if gt && lt {
+        return Err(CmdError::ExpireOptionsGtLt);
+    }
+    let mut when = a.i64_at(2)?;
+    if unit_ms == 1000 {
+        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+            return Err(CmdError::InvalidExpire(cmd));
+        }
+        when *= 1000;
+    }
+    let base = if absolute { 0 } else { now as i64 };
+    if when > i64::MAX - base {
+        return Err(CmdError::InvalidExpire(cmd));
+    }
+    when += base;
+    // XX together with GT or LT is allowed: XX is implied by the comparison.
+    let cond = if nx {
+        ExpireCond::Nx
+    } else if gt {
+        ExpireCond::Gt
+    } else if lt {
+        ExpireCond::Lt
+    } else if xx {
+        ExpireCond::Xx
+    } else {
+        ExpireCond::Always
+    };
+    if xx && (gt || lt) && !sh.store.exists(a.get(1), now) {
+        reply::int(out, 0);
+        return Ok(());
+    }
+    let at = when.max(0) as u64;
+    let set = if xx && lt {
+        // LT treats "no expiry" as infinite and would set it; XX forbids that.
+        matches!(sh.store.ttl(a.get(1), now), Ttl::Ms(_))
+            && sh.store.expire_at(a.get(1), at, cond, now)
+    } else {
+        sh.store.expire_at(a.get(1), at, cond, now)
+    };
+    reply::int(out, set as i64);
+    Ok(())
+}
+
+/// TTL / PTTL (remaining) and EXPIRETIME / PEXPIRETIME (absolute).
+pub fn ttl(
+    sh: &mut Shard,
+    a: &Args,
+    now: u64,
+    out: &mut Vec<u8>,
+    absolute: bool,
+    unit_ms: u64,
+) -> R {
+    let t = if absolute {
+        sh.store.expire_time(a.get(1), now)
+    } else {
+        sh.store.ttl(a.get(1), now)
+    };
+    let v = match t {
+        Ttl::Missing => -2,
+        Ttl::Persistent => -1,
+        // TTL rounds to the nearest second; EXPIRETIME truncates (Redis does the same).
+        Ttl::Ms(ms) if unit_ms == 1000 && !absolute => ((ms + 500) / 1000) as i64,
+        Ttl::Ms(ms) => (ms / unit_ms) as i64,
+    };
+    reply::int(out, v);
+    Ok(())
+}
+
+/// PERSIST key
+pub fn persist(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+    let done = sh.store.persist(a.get(1), now);
+    reply::int(out, done as i64);
+    Ok(())
+}
+
+/// RENAME / RENAMENX when both keys live on this shard.
+pub fn rename(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>, nx: bool) -> R {
+    let renamed = sh.store.rename(a.get(1), a.get(2), nx, now)?;
+    if nx {
+        reply::int(out, renamed as i64);
+    } else {
+        reply::ok(out);
+    }
+    Ok(())
+}
+
+/// KEYS pattern (on this shard)
+pub fn keys(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+    let mut body = Vec::new();
+    let mut n = 0usize;
+    sh.store.keys(a.get(1), now, &mut |k| {
+        reply::bulk(&mut body, k);
+        n += 1;
+    });
+    reply::array(out, n);
+    out.extend_from_slice(&body);
+    Ok(())
+}
+
+/// The shard a SCAN cursor points into and the position inside that shard's table. Cursors
+/// interleave shards (`pos * shards + shard`), so cursor 0 starts at shard 0 and one cursor walks
+/// every shard in turn.
+pub fn scan_cursor_shard(cursor: u64, shards: usize) -> usize {
+    (cursor % shards as u64) as usize
+}
+
+pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    // Redis parses the cursor with strtoul: digits only here, no sign.
+    if arg.is_empty() || !arg.iter().all(u8::is_ascii_digit) {
+        return Err(CmdError::InvalidCursor);
+    }
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(CmdError::InvalidCursor)
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] (the part of the walk in this shard)
+pub fn scan(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+    let cursor = parse_cursor(a.get(1))?;
+    let mut pattern = None;
+    let mut type_filter = None;
+    let mut count = 10usize;
+    let mut i = 2;
+    while i < a.len() {
+        let opt = a.get(i);
+        if i + 1 >= a.len() {
+            return Err(CmdError::Syntax);
+        }
+        let val = a.get(i + 1);
+        if eq_ic(opt, "count") {
+            let c = parse_i64(val).ok_or(CmdError::NotInteger)?;
+            if c < 1 {
+                return Err(CmdError::Syntax);
+            }
+            count = c as usize;
+        } else if eq_ic(opt, "match") {
+            // "*" matches everything: skip the matcher, as Redis does.
+            pattern = if val == b"*" { None } else { Some(val) };
+        } else if eq_ic(opt, "type") {
+            type_filter = Some(val);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    let shards = sh.shards as u64;
+    let pos = cursor / shards;
+    let mut body = Vec::new();
+    let mut n = 0usize;
+    let next_pos = sh
+        .store
+        .scan(pos, count, pattern, type_filter, now, &mut |k| {
+            reply::bulk(&mut body, k);
+            n += 1;
+        });
+    let next = if next_pos != 0 {
+        next_pos * shards + sh.id as u64
+    } else if sh.id + 1 < sh.shards {
+        sh.id as u64 + 1
+    } else {
+        0
+    };
+    reply::array(out, 2);
+    reply::bulk(out, itoa::Buffer::new().format(next).as_bytes());
+    reply::array(out, n);
+    out.extend_from_slice(&body);
+    Ok(())
+}
+
+/// RANDOMKEY (on this shard)
+pub fn randomkey(sh: &mut Shard, now: u64, out: &mut Vec<u8>) -> R {
+    let seed = sh.next_random();
+    match sh.store.random_key(seed, now) {
+        Some(k) => reply::bulk(out, k),
+        None => reply::null(out),
+    }
+    Ok(())
+}
+
+/// __take key: removes the key; replies `[value, absolute expiry ms or -1]`, or a null array.
+pub fn shard_take(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+    match sh.store.take(a.get(1), now) {
+        Some((value, expire)) => {
+            reply::array(out, 2);
+            reply::bulk(out, &value);
+            reply::int(out, expire.map_or(-1, |e| e as i64));
+        }
+        None => reply::null_array(out),
+    }
+    Ok(())
+}
+
+/// __put key value expire: stores the key, overwriting; expire is absolute ms or -1.
+pub fn shard_put(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+    let expire = a.i64_at(3)?;
+    let expire = if expire < 0 {
+        None
+    } else {
+        Some(expire as u64)
+    };
+    sh.store.put(a.get(1), a.get(2), expire, now);
+    reply::ok(out);
+    Ok(())
+}

@@ -1,0 +1,358 @@
+//! The command table and dispatch.
+//!
+//! Command metadata is data: one [`CmdSpec`] per command (name, Redis-convention arity, flags,
+//! key positions, how it is routed across shards). `COMMAND`, `INFO commandstats` and the arity
+//! check all read this one table. Dispatch is an exhaustive `match` on [`CmdId`].
+//!
+//! A handler parses its arguments, makes one typed store call on the shard that owns the key and
+//! writes the reply; it returns `Err(CmdError)` instead of writing an error, so every error is
+//! counted in one place ([`execute`]).
+//!
+//! Routing ([`Route`]) is decided by the connection before anything runs:
+//! - `Conn`: touches only the connection's own state (SELECT, HELLO, CLIENT, QUIT).
+//! - `Local`: keyless, runs on the connection's shard (PING, ECHO, TIME, CONFIG, COMMAND).
+//! - `Key`: one key; runs on the shard that owns it.
+//! - `Multi`: several keys; split by shard into parts that are this same command on a subset of
+//!   the keys, then gathered ([`Gather`]).
+//! - `All`: runs on every shard, gathered.
+//! - `Scan`, `Rename`: routed by their cursor / by both keys (see `shard::pipeline`).
+
+pub mod args;
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+pub use args::Args;
+
+use crate::error::CmdError;
+use crate::resp::reply;
+use crate::shard::Shard;
+
+/// How a multi-shard command's partial replies are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gather {
+    /// MGET: one element per key, put back in argument order.
+    Elements,
+    /// DEL, EXISTS, TOUCH, UNLINK, DBSIZE: integer replies summed.
+    SumInt,
+    /// MSET, FLUSHALL: every part answers +OK.
+    AllOk,
+    /// KEYS: arrays concatenated.
+    ConcatArrays,
+    /// RANDOMKEY: any non-null part.
+    AnyNonNull,
+    /// INFO: per-shard statistics formatted into one text.
+    Info,
+    /// CLIENT LIST: per-shard text concatenated into one bulk string.
+    ConcatText,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Conn,
+    Local,
+    Key,
+    /// Keys from argument 1 with this step (1: every argument is a key, 2: key value pairs).
+    Multi {
+        step: u8,
+        gather: Gather,
+    },
+    All(Gather),
+    Scan,
+    Rename,
+}
+
+pub mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const FAST: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const DENYOOM: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const LOADING: u32 = 1 << 6;
+    pub const STALE: u32 = 1 << 7;
+    pub const NO_AUTH: u32 = 1 << 8;
+    /// Not visible to clients (internal cross-shard operations).
+    pub const INTERNAL: u32 = 1 << 9;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (NOSCRIPT, "noscript"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+    ];
+}
+
+pub struct CmdSpec {
+    pub name: &'static str,
+    /// Redis convention: N means exactly N arguments (name included), -N at least N.
+    pub arity: i32,
+    pub flags: u32,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub route: Route,
+    pub group: &'static str,
+    pub summary: &'static str,
+}
+
+macro_rules! commands {
+    ($( $id:ident = $name:literal, $arity:expr, $flags:expr, ($fk:expr, $lk:expr, $st:expr), $route:expr, $group:literal, $summary:literal; )*) => {
+        /// Every command corekv knows, in table order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum CmdId { $($id),* }
+
+        pub static TABLE: &[CmdSpec] = &[
+            $(CmdSpec { name: $name, arity: $arity, flags: $flags, first_key: $fk, last_key: $lk, step: $st,
+                        route: $route, group: $group, summary: $summary }),*
+        ];
+
+        pub const ALL: &[CmdId] = &[$(CmdId::$id),*];
+    };
+}
+
+use flags::*;
+use Gather::*;
+use Route::*;
+
+commands! {
+    // connection and server
+    Ping = "ping", -1, FAST | STALE, (0, 0, 0), Local, "connection", "Returns the server's liveliness response.";
+    Echo = "echo", 2, FAST | STALE, (0, 0, 0), Local, "connection", "Returns the given string.";
+    Quit = "quit", -1, FAST | NO_AUTH | STALE | LOADING, (0, 0, 0), Conn, "connection", "Closes the connection.";
+    Select = "select", 2, FAST | LOADING | STALE, (0, 0, 0), Conn, "connection", "Changes the selected database.";
+    Hello = "hello", -1, FAST | NO_AUTH | LOADING | STALE, (0, 0, 0), Conn, "connection", "Handshakes with the Redis server.";
+    Client = "client", -2, LOADING | STALE, (0, 0, 0), Conn, "connection", "A container for client connection commands.";
+    Command = "command", -1, LOADING | STALE, (0, 0, 0), Local, "server", "Returns detailed information about all commands.";
+    Config = "config", -2, ADMIN | LOADING | STALE, (0, 0, 0), Local, "server", "A container for server configuration commands.";
+    Info = "info", -1, LOADING | STALE, (0, 0, 0), All(Gather::Info), "server", "Returns information and statistics about the server.";
+    Dbsize = "dbsize", 1, READONLY | FAST, (0, 0, 0), All(SumInt), "server", "Returns the number of keys in the database.";
+    Flushdb = "flushdb", -1, WRITE, (0, 0, 0), All(AllOk), "server", "Removes all keys from the current database.";
+    Flushall = "flushall", -1, WRITE, (0, 0, 0), All(AllOk), "server", "Removes all keys from all databases.";
+    Time = "time", 1, FAST | LOADING | STALE, (0, 0, 0), Local, "server", "Returns the server time.";
+    // strings
+    Get = "get", 2, READONLY | FAST, (1, 1, 1), Key, "string", "Returns the string value of a key.";
+    Set = "set", -3, WRITE | DENYOOM, (1, 1, 1), Key, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.";
+    Setnx = "setnx", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Set the string value of a key only when the key doesn't exist.";
+    Setex = "setex", 4, WRITE | DENYOOM, (1, 1, 1), Key, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.";
+    Psetex = "psetex", 4, WRITE | DENYOOM, (1, 1, 1), Key, "string", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.";
+    Getset = "getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Returns the previous string value of a key after setting it to a new value.";
+    Getdel = "getdel", 2, WRITE | FAST, (1, 1, 1), Key, "string", "Returns the string value of a key after deleting the key.";
+    Getex = "getex", -2, WRITE | FAST, (1, 1, 1), Key, "string", "Returns the string value of a key after setting its expiration time.";
+    Mget = "mget", -2, READONLY | FAST, (1, -1, 1), Multi { step: 1, gather: Elements }, "string", "Atomically returns the string values of one or more keys.";
+    Mset = "mset", -3, WRITE | DENYOOM, (1, -1, 2), Multi { step: 2, gather: AllOk }, "string", "Atomically creates or modifies the string values of one or more keys.";
+    Append = "append", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist.";
+    Strlen = "strlen", 2, READONLY | FAST, (1, 1, 1), Key, "string", "Returns the length of a string value.";
+    Incr = "incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.";
+    Decr = "decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.";
+    Incrby = "incrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.";
+    Decrby = "decrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.";
+    Incrbyfloat = "incrbyfloat", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.";
+    Getrange = "getrange", 4, READONLY, (1, 1, 1), Key, "string", "Returns a substring of the string stored at a key.";
+    Setrange = "setrange", 4, WRITE | DENYOOM, (1, 1, 1), Key, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
+    // keys
+    Del = "del", -2, WRITE, (1, -1, 1), Multi { step: 1, gather: SumInt }, "generic", "Deletes one or more keys.";
+    Delete = "delete", -2, WRITE, (1, -1, 1), Multi { step: 1, gather: SumInt }, "generic", "Deletes one or more keys (alias of DEL).";
+    Unlink = "unlink", -2, WRITE | FAST, (1, -1, 1), Multi { step: 1, gather: SumInt }, "generic", "Asynchronously deletes one or more keys.";
+    Exists = "exists", -2, READONLY | FAST, (1, -1, 1), Multi { step: 1, gather: SumInt }, "generic", "Determines whether one or more keys exist.";
+    Touch = "touch", -2, READONLY | FAST, (1, -1, 1), Multi { step: 1, gather: SumInt }, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed.";
+    Type = "type", 2, READONLY | FAST, (1, 1, 1), Key, "generic", "Determines the type of value stored at a key.";
+    Expire = "expire", -3, WRITE | FAST, (1, 1, 1), Key, "generic", "Sets the expiration time of a key in seconds.";
+    Pexpire = "pexpire", -3, WRITE | FAST, (1, 1, 1), Key, "generic", "Sets the expiration time of a key in milliseconds.";
+    Expireat = "expireat", -3, WRITE | FAST, (1, 1, 1), Key, "generic", "Sets the expiration time of a key to a Unix timestamp.";
+    Pexpireat = "pexpireat", -3, WRITE | FAST, (1, 1, 1), Key, "generic", "Sets the expiration time of a key to a Unix milliseconds timestamp.";
+    Ttl = "ttl", 2, READONLY | FAST, (1, 1, 1), Key, "generic", "Returns the expiration time in seconds of a key.";
+    Pttl = "pttl", 2, READONLY | FAST, (1, 1, 1), Key, "generic", "Returns the expiration time in milliseconds of a key.";
+    Expiretime = "expiretime", 2, READONLY | FAST, (1, 1, 1), Key, "generic", "Returns the expiration time of a key as a Unix timestamp.";
+    Pexpiretime = "pexpiretime", 2, READONLY | FAST, (1, 1, 1), Key, "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.";
+    Persist = "persist", 2, WRITE | FAST, (1, 1, 1), Key, "generic", "Removes the expiration time of a key.";
+    Rename = "rename", 3, WRITE, (1, 2, 1), Rename, "generic", "Renames a key and overwrites the destination.";
+    Renamenx = "renamenx", 3, WRITE | FAST, (1, 2, 1), Rename, "generic", "Renames a key only when the target key name doesn't exist.";
+    Keys = "keys", 2, READONLY, (0, 0, 0), All(ConcatArrays), "generic", "Returns all key names that match a pattern.";
+    Scan = "scan", -2, READONLY, (0, 0, 0), Scan, "generic", "Iterates over the key names in the database.";
+    Randomkey = "randomkey", 1, READONLY, (0, 0, 0), All(AnyNonNull), "generic", "Returns a random key name from the database.";
+    // internal, shard to shard
+    ShardTake = "__take", 2, WRITE | INTERNAL, (1, 1, 1), Key, "internal", "Removes a key and returns its value and absolute expiry.";
+    ShardPut = "__put", 4, WRITE | INTERNAL, (1, 1, 1), Key, "internal", "Stores a key with a value and an absolute expiry.";
+    ShardStats = "__stats", 1, INTERNAL, (0, 0, 0), Local, "internal", "Returns this shard's statistics.";
+    ShardClients = "__clients", 1, INTERNAL, (0, 0, 0), Local, "internal", "Returns this shard's CLIENT LIST lines.";
+}
+
+/// Lower-case name -> command, built once; one hash of a short name per command on the hot path.
+fn lookup_map() -> &'static hashbrown::HashMap<&'static [u8], CmdId, ahash::RandomState> {
+    static MAP: std::sync::OnceLock<hashbrown::HashMap<&'static [u8], CmdId, ahash::RandomState>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        ALL.iter()
+            .filter(|id| id.spec().flags & INTERNAL == 0)
+            .map(|id| (id.spec().name.as_bytes(), *id))
+            .collect()
+    })
+}
+
+impl CmdId {
+    #[inline]
+    pub fn spec(self) -> &'static CmdSpec {
+        &TABLE[self as usize]
+    }
+
+    #[inline]
+    pub fn from_index(i: usize) -> CmdId {
+        ALL[i]
+    }
+
+    /// Looks a command up by name, case-insensitively. Internal commands are not found.
+    pub fn lookup(name: &[u8]) -> Option<CmdId> {
+        let mut lower = [0u8; 16];
+        if name.is_empty() || name.len() > lower.len() {
+            return None;
+        }
+        for (d, s) in lower.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        let lower = &lower[..name.len()];
+        lookup_map().get(lower).copied()
+    }
+
+    pub fn arity_ok(self, argc: usize) -> bool {
+        let arity = self.spec().arity;
+        if arity >= 0 {
+            argc == arity as usize
+        } else {
+            argc >= (-arity) as usize
+        }
+    }
+}
+
+/// Runs a shard-level command (any route but `Conn`) against `shard`, writing its reply to `out`.
+/// Errors are written here and counted by code.
+pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut Vec<u8>) {
+    shard.stats.calls[id as usize] += 1;
+    if let Err(e) = dispatch(shard, id, args, now_ms, out) {
+        shard.stats.failed[id as usize] += 1;
+        write_error(shard, &e, out);
+    }
+}
+
+/// Writes `e` as an error reply and counts it in the shard's errorstats.
+pub fn write_error(shard: &mut Shard, e: &CmdError, out: &mut Vec<u8>) {
+    shard.stats.count_error(e.code());
+    reply::error(out, e.to_string().as_bytes());
+}
+
+fn dispatch(
+    sh: &mut Shard,
+    id: CmdId,
+    a: &Args,
+    now: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), CmdError> {
+    use CmdId::*;
+    match id {
+        Ping => server::ping(a, out),
+        Echo => {
+            reply::bulk(out, a.get(1));
+            Ok(())
+        }
+        Command => server::command(a, out),
+        Config => server::config(sh, a, out),
+        Info => server::stats(sh, now, out),
+        Dbsize => {
+            reply::int(out, sh.store.len() as i64);
+            Ok(())
+        }
+        Flushdb | Flushall => server::flush(sh, a, out),
+        Time => server::time(out),
+        Get => strings::get(sh, a, now, out),
+        Set => strings::set(sh, a, now, out),
+        Setnx => strings::setnx(sh, a, now, out),
+        Setex => strings::setex(sh, a, now, out, 1000, "setex"),
+        Psetex => strings::setex(sh, a, now, out, 1, "psetex"),
+        Getset => strings::getset(sh, a, now, out),
+        Getdel => strings::getdel(sh, a, now, out),
+        Getex => strings::getex(sh, a, now, out),
+        Mget => strings::mget(sh, a, now, out),
+        Mset => strings::mset(sh, a, now, out),
+        Append => strings::append(sh, a, now, out),
+        Strlen => strings::strlen(sh, a, now, out),
+        Incr => strings::incr_by(sh, a.get(1), 1, now, out),
+        Decr => strings::incr_by(sh, a.get(1), -1, now, out),
+        Incrby => strings::incrby(sh, a, now, out, false),
+        Decrby => strings::incrby(sh, a, now, out, true),
+        Incrbyfloat => strings::incrbyfloat(sh, a, now, out),
+        Getrange => strings::getrange(sh, a, now, out),
+        Setrange => strings::setrange(sh, a, now, out),
+        Del | Delete | Unlink => keys::del(sh, a, now, out),
+        Exists | Touch => keys::exists(sh, a, now, out),
+        Type => keys::key_type(sh, a, now, out),
+        Expire => keys::expire(sh, a, now, out, 1000, false),
+        Pexpire => keys::expire(sh, a, now, out, 1, false),
+        Expireat => keys::expire(sh, a, now, out, 1000, true),
+        Pexpireat => keys::expire(sh, a, now, out, 1, true),
+        Ttl => keys::ttl(sh, a, now, out, false, 1000),
+        Pttl => keys::ttl(sh, a, now, out, false, 1),
+        Expiretime => keys::ttl(sh, a, now, out, true, 1000),
+        Pexpiretime => keys::ttl(sh, a, now, out, true, 1),
+        Persist => keys::persist(sh, a, now, out),
+        Rename => keys::rename(sh, a, now, out, false),
+        Renamenx => keys::rename(sh, a, now, out, true),
+        Keys => keys::keys(sh, a, now, out),
+        Scan => keys::scan(sh, a, now, out),
+        Randomkey => keys::randomkey(sh, now, out),
+        ShardTake => keys::shard_take(sh, a, now, out),
+        ShardPut => keys::shard_put(sh, a, now, out),
+        ShardStats => server::stats(sh, now, out),
+        ShardClients => server::client_lines(sh, out),
+        Quit | Select | Hello | Client => {
+            // Connection commands never reach a shard; the connection runs them itself.
+            Err(CmdError::Other(
+                "ERR connection command routed to a shard".into(),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        assert_eq!(TABLE.len(), ALL.len());
+        for (i, id) in ALL.iter().enumerate() {
+            let s = id.spec();
+            assert_eq!(*id as usize, i);
+            assert_eq!(s.name, s.name.to_ascii_lowercase());
+            assert!(s.arity != 0, "{}", s.name);
+            if s.flags & INTERNAL == 0 {
+                assert_eq!(CmdId::lookup(s.name.to_uppercase().as_bytes()), Some(*id));
+            } else {
+                assert_eq!(CmdId::lookup(s.name.as_bytes()), None);
+            }
+            // Commands routed by key have their key positions declared.
+            if matches!(s.route, Route::Key | Route::Multi { .. } | Route::Rename) {
+                assert!(s.first_key >= 1, "{}", s.name);
+            }
+            if let Route::Multi { step, .. } = s.route {
+                assert_eq!(step as i32, s.step, "{}", s.name);
+            }
+        }
+        assert!(CmdId::lookup(b"nosuchcommand").is_none());
+        assert!(CmdId::lookup(b"").is_none());
+    }
+
+    #[test]
+    fn arity() {
+        assert!(CmdId::Get.arity_ok(2));
+        assert!(!CmdId::Get.arity_ok(3));
+        assert!(CmdId::Set.arity_ok(3));
+        assert!(CmdId::Set.arity_ok(9));
+        assert!(!CmdId::Set.arity_ok(2));
+    }
+}

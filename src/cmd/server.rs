@@ -1,0 +1,627 @@
+//! Server and connection commands: PING, TIME, FLUSH*, COMMAND, CONFIG, INFO, HELLO, CLIENT,
+//! SELECT.
+//!
+//! INFO is gathered: every shard answers the internal `__stats` with a fixed array of counters
+//! ([`stats`]); the connection sums them and formats the text ([`format_info`]).
+
+use super::args::{eq_ic, Args};
+use super::{flags, CmdId, TABLE};
+use crate::config::RUNTIME;
+use crate::error::CmdError;
+use crate::resp::reply;
+use crate::shard::{ClientInfo, Shard};
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+type R = Result<(), CmdError>;
+
+/// The Redis version corekv answers to clients that check it.
+pub const REDIS_VERSION: &str = "7.0.15";
+pub const COREKV_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn ping(a: &Args, out: &mut Vec<u8>) -> R {
+    match a.len() {
+        1 => reply::simple(out, b"PONG"),
+        2 => reply::bulk(out, a.get(1)),
+        _ => return Err(CmdError::WrongArity("ping".into())),
+    }
+    Ok(())
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+pub fn time(out: &mut Vec<u8>) -> R {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    reply::array(out, 2);
+    reply::bulk(out, itoa::Buffer::new().format(d.as_secs()).as_bytes());
+    reply::bulk(
+        out,
+        itoa::Buffer::new().format(d.subsec_micros()).as_bytes(),
+    );
+    Ok(())
+}
+
+/// FLUSHDB / FLUSHALL [ASYNC|SYNC] (on this shard)
+pub fn flush(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
+    if a.len() > 2 || (a.len() == 2 && !eq_ic(a.get(1), "async") && !eq_ic(a.get(1), "sync")) {
+        return Err(CmdError::Syntax);
+    }
+    sh.store.flush();
+    reply::ok(out);
+    Ok(())
+}
+
+fn command_info(id: CmdId, out: &mut Vec<u8>) {
+    let s = id.spec();
+    reply::array(out, 10);
+    reply::bulk(out, s.name.as_bytes());
+    reply::int(out, s.arity as i64);
+    let names: Vec<&str> = flags::NAMES
+        .iter()
+        .filter(|(f, _)| s.flags & f != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    reply::array(out, names.len());
+    for n in names {
+        reply::simple(out, n.as_bytes());
+    }
+    reply::int(out, s.first_key as i64);
+    reply::int(out, s.last_key as i64);
+    reply::int(out, s.step as i64);
+    reply::array(out, 1);
+    reply::simple(out, format!("@{}", s.group).as_bytes());
+    reply::array(out, 0); // tips
+    reply::array(out, 0); // key specs
+    reply::array(out, 0); // subcommands
+}
+
+fn public_commands() -> impl Iterator<Item = CmdId> {
+    super::ALL
+        .iter()
+        .copied()
+        .filter(|id| id.spec().flags & flags::INTERNAL == 0)
+}
+
+/// COMMAND [COUNT | INFO name... | DOCS name... | LIST]
+pub fn command(a: &Args, out: &mut Vec<u8>) -> R {
+    if a.len() == 1 {
+        reply::array(out, public_commands().count());
+        public_commands().for_each(|id| command_info(id, out));
+        return Ok(());
+    }
+    let sub = a.get(1);
+    if eq_ic(sub, "count") && a.len() == 2 {
+        reply::int(out, public_commands().count() as i64);
+    } else if eq_ic(sub, "list") && a.len() == 2 {
+        reply::array(out, public_commands().count());
+        public_commands().for_each(|id| reply::bulk(out, id.spec().name.as_bytes()));
+    } else if eq_ic(sub, "info") {
+        if a.len() == 2 {
+            reply::array(out, public_commands().count());
+            public_commands().for_each(|id| command_info(id, out));
+        } else {
+            reply::array(out, a.len() - 2);
+            for name in a.iter().skip(2) {
+                match CmdId::lookup(name) {
+                    Some(id) => command_info(id, out),
+                    None => reply::null_array(out),
+                }
+            }
+        }
+    } else if eq_ic(sub, "docs") {
+        let ids: Vec<CmdId> = if a.len() == 2 {
+            public_commands().collect()
+        } else {
+            a.iter().skip(2).filter_map(CmdId::lookup).collect()
+        };
+        reply::array(out, ids.len() * 2);
+        for id in ids {
+            let s = id.spec();
+            reply::bulk(out, s.name.as_bytes());
+            reply::array(out, 6);
+            reply::bulk(out, b"summary");
+            reply::bulk(out, s.summary.as_bytes());
+            reply::bulk(out, b"since");
+            reply::bulk(out, b"1.0.0");
+            reply::bulk(out, b"group");
+            reply::bulk(out, s.group.as_bytes());
+        }
+    } else {
+        return Err(CmdError::UnknownSubcommand {
+            cmd: "COMMAND",
+            sub: sub.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// The configuration parameters CONFIG GET knows, with their current values.
+fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
+    vec![
+        ("bind", sh.settings.bind.clone()),
+        ("port", sh.settings.port.to_string()),
+        ("save", String::new()),
+        ("appendonly", "no".into()),
+        ("appendfsync", "everysec".into()),
+        ("databases", "1".into()),
+        ("maxmemory", "0".into()),
+        ("maxmemory-policy", "noeviction".into()),
+        ("maxclients", "10000".into()),
+        ("timeout", "0".into()),
+        ("tcp-backlog", sh.settings.tcp_backlog.to_string()),
+        (
+            "proto-max-bulk-len",
+            RUNTIME
+                .proto_max_bulk_len
+                .load(Ordering::Relaxed)
+                .to_string(),
+        ),
+        ("hz", RUNTIME.hz.load(Ordering::Relaxed).to_string()),
+        ("shards", sh.shards.to_string()),
+    ]
+}
+
+/// CONFIG GET pattern [pattern ...] | CONFIG SET param value [param value ...]
+pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
+    let sub = a.get(1);
+    if eq_ic(sub, "get") {
+        if a.len() < 3 {
+            return Err(CmdError::WrongArity("config|get".into()));
+        }
+        let params = config_params(sh);
+        let matched: Vec<&(&str, String)> = params
+            .iter()
+            .filter(|(name, _)| {
+                a.iter()
+                    .skip(2)
+                    .any(|p| crate::store::glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+            })
+            .collect();
+        reply::array(out, matched.len() * 2);
+        for (name, value) in matched {
+            reply::bulk(out, name.as_bytes());
+            reply::bulk(out, value.as_bytes());
+        }
+    } else if eq_ic(sub, "set") {
+        if a.len() < 4 || a.len() % 2 != 0 {
+            return Err(CmdError::WrongArity("config|set".into()));
+        }
+        // Check every pair before applying any, so a failed CONFIG SET changes nothing.
+        let mut updates = Vec::new();
+        for i in (2..a.len()).step_by(2) {
+            let name = String::from_utf8_lossy(a.get(i)).to_ascii_lowercase();
+            let value = String::from_utf8_lossy(a.get(i + 1)).into_owned();
+            let bad = || {
+                CmdError::Other(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer"))
+            };
+            match name.as_str() {
+                "proto-max-bulk-len" => {
+                    updates.push((0, crate::config::parse_memory(&value).map_err(|_| bad())?))
+                }
+                "hz" => updates.push((1, value.parse::<u64>().map_err(|_| bad())?.clamp(1, 500))),
+                // No persistence yet: accept turning it off, which it already is.
+                "save" if value.is_empty() => {}
+                "appendonly" if value.eq_ignore_ascii_case("no") => {}
+                _ => {
+                    return Err(CmdError::Other(format!(
+                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                    )))
+                }
+            }
+        }
+        for (which, v) in updates {
+            match which {
+                0 => RUNTIME.proto_max_bulk_len.store(v, Ordering::Relaxed),
+                _ => RUNTIME.hz.store(v, Ordering::Relaxed),
+            }
+        }
+        reply::ok(out);
+    } else if eq_ic(sub, "resetstat") && a.len() == 2 {
+        sh.stats.reset();
+        reply::ok(out);
+    } else {
+        return Err(CmdError::UnknownSubcommand {
+            cmd: "CONFIG",
+            sub: sub.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// The counters one shard reports to INFO, in the order [`format_info`] reads them.
+pub const STAT_FIELDS: usize = 12;
+pub const ERROR_CODES: &[&str] = &["ERR", "WRONGTYPE", "NOPROTO", "NOAUTH"];
+
+/// __stats: this shard's counters as one array of integers.
+pub fn stats(sh: &mut Shard, _now: u64, out: &mut Vec<u8>) -> R {
+    let st = sh.store.stats();
+    let total_calls: u64 = sh.stats.calls.iter().sum();
+    let total_errors: u64 = sh.stats.errors.iter().map(|(_, n)| n).sum();
+    let fields: [u64; STAT_FIELDS] = [
+        st.keys as u64,
+        st.volatile_keys as u64,
+        st.expired_keys,
+        sh.stats.hits,
+        sh.stats.misses,
+        st.data_bytes as u64,
+        st.overhead_bytes as u64,
+        sh.clients.len() as u64,
+        sh.stats.connections_received,
+        total_calls,
+        total_errors,
+        sh.stats.rejected_connections,
+    ];
+    reply::array(out, STAT_FIELDS + TABLE.len() * 2 + ERROR_CODES.len());
+    for f in fields {
+        reply::int(out, f as i64);
+    }
+    for i in 0..TABLE.len() {
+        reply::int(out, sh.stats.calls[i] as i64);
+        reply::int(out, sh.stats.failed[i] as i64);
+    }
+    for code in ERROR_CODES {
+        let n = sh
+            .stats
+            .errors
+            .iter()
+            .find(|(c, _)| c == code)
+            .map_or(0, |(_, n)| *n);
+        reply::int(out, n as i64);
+    }
+    Ok(())
+}
+
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+    "commandstats",
+    "shards",
+];
+const DEFAULT_SECTIONS: u32 = (1 << 11) - 1 | 1 << 12;
+
+/// INFO [section ...] as a bit set over [`SECTIONS`].
+pub fn info_sections(a: &Args) -> u32 {
+    if a.len() == 1 {
+        return DEFAULT_SECTIONS;
+    }
+    let mut mask = 0;
+    for arg in a.iter().skip(1) {
+        if eq_ic(arg, "all") || eq_ic(arg, "everything") {
+            mask |= u32::MAX;
+        } else if eq_ic(arg, "default") {
+            mask |= DEFAULT_SECTIONS;
+        } else if let Some(i) = SECTIONS.iter().position(|s| eq_ic(arg, s)) {
+            mask |= 1 << i;
+        }
+    }
+    mask
+}
+
+/// Sums the shards' `__stats` arrays (each given as its list of integers) and writes INFO.
+pub fn format_info(
+    sections: u32,
+    per_shard: &[Vec<i64>],
+    info: &crate::shard::ServerInfo,
+    out: &mut Vec<u8>,
+) {
+    let total = |i: usize| {
+        per_shard
+            .iter()
+            .map(|v| v.get(i).copied().unwrap_or(0))
+            .sum::<i64>()
+    };
+    let on =
+        |name: &str| sections & (1 << SECTIONS.iter().position(|s| *s == name).unwrap_or(31)) != 0;
+    let mut s = String::with_capacity(4096);
+    let uptime = info.started.elapsed().as_secs();
+    let rss = rss_bytes();
+    let used = total(5) + total(6);
+    if on("server") {
+        let _ = write!(
+            s,
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\ncorekv_version:{COREKV_VERSION}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nshards:{}\r\nexecutable:{}\r\n\r\n",
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::process::id(),
+            info.port,
+            uptime / 86400,
+            RUNTIME.hz.load(Ordering::Relaxed),
+            per_shard.len(),
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+        );
+    }
+    if on("clients") {
+        let _ = write!(
+            s,
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:10000\r\nblocked_clients:0\r\n\r\n",
+            total(7)
+        );
+    }
+    if on("memory") {
+        let frag = if used > 0 {
+            rss as f64 / used as f64
+        } else {
+            1.0
+        };
+        let _ = write!(
+            s,
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_dataset:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{frag:.2}\r\n\r\n",
+            human(used as u64),
+            human(rss),
+            total(5),
+        );
+    }
+    if on("persistence") {
+        s.push_str("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n\r\n");
+    }
+    if on("stats") {
+        let _ = write!(
+            s,
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\n\r\n",
+            total(8), total(9), total(11), total(2), total(3), total(4), total(10)
+        );
+    }
+    if on("replication") {
+        s.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+    }
+    if on("cpu") {
+        let (user, sys) = cpu_seconds();
+        let _ = write!(
+            s,
+            "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n\r\n"
+        );
+    }
+    if on("modules") {
+        s.push_str("# Modules\r\n\r\n");
+    }
+    if on("commandstats") {
+        s.push_str("# Commandstats\r\n");
+        for (i, spec) in TABLE.iter().enumerate() {
+            let calls = total(STAT_FIELDS + 2 * i);
+            if calls > 0 && spec.flags & flags::INTERNAL == 0 {
+                let failed = total(STAT_FIELDS + 2 * i + 1);
+                let _ = write!(
+                    s,
+                    "cmdstat_{}:calls={calls},usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls={failed}\r\n",
+                    spec.name
+                );
+            }
+        }
+        s.push_str("\r\n");
+    }
+    if on("errorstats") {
+        s.push_str("# Errorstats\r\n");
+        for (j, code) in ERROR_CODES.iter().enumerate() {
+            let n = total(STAT_FIELDS + 2 * TABLE.len() + j);
+            if n > 0 {
+                let _ = write!(s, "errorstat_{code}:count={n}\r\n");
+            }
+        }
+        s.push_str("\r\n");
+    }
+    if on("cluster") {
+        s.push_str("# Cluster\r\ncluster_enabled:0\r\n\r\n");
+    }
+    if on("keyspace") {
+        s.push_str("# Keyspace\r\n");
+        if total(0) > 0 {
+            let _ = write!(
+                s,
+                "db0:keys={},expires={},avg_ttl=0\r\n",
+                total(0),
+                total(1)
+            );
+        }
+        s.push_str("\r\n");
+    }
+    if on("shards") {
+        s.push_str("# Shards\r\n");
+        for (i, v) in per_shard.iter().enumerate() {
+            let g = |j: usize| v.get(j).copied().unwrap_or(0);
+            let _ = write!(
+                s,
+                "shard{i}:keys={},expires={},clients={},commands={}\r\n",
+                g(0),
+                g(1),
+                g(7),
+                g(9)
+            );
+        }
+        s.push_str("\r\n");
+    }
+    // Redis ends the text without the last blank line.
+    while s.ends_with("\r\n\r\n") {
+        s.truncate(s.len() - 2);
+    }
+    reply::bulk(out, s.as_bytes());
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
+    } else if b >= 1024.0 * 1024.0 {
+        format!("{:.2}M", b / (1024.0 * 1024.0))
+    } else if b >= 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+/// Resident set size of the process, from /proc/self/statm.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn cpu_seconds() -> (f64, f64) {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return (0.0, 0.0);
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(ru.ru_utime), t(ru.ru_stime))
+}
+
+/// __clients: this shard's CLIENT LIST lines.
+pub fn client_lines(sh: &mut Shard, out: &mut Vec<u8>) -> R {
+    let now = now_ms();
+    let mut text = String::new();
+    let mut ids: Vec<&ClientInfo> = sh.clients.values().collect();
+    ids.sort_by_key(|c| c.id);
+    for c in ids {
+        c.write_line(now, &mut text);
+    }
+    reply::bulk(out, text.as_bytes());
+    Ok(())
+}
+
+/// HELLO [protover [AUTH user pass] [SETNAME name]] (connection-level)
+pub fn hello(client: &mut ClientInfo, a: &Args, out: &mut Vec<u8>) -> R {
+    if a.len() >= 2 {
+        let ver = super::args::parse_i64(a.get(1)).ok_or_else(|| {
+            CmdError::Other("ERR Protocol version is not an integer or out of range".into())
+        })?;
+        // RESP3 is not implemented yet: only protocol 2 is accepted.
+        if ver != 2 {
+            return Err(CmdError::NoProto);
+        }
+        let mut i = 2;
+        let mut name = None;
+        while i < a.len() {
+            let more = a.len() - i - 1;
+            if eq_ic(a.get(i), "auth") && more >= 2 {
+                i += 3;
+            } else if eq_ic(a.get(i), "setname") && more >= 1 {
+                name = Some(a.get(i + 1));
+                i += 2;
+            } else {
+                return Err(CmdError::Other(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(a.get(i))
+                )));
+            }
+        }
+        if let Some(n) = name {
+            set_name(client, n)?;
+        }
+    }
+    reply::array(out, 14);
+    reply::bulk(out, b"server");
+    reply::bulk(out, b"redis");
+    reply::bulk(out, b"version");
+    reply::bulk(out, REDIS_VERSION.as_bytes());
+    reply::bulk(out, b"proto");
+    reply::int(out, 2);
+    reply::bulk(out, b"id");
+    reply::int(out, client.id as i64);
+    reply::bulk(out, b"mode");
+    reply::bulk(out, b"standalone");
+    reply::bulk(out, b"role");
+    reply::bulk(out, b"master");
+    reply::bulk(out, b"modules");
+    reply::array(out, 0);
+    Ok(())
+}
+
+fn set_name(client: &mut ClientInfo, name: &[u8]) -> R {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(CmdError::Other(
+            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+        ));
+    }
+    client.name = String::from_utf8_lossy(name).into_owned();
+    Ok(())
+}
+
+/// CLIENT ID | SETNAME | GETNAME | SETINFO | INFO (LIST is gathered from every shard).
+pub fn client(client: &mut ClientInfo, a: &Args, out: &mut Vec<u8>) -> R {
+    let sub = a.get(1);
+    let n = a.len();
+    if eq_ic(sub, "id") && n == 2 {
+        reply::int(out, client.id as i64);
+    } else if eq_ic(sub, "setname") && n == 3 {
+        set_name(client, a.get(2))?;
+        reply::ok(out);
+    } else if eq_ic(sub, "getname") && n == 2 {
+        if client.name.is_empty() {
+            reply::null(out);
+        } else {
+            reply::bulk(out, client.name.as_bytes());
+        }
+    } else if eq_ic(sub, "setinfo") && n == 4 {
+        let value = String::from_utf8_lossy(a.get(3)).into_owned();
+        if value.contains(|c: char| !('!'..='~').contains(&c)) {
+            return Err(CmdError::Other(
+                "ERR lib-name or lib-ver cannot contain spaces, newlines or special characters."
+                    .into(),
+            ));
+        }
+        if eq_ic(a.get(2), "lib-name") {
+            client.lib_name = value;
+        } else if eq_ic(a.get(2), "lib-ver") {
+            client.lib_ver = value;
+        } else {
+            return Err(CmdError::Other(format!(
+                "ERR Unrecognized option '{}'",
+                String::from_utf8_lossy(a.get(2))
+            )));
+        }
+        reply::ok(out);
+    } else if eq_ic(sub, "info") && n == 2 {
+        let mut line = String::new();
+        client.write_line(now_ms(), &mut line);
+        reply::bulk(out, line.as_bytes());
+    } else if eq_ic(sub, "no-evict") && n == 3 {
+        reply::ok(out);
+    } else if [
+        "id", "setname", "getname", "setinfo", "info", "list", "no-evict",
+    ]
+    .iter()
+    .any(|s| eq_ic(sub, s))
+    {
+        return Err(CmdError::WrongArity(format!(
+            "client|{}",
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        )));
+    } else {
+        return Err(CmdError::UnknownSubcommand {
+            cmd: "CLIENT",
+            sub: sub.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// SELECT index: corekv has database 0 only.
+pub fn select(a: &Args, out: &mut Vec<u8>) -> R {
+    let db = a.i64_at(1)?;
+    if db != 0 {
+        return Err(CmdError::DbIndexOutOfRange);
+    }
+    reply::ok(out);
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! Client-visible errors.
+//!
+//! Two kinds exist and they never mix:
+//! - [`CmdError`]: a command failed; the client gets `-<text>\r\n` and the connection carries on.
+//!   `Display` is the exact Redis text (clients and test suites match on it byte for byte), so each
+//!   text is written once, here.
+//! - [`crate::resp::parse::ProtocolError`]: the byte stream is not RESP; the client gets the
+//!   `-ERR Protocol error: ...` reply and only that connection is closed.
+//!
+//! Errors are counted by their code (the first word) for `INFO errorstats`.
+
+use crate::store::StoreError;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CmdError {
+    /// `ERR unknown command 'x', with args beginning with: 'a' 'b' `
+    UnknownCommand {
+        name: Vec<u8>,
+        args: Vec<Vec<u8>>,
+    },
+    /// `ERR unknown subcommand 'x'. Try CLIENT HELP.`
+    UnknownSubcommand {
+        cmd: &'static str,
+        sub: Vec<u8>,
+    },
+    WrongArity(String),
+    Syntax,
+    NotInteger,
+    NotFloat,
+    Overflow,
+    NanOrInfinity,
+    InvalidExpire(&'static str),
+    WrongType,
+    NoSuchKey,
+    OffsetOutOfRange,
+    StringTooLong,
+    DbIndexOutOfRange,
+    NoProto,
+    ExpireOptionsNxXx,
+    ExpireOptionsGtLt,
+    UnsupportedOption(Vec<u8>),
+    InvalidCursor,
+    /// Any other text, given whole (code included), e.g. `ERR Unknown option or number of arguments for CONFIG SET - 'x'`.
+    Other(String),
+}
+
+impl CmdError {
+    /// The error code counted in `INFO errorstats`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CmdError::WrongType => "WRONGTYPE",
+            CmdError::NoProto => "NOPROTO",
+            CmdError::Other(s) if s.starts_with("NOAUTH") => "NOAUTH",
+            _ => "ERR",
+        }
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl fmt::Display for CmdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CmdError::UnknownCommand { name, args } => {
+                write!(
+                    f,
+                    "ERR unknown command '{}', with args beginning with: ",
+                    lossy(name)
+                )?;
+                // Redis quotes at most the first 128 bytes of the arguments.
+                let mut budget = 128usize;
+                for a in args {
+                    if budget == 0 {
+                        break;
+                    }
+                    let take = a.len().min(budget);
+                    budget -= take;
+                    write!(f, "'{}' ", lossy(&a[..take]))?;
+                }
+                Ok(())
+            }
+            CmdError::UnknownSubcommand { cmd, sub } => write!(
+                f,
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                lossy(sub),
+                cmd
+            ),
+            CmdError::WrongArity(name) => {
+                write!(f, "ERR wrong number of arguments for '{name}' command")
+            }
+            CmdError::Syntax => f.write_str("ERR syntax error"),
+            CmdError::NotInteger => f.write_str("ERR value is not an integer or out of range"),
+            CmdError::NotFloat => f.write_str("ERR value is not a valid float"),
+            CmdError::Overflow => f.write_str("ERR increment or decrement would overflow"),
+            CmdError::NanOrInfinity => f.write_str("ERR increment would produce NaN or Infinity"),
+            CmdError::InvalidExpire(cmd) => write!(f, "ERR invalid expire time in '{cmd}' command"),
+            CmdError::WrongType => {
+                f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value")
+            }
+            CmdError::NoSuchKey => f.write_str("ERR no such key"),
+            CmdError::OffsetOutOfRange => f.write_str("ERR offset is out of range"),
+            CmdError::StringTooLong => {
+                f.write_str("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+            }
+            CmdError::DbIndexOutOfRange => f.write_str("ERR DB index is out of range"),
+            CmdError::NoProto => f.write_str("NOPROTO unsupported protocol version"),
+            CmdError::ExpireOptionsNxXx => {
+                f.write_str("ERR NX and XX, GT or LT options at the same time are not compatible")
+            }
+            CmdError::ExpireOptionsGtLt => {
+                f.write_str("ERR GT and LT options at the same time are not compatible")
+            }
+            CmdError::UnsupportedOption(o) => write!(f, "ERR Unsupported option {}", lossy(o)),
+            CmdError::InvalidCursor => f.write_str("ERR invalid cursor"),
+            CmdError::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<StoreError> for CmdError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::WrongType => CmdError::WrongType,
+            StoreError::NotInteger => CmdError::NotInteger,
+            StoreError::NotFloat => CmdError::NotFloat,
+            StoreError::Overflow => CmdError::Overflow,
+            StoreError::NanOrInfinity => CmdError::NanOrInfinity,
+            StoreError::TooLong => CmdError::StringTooLong,
+            StoreError::NoSuchKey => CmdError::NoSuchKey,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_match_redis() {
+        let e = CmdError::UnknownCommand {
+            name: b"foo".to_vec(),
+            args: vec![b"a".to_vec(), b"b".to_vec()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        let e = CmdError::UnknownCommand {
+            name: b"foo".to_vec(),
+            args: vec![],
+        };
+        assert_eq!(
+            e.to_string(),
+            "ERR unknown command 'foo', with args beginning with: "
+        );
+        assert_eq!(
+            CmdError::WrongArity("get".into()).to_string(),
+            "ERR wrong number of arguments for 'get' command"
+        );
+        assert_eq!(
+            CmdError::InvalidExpire("set").to_string(),
+            "ERR invalid expire time in 'set' command"
+        );
+        assert_eq!(CmdError::WrongType.code(), "WRONGTYPE");
+        assert_eq!(CmdError::Syntax.code(), "ERR");
+    }
+}

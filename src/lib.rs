@@ -1,0 +1,50 @@
+//! # corekv
+//!
+//! A thread-per-core, shared-nothing, Redis-compatible cache server on glommio (io_uring).
+//!
+//! ```text
+//!             clients (redis-cli, redis-benchmark, memtier, client libraries)
+//!                  |  TCP, one SO_REUSEPORT listener per core; the kernel spreads connections
+//!    +-------------+-------------+------------------+
+//!    | core 0      | core 1      |  ...  core N-1   |   one glommio LocalExecutor per core
+//!    | conns       | conns       |                  |   a connection lives on the core that accepted it
+//!    | shard 0     | shard 1     |                  |   each shard owns its keys: table, expiry, stats
+//!    +------+------+------+------+------------------+
+//!           \__ request mesh __/   one Hop per destination shard per batch
+//!           \__ reply mesh ____/   a separate mesh, so replies always drain
+//! ```
+//!
+//! ## Life of a request
+//! read into the connection's buffer -> parse every complete command in it (pipelining; the
+//! arguments stay ranges of the buffer) -> route each key to its shard by Redis Cluster hash slot
+//! -> commands for this core's keys run inline, in order -> commands for other cores are appended
+//! to one [`shard::Hop`] per destination and sent as one message each -> the owning core runs its
+//! hop in order and sends the same box back with the replies -> replies are emitted in the
+//! client's command order into one output buffer -> one write.
+//!
+//! ## Ownership rules
+//! - A shard's data is touched only by its own core: no Mutex, RwLock or shared map on the data
+//!   path. Cross-core work is messages.
+//! - Stored values are copied into allocations the store owns; a slice of a read buffer would pin
+//!   the whole buffer.
+//! - Nothing blocks an executor: background work (active expiry) runs in a low-share task queue.
+//! - Time is a parameter of every store operation; the store never reads the clock.
+//! - Bad input becomes an error reply; only a framing error closes a connection. A panic on a
+//!   request path is a bug.
+//!
+//! ## Modules
+//! - [`config`]: flags, defaults, run-time knobs.
+//! - [`net`]: executors, listeners, the connection loop, shutdown.
+//! - [`resp`]: the request parser and the reply encoder.
+//! - [`shard`]: slots and routing, the meshes, a connection's pipeline and how replies are gathered.
+//! - [`cmd`]: the command table, dispatch and one file per command family.
+//! - [`store`]: the shard-local key-value table, entries, expiry.
+//! - [`error`]: client-visible errors with their exact Redis texts.
+
+pub mod cmd;
+pub mod config;
+pub mod error;
+pub mod net;
+pub mod resp;
+pub mod shard;
+pub mod store;

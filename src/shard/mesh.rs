@@ -1,0 +1,194 @@
+//! The per-core context and the two channel meshes.
+//!
+//! ```text
+//!   core A (origin)                                   core B (owner of the keys)
+//!   connection task --Hop--> request mesh A->B --> request task (runs ops on B's Shard)
+//!   waiter slot <-- reply task <-- reply mesh B->A <--Hop (same box, replies filled)
+//! ```
+//! Requests and replies use separate meshes so that replies always drain: a request task that
+//! waits to send a reply only waits for the origin's reply task, which never waits on anything.
+//! A connection registers one waiter slot for its lifetime; a reply wakes exactly that task.
+//! Hops return to the core that allocated them and are kept in a small pool for reuse.
+
+use super::{Hop, Shard};
+use glommio::channels::channel_mesh::{Receivers, Senders};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+/// Most hops kept for reuse per core.
+const HOP_POOL_MAX: usize = 256;
+
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    arrived: Vec<Box<Hop>>,
+    waker: Option<Waker>,
+}
+
+/// Everything a core's tasks share. Lives in an `Rc`; single-threaded.
+pub struct Ctx {
+    pub id: usize,
+    pub shards: usize,
+    pub shard: RefCell<Shard>,
+    requests: Option<Senders<Box<Hop>>>,
+    replies: Option<Senders<Box<Hop>>>,
+    slots: RefCell<Vec<Slot>>,
+    free_slots: RefCell<Vec<u32>>,
+    pool: RefCell<Vec<Box<Hop>>>,
+    /// Set when the server is shutting down: connections finish their batch and close.
+    pub stopping: Cell<bool>,
+    /// Closed at shutdown, waking every connection parked in a read.
+    pub stop_signal: glommio::sync::Semaphore,
+    /// Connections alive on this core.
+    pub live_connections: Cell<usize>,
+}
+
+impl Ctx {
+    pub fn new(
+        shard: Shard,
+        requests: Option<Senders<Box<Hop>>>,
+        replies: Option<Senders<Box<Hop>>>,
+    ) -> Self {
+        Ctx {
+            id: shard.id,
+            shards: shard.shards,
+            shard: RefCell::new(shard),
+            requests,
+            replies,
+            slots: RefCell::new(Vec::new()),
+            free_slots: RefCell::new(Vec::new()),
+            pool: RefCell::new(Vec::new()),
+            stopping: Cell::new(false),
+            stop_signal: glommio::sync::Semaphore::new(0),
+            live_connections: Cell::new(0),
+        }
+    }
+
+    /// A waiter slot for a new connection.
+    pub fn new_waiter(&self) -> u32 {
+        if let Some(w) = self.free_slots.borrow_mut().pop() {
+            return w;
+        }
+        let mut slots = self.slots.borrow_mut();
+        slots.push(Slot::default());
+        slots.len() as u32 - 1
+    }
+
+    pub fn free_waiter(&self, w: u32) {
+        let mut slots = self.slots.borrow_mut();
+        let slot = &mut slots[w as usize];
+        slot.waker = None;
+        slot.generation = slot.generation.wrapping_add(1);
+        let stale: Vec<Box<Hop>> = slot.arrived.drain(..).collect();
+        drop(slots);
+        stale.into_iter().for_each(|h| self.recycle(h));
+        self.free_slots.borrow_mut().push(w);
+    }
+
+    /// An empty hop from the pool.
+    pub fn hop(&self, waiter: u32) -> Box<Hop> {
+        let mut h = self.pool.borrow_mut().pop().unwrap_or_default();
+        h.origin = self.id;
+        h.waiter = waiter;
+        h.generation = self.slots.borrow()[waiter as usize].generation;
+        h
+    }
+
+    pub fn recycle(&self, mut hop: Box<Hop>) {
+        let mut pool = self.pool.borrow_mut();
+        // Do not keep the buffers of a rare huge batch alive forever.
+        if pool.len() < HOP_POOL_MAX && hop.data.capacity() + hop.reply.capacity() < 1 << 20 {
+            hop.clear();
+            pool.push(hop);
+        }
+    }
+
+    /// Sends a hop to the shard that will run it.
+    pub async fn send(&self, dest: usize, hop: Box<Hop>) {
+        let senders = self
+            .requests
+            .as_ref()
+            .expect("a hop needs more than one shard");
+        // The mesh lives until every shard has finished, so a send cannot fail while we run.
+        let _ = senders.send_to(dest, hop).await;
+    }
+
+    /// Waits until `expected` hops came back to waiter slot `w`, moving them into `into`.
+    pub async fn wait(&self, w: u32, expected: usize, into: &mut Vec<Box<Hop>>) {
+        std::future::poll_fn(|cx| {
+            let mut slots = self.slots.borrow_mut();
+            let slot = &mut slots[w as usize];
+            if slot.arrived.len() >= expected {
+                into.append(&mut slot.arrived);
+                slot.waker = None;
+                Poll::Ready(())
+            } else {
+                slot.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    fn deliver(&self, hop: Box<Hop>) {
+        let mut slots = self.slots.borrow_mut();
+        let Some(slot) = slots.get_mut(hop.waiter as usize) else {
+            return;
+        };
+        if slot.generation != hop.generation {
+            drop(slots);
+            return self.recycle(hop);
+        }
+        slot.arrived.push(hop);
+        if let Some(w) = slot.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// Spawns the tasks that serve the meshes on this core: one per peer and direction.
+pub fn spawn_mesh_tasks(
+    ctx: &Rc<Ctx>,
+    mut requests: Receivers<Box<Hop>>,
+    mut replies: Receivers<Box<Hop>>,
+) {
+    for (_peer, rx) in requests.streams() {
+        let ctx = ctx.clone();
+        glommio::spawn_local(async move {
+            while let Some(mut hop) = rx.recv().await {
+                {
+                    let now = crate::cmd::server::now_ms();
+                    let mut shard = ctx.shard.borrow_mut();
+                    hop.execute(&mut shard, now);
+                }
+                let origin = hop.origin;
+                if let Some(tx) = ctx.replies.as_ref() {
+                    let _ = tx.send_to(origin, hop).await;
+                }
+            }
+        })
+        .detach();
+    }
+    for (_peer, rx) in replies.streams() {
+        let ctx = ctx.clone();
+        glommio::spawn_local(async move {
+            while let Some(hop) = rx.recv().await {
+                ctx.deliver(hop);
+            }
+        })
+        .detach();
+    }
+}
+
+impl Ctx {
+    /// Closes this core's sending side of both meshes (after every shard has drained).
+    pub fn close_meshes(&self) {
+        if let Some(s) = &self.requests {
+            s.close();
+        }
+        if let Some(s) = &self.replies {
+            s.close();
+        }
+    }
+}

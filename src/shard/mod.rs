@@ -1,0 +1,207 @@
+//! Shards: the state one core owns, and how work crosses between cores.
+//!
+//! A [`Shard`] is everything one core owns: its slice of the keyspace ([`Store`]), its counters
+//! and its clients. Only that core's thread ever touches it (it sits in a `RefCell` inside the
+//! core's [`mesh::Ctx`], borrowed only between awaits), so nothing here is locked or atomic.
+//!
+//! Work for another core travels as a [`Hop`]: one message per destination shard per batch of
+//! parsed commands, carrying copies of the arguments and an empty reply buffer. The destination
+//! runs the ops in order, fills the reply buffer and sends the same box back on the reply mesh,
+//! so buffers always return to the core that allocated them and are reused.
+//!
+//! - `slot`: key -> hash slot -> shard.
+//! - `mesh`: the per-core context, the request and reply meshes, the tasks that serve them.
+//! - `pipeline`: a connection's batch: routing, local execution, gathering replies in order.
+
+pub mod mesh;
+pub mod pipeline;
+pub mod slot;
+
+use crate::cmd::{CmdId, TABLE};
+use crate::store::Store;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Facts about the server that every shard reports (INFO, CONFIG GET).
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub bind: String,
+    pub port: u16,
+    pub tcp_backlog: i32,
+    pub started: Instant,
+}
+
+/// Per-shard counters, summed over shards by INFO.
+pub struct ShardStats {
+    pub calls: Vec<u64>,
+    pub failed: Vec<u64>,
+    pub errors: Vec<(&'static str, u64)>,
+    pub hits: u64,
+    pub misses: u64,
+    pub connections_received: u64,
+    pub rejected_connections: u64,
+}
+
+impl ShardStats {
+    fn new() -> Self {
+        ShardStats {
+            calls: vec![0; TABLE.len()],
+            failed: vec![0; TABLE.len()],
+            errors: Vec::new(),
+            hits: 0,
+            misses: 0,
+            connections_received: 0,
+            rejected_connections: 0,
+        }
+    }
+
+    pub fn count_error(&mut self, code: &'static str) {
+        match self.errors.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, n)) => *n += 1,
+            None => self.errors.push((code, 1)),
+        }
+    }
+
+    pub fn reset(&mut self) {
+        *self = ShardStats {
+            connections_received: 0,
+            ..ShardStats::new()
+        };
+    }
+}
+
+/// What CLIENT LIST / CLIENT INFO show about one connection.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub name: String,
+    pub lib_name: String,
+    pub lib_ver: String,
+    pub created_ms: u64,
+    pub last_ms: u64,
+    pub last_cmd: &'static str,
+}
+
+impl ClientInfo {
+    pub fn write_line(&self, now_ms: u64, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.name,
+            now_ms.saturating_sub(self.created_ms) / 1000,
+            now_ms.saturating_sub(self.last_ms) / 1000,
+            if self.last_cmd.is_empty() { "NULL" } else { self.last_cmd },
+            self.lib_name,
+            self.lib_ver,
+        );
+    }
+}
+
+/// Everything one core owns.
+pub struct Shard {
+    pub id: usize,
+    pub shards: usize,
+    pub store: Store,
+    pub stats: ShardStats,
+    pub clients: hashbrown::HashMap<u64, ClientInfo>,
+    pub settings: Arc<ServerInfo>,
+    rng: u64,
+}
+
+impl Shard {
+    pub fn new(id: usize, shards: usize, settings: Arc<ServerInfo>) -> Self {
+        Shard {
+            id,
+            shards,
+            store: Store::new(),
+            stats: ShardStats::new(),
+            clients: hashbrown::HashMap::new(),
+            settings,
+            rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+        }
+    }
+
+    /// xorshift64*: cheap randomness for RANDOMKEY, no syscall.
+    pub fn next_random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// One batch of operations from one connection for one destination shard, and on the way back
+/// their replies. Boxed and recycled by the origin core.
+#[derive(Default)]
+pub struct Hop {
+    /// The shard that sent it and gets it back.
+    pub origin: usize,
+    /// The shard that runs it.
+    pub dest: usize,
+    /// The waiting connection's slot on the origin shard, and that slot's generation (a hop
+    /// that outlived its connection must not wake the slot's next owner).
+    pub waiter: u32,
+    pub generation: u32,
+    /// Argument bytes of every op, back to back.
+    pub data: Vec<u8>,
+    /// Byte ranges of the arguments in `data`.
+    pub ranges: Vec<(usize, usize)>,
+    /// (command, index of its first range, argument count), run in this order.
+    pub ops: Vec<(CmdId, u32, u32)>,
+    /// Replies of the ops back to back, filled by the destination.
+    pub reply: Vec<u8>,
+    /// End offset in `reply` of each op's reply.
+    pub ends: Vec<usize>,
+}
+
+impl Hop {
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.ranges.clear();
+        self.ops.clear();
+        self.reply.clear();
+        self.ends.clear();
+    }
+
+    /// Appends an op whose arguments are copied from `args`.
+    pub fn push_op<'a>(&mut self, id: CmdId, args: impl Iterator<Item = &'a [u8]>) -> u32 {
+        let first = self.ranges.len() as u32;
+        for a in args {
+            let start = self.data.len();
+            self.data.extend_from_slice(a);
+            self.ranges.push((start, self.data.len()));
+        }
+        let argc = self.ranges.len() as u32 - first;
+        self.ops.push((id, first, argc));
+        self.ops.len() as u32 - 1
+    }
+
+    /// The reply of op `i` once the hop came back.
+    pub fn op_reply(&self, i: u32) -> &[u8] {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.reply[start..self.ends[i]]
+    }
+
+    /// Runs every op on `shard` (the destination), filling the replies.
+    pub fn execute(&mut self, shard: &mut Shard, now_ms: u64) {
+        self.reply.clear();
+        self.ends.clear();
+        for &(id, first, argc) in &self.ops {
+            let args = crate::cmd::Args::new(
+                &self.data,
+                &self.ranges[first as usize..(first + argc) as usize],
+            );
+            crate::cmd::execute(shard, id, &args, now_ms, &mut self.reply);
+            self.ends.push(self.reply.len());
+        }
+    }
+}

@@ -1,0 +1,671 @@
+//! A connection's batch of commands: route, run, gather, in order.
+//!
+//! For every parsed command the connection calls [`Pipeline::command`], synchronously:
+//! - a command for this core's keys runs inline at once. While nothing is waiting on another
+//!   core its reply goes straight into the output buffer (the all-local fast path: no copy);
+//! - a command for another core's keys is appended to that core's [`Hop`] (one per destination
+//!   per batch) and a placeholder [`Piece`] keeps its place in the reply order;
+//! - a multi-key command whose keys span cores is split into parts, one per core, each being the
+//!   same command on that core's keys; an all-shard command gets a part on every core. Once all
+//!   parts are back they are combined ([`Gather`]) into the one reply Redis would give.
+//!
+//! Then [`Pipeline::flush`] sends the hops, waits for all of them, and writes every deferred
+//! reply into the output buffer in command order. Each core runs its ops in the order they were
+//! planned and channels are FIFO, so commands on one key always run in the client's order.
+//!
+//! A cross-shard RENAME needs two dependent steps (take the value, then store it), so it is a
+//! barrier: everything before it is flushed, it runs alone, and planning resumes after it.
+
+use super::mesh::Ctx;
+use super::slot::key_shard;
+use super::{ClientInfo, Hop, Shard};
+use crate::cmd::{self, args::eq_ic, server, Args, CmdId, Gather, Route};
+use crate::error::CmdError;
+use crate::resp::reply;
+
+/// Where one command's reply will come from.
+enum Piece {
+    /// One op's reply on one shard.
+    One { shard: u16, op: u32 },
+    /// Parts `parts[a..b]` combined by `kind`; for `Elements`, `order[c..d]` gives the shard of
+    /// each key in argument order.
+    Gather {
+        kind: Gather,
+        parts: (u32, u32),
+        order: (u32, u32),
+        info: u32,
+    },
+}
+
+/// What the connection does after planning a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Reply written; close the connection after writing the output (QUIT).
+    Close,
+    /// Flush, then run this command with [`Pipeline::barrier`].
+    Barrier,
+}
+
+pub struct Pipeline {
+    me: usize,
+    shards: usize,
+    waiter: u32,
+    deferred: bool,
+    outgoing: Vec<Option<Box<Hop>>>,
+    /// Replies of ops run on this core while others are pending (uses `reply` and `ends` only).
+    local: Hop,
+    pieces: Vec<Piece>,
+    parts: Vec<(u16, u32)>,
+    order: Vec<u16>,
+    back: Vec<Box<Hop>>,
+    by_shard: Vec<Option<Box<Hop>>>,
+    scratch_ranges: Vec<(usize, usize)>,
+    key_shards: Vec<u16>,
+}
+
+impl Pipeline {
+    pub fn new(ctx: &Ctx, waiter: u32) -> Self {
+        Pipeline {
+            me: ctx.id,
+            shards: ctx.shards,
+            waiter,
+            deferred: false,
+            outgoing: (0..ctx.shards).map(|_| None).collect(),
+            local: Hop::default(),
+            pieces: Vec::new(),
+            parts: Vec::new(),
+            order: Vec::new(),
+            back: Vec::new(),
+            by_shard: (0..ctx.shards).map(|_| None).collect(),
+            scratch_ranges: Vec::new(),
+            key_shards: Vec::new(),
+        }
+    }
+
+    /// Routes and (for this core's keys) runs one command whose arguments are `ranges` of `buf`.
+    pub fn command(
+        &mut self,
+        ctx: &Ctx,
+        client: &mut ClientInfo,
+        buf: &[u8],
+        ranges: &[(usize, usize)],
+        now: u64,
+        out: &mut Vec<u8>,
+    ) -> Flow {
+        let mut sh = ctx.shard.borrow_mut();
+        let sh = &mut *sh;
+        let args = Args::new(buf, ranges);
+        let Some(id) = CmdId::lookup(args.get(0)) else {
+            let e = CmdError::UnknownCommand {
+                name: args.get(0).to_vec(),
+                args: args.iter().skip(1).map(<[u8]>::to_vec).collect(),
+            };
+            self.local_result(sh, None, Err(e), out);
+            return Flow::Continue;
+        };
+        let spec = id.spec();
+        client.last_cmd = spec.name;
+        if !id.arity_ok(args.len()) {
+            self.local_result(
+                sh,
+                Some(id),
+                Err(CmdError::WrongArity(spec.name.into())),
+                out,
+            );
+            return Flow::Continue;
+        }
+        match spec.route {
+            Route::Local => self.single(ctx, sh, self.me, id, &args, now, out),
+            Route::Key => {
+                let s = key_shard(args.get(1), self.shards);
+                self.single(ctx, sh, s, id, &args, now, out)
+            }
+            Route::Multi { step, gather } => {
+                self.multi(ctx, sh, id, &args, step as usize, gather, now, out)
+            }
+            Route::All(gather) => self.all(ctx, sh, id, &args, gather, now, out),
+            Route::Scan => match cmd::keys::parse_cursor(args.get(1)) {
+                Ok(c) => {
+                    let s = cmd::keys::scan_cursor_shard(c, self.shards);
+                    self.single(ctx, sh, s, id, &args, now, out)
+                }
+                Err(e) => self.local_result(sh, Some(id), Err(e), out),
+            },
+            Route::Rename => {
+                let s = key_shard(args.get(1), self.shards);
+                if s == key_shard(args.get(2), self.shards) {
+                    self.single(ctx, sh, s, id, &args, now, out)
+                } else {
+                    return Flow::Barrier;
+                }
+            }
+            Route::Conn => return self.conn_command(ctx, sh, client, id, &args, now, out),
+        }
+        Flow::Continue
+    }
+
+    fn conn_command(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        client: &mut ClientInfo,
+        id: CmdId,
+        args: &Args,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) -> Flow {
+        let mut buf = std::mem::take(&mut self.local.data);
+        buf.clear();
+        let res = match id {
+            CmdId::Quit => {
+                reply::ok(&mut buf);
+                Ok(())
+            }
+            CmdId::Select => server::select(args, &mut buf),
+            CmdId::Hello => server::hello(client, args, &mut buf),
+            CmdId::Client if eq_ic(args.get(1), "list") => {
+                self.all(ctx, sh, id, args, Gather::ConcatText, now, out);
+                self.local.data = buf;
+                return Flow::Continue;
+            }
+            _ => server::client(client, args, &mut buf),
+        };
+        let written = std::mem::take(&mut buf);
+        self.local_result(sh, Some(id), res.map(|_| written.as_slice()), out);
+        self.local.data = written;
+        if id == CmdId::Quit {
+            Flow::Close
+        } else {
+            Flow::Continue
+        }
+    }
+
+    /// Emits a reply produced on the connection itself (errors before routing, connection
+    /// commands), counting it like any command.
+    fn local_result(
+        &mut self,
+        sh: &mut Shard,
+        id: Option<CmdId>,
+        res: Result<&[u8], CmdError>,
+        out: &mut Vec<u8>,
+    ) {
+        if let Some(id) = id {
+            sh.stats.calls[id as usize] += 1;
+        }
+        let dest = if self.deferred {
+            &mut self.local.reply
+        } else {
+            &mut *out
+        };
+        match res {
+            Ok(bytes) => dest.extend_from_slice(bytes),
+            Err(e) => {
+                if let Some(id) = id {
+                    sh.stats.failed[id as usize] += 1;
+                }
+                cmd::write_error(sh, &e, dest);
+            }
+        }
+        if self.deferred {
+            self.local.ends.push(self.local.reply.len());
+            let op = self.local.ends.len() as u32 - 1;
+            self.pieces.push(Piece::One {
+                shard: self.me as u16,
+                op,
+            });
+        }
+    }
+
+    /// Runs `id` on this core into the deferred-local buffer; returns its op index there.
+    fn run_deferred(&mut self, sh: &mut Shard, id: CmdId, args: &Args, now: u64) -> u32 {
+        cmd::execute(sh, id, args, now, &mut self.local.reply);
+        self.local.ends.push(self.local.reply.len());
+        self.local.ends.len() as u32 - 1
+    }
+
+    fn remote(&mut self, ctx: &Ctx, s: usize) -> &mut Hop {
+        let waiter = self.waiter;
+        self.outgoing[s].get_or_insert_with(|| ctx.hop(waiter))
+    }
+
+    /// A command that runs whole on shard `s`.
+    #[allow(clippy::too_many_arguments)]
+    fn single(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        s: usize,
+        id: CmdId,
+        args: &Args,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
+        if s == self.me {
+            if self.deferred {
+                let op = self.run_deferred(sh, id, args, now);
+                self.pieces.push(Piece::One {
+                    shard: s as u16,
+                    op,
+                });
+            } else {
+                cmd::execute(sh, id, args, now, out);
+            }
+        } else {
+            self.deferred = true;
+            let op = self.remote(ctx, s).push_op(id, args.iter());
+            self.pieces.push(Piece::One {
+                shard: s as u16,
+                op,
+            });
+        }
+    }
+
+    /// One part of a split command: `id` with argument 0 and the given argument indices.
+    fn part(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        s: usize,
+        id: CmdId,
+        args: &Args,
+        picks: &[usize],
+        now: u64,
+    ) -> u32 {
+        if s == self.me {
+            let mut ranges = std::mem::take(&mut self.scratch_ranges);
+            ranges.clear();
+            let all = args_ranges(args);
+            ranges.extend(picks.iter().map(|&i| all[i]));
+            let op = self.run_deferred(sh, id, &Args::new(args_buf(args), &ranges), now);
+            self.scratch_ranges = ranges;
+            op
+        } else {
+            self.remote(ctx, s)
+                .push_op(id, picks.iter().map(|&i| args.get(i)))
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn multi(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        id: CmdId,
+        args: &Args,
+        step: usize,
+        gather: Gather,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
+        if (args.len() - 1) % step != 0 {
+            let name = id.spec().name.to_string();
+            self.local_result(sh, Some(id), Err(CmdError::WrongArity(name)), out);
+            return;
+        }
+        let mut key_shards = std::mem::take(&mut self.key_shards);
+        key_shards.clear();
+        key_shards.extend(
+            (1..args.len())
+                .step_by(step)
+                .map(|i| key_shard(args.get(i), self.shards) as u16),
+        );
+        let first = key_shards[0];
+        if key_shards.iter().all(|&s| s == first) {
+            self.key_shards = key_shards;
+            return self.single(ctx, sh, first as usize, id, args, now, out);
+        }
+        self.deferred = true;
+        let parts_start = self.parts.len() as u32;
+        let mut picks = Vec::with_capacity(args.len());
+        for (k, &s) in key_shards.iter().enumerate() {
+            if key_shards[..k].contains(&s) {
+                continue;
+            }
+            picks.clear();
+            picks.push(0);
+            for (j, _) in key_shards
+                .iter()
+                .enumerate()
+                .skip(k)
+                .filter(|(_, &t)| t == s)
+            {
+                picks.extend((0..step).map(|d| 1 + j * step + d));
+            }
+            let op = self.part(ctx, sh, s as usize, id, args, &picks, now);
+            self.parts.push((s, op));
+        }
+        let order_start = self.order.len() as u32;
+        if gather == Gather::Elements {
+            self.order.extend_from_slice(&key_shards);
+        }
+        self.pieces.push(Piece::Gather {
+            kind: gather,
+            parts: (parts_start, self.parts.len() as u32),
+            order: (order_start, self.order.len() as u32),
+            info: 0,
+        });
+        self.key_shards = key_shards;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn all(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        id: CmdId,
+        args: &Args,
+        gather: Gather,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let (part_id, info) = match gather {
+            Gather::Info => (CmdId::ShardStats, server::info_sections(args)),
+            Gather::ConcatText => (CmdId::ShardClients, 0),
+            _ => (id, 0),
+        };
+        if self.shards == 1 && part_id == id {
+            return self.single(ctx, sh, self.me, id, args, now, out);
+        }
+        if part_id != id {
+            // The connection counts the client's command; the parts count as internal ops.
+            sh.stats.calls[id as usize] += 1;
+        }
+        self.deferred = true;
+        let parts_start = self.parts.len() as u32;
+        let picks: Vec<usize> = if part_id == id {
+            (0..args.len()).collect()
+        } else {
+            vec![]
+        };
+        for s in 0..self.shards {
+            let op = if part_id == id {
+                self.part(ctx, sh, s, id, args, &picks, now)
+            } else if s == self.me {
+                self.run_deferred(sh, part_id, &Args::new(&[], &[]), now)
+            } else {
+                self.remote(ctx, s).push_op(part_id, std::iter::empty())
+            };
+            self.parts.push((s as u16, op));
+        }
+        self.pieces.push(Piece::Gather {
+            kind: gather,
+            parts: (parts_start, self.parts.len() as u32),
+            order: (0, 0),
+            info,
+        });
+    }
+
+    /// Sends every pending hop, waits for all of them and writes the deferred replies in order.
+    pub async fn flush(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
+        if !self.deferred {
+            return;
+        }
+        let mut expected = 0;
+        for s in 0..self.shards {
+            if let Some(mut hop) = self.outgoing[s].take() {
+                hop.dest = s;
+                ctx.send(s, hop).await;
+                expected += 1;
+            }
+        }
+        if expected > 0 {
+            ctx.wait(self.waiter, expected, &mut self.back).await;
+        }
+        for hop in self.back.drain(..) {
+            let d = hop.dest;
+            self.by_shard[d] = Some(hop);
+        }
+        let settings = ctx.shard.borrow().settings.clone();
+        for piece in &self.pieces {
+            match *piece {
+                Piece::One { shard, op } => out.extend_from_slice(self.reply_of(shard, op)),
+                Piece::Gather {
+                    kind,
+                    parts,
+                    order,
+                    info,
+                } => {
+                    let parts = &self.parts[parts.0 as usize..parts.1 as usize];
+                    let order = &self.order[order.0 as usize..order.1 as usize];
+                    let replies: Vec<(u16, &[u8])> = parts
+                        .iter()
+                        .map(|&(s, op)| (s, self.reply_of(s, op)))
+                        .collect();
+                    gather(kind, &replies, order, info, &settings, out);
+                }
+            }
+        }
+        for slot in self.by_shard.iter_mut() {
+            if let Some(hop) = slot.take() {
+                ctx.recycle(hop);
+            }
+        }
+        self.pieces.clear();
+        self.parts.clear();
+        self.order.clear();
+        self.local.reply.clear();
+        self.local.ends.clear();
+        self.deferred = false;
+    }
+
+    fn reply_of(&self, shard: u16, op: u32) -> &[u8] {
+        if shard as usize == self.me {
+            self.local.op_reply(op)
+        } else {
+            self.by_shard[shard as usize]
+                .as_ref()
+                .map_or(&b"-ERR shard reply missing\r\n"[..], |h| h.op_reply(op))
+        }
+    }
+
+    /// Runs one op on shard `s` now and returns its reply.
+    async fn one(&mut self, ctx: &Ctx, s: usize, id: CmdId, args: &[&[u8]]) -> Vec<u8> {
+        if s == self.me {
+            let data: Vec<u8> = args.concat();
+            let mut ranges = Vec::with_capacity(args.len());
+            let mut at = 0;
+            for a in args {
+                ranges.push((at, at + a.len()));
+                at += a.len();
+            }
+            let mut out = Vec::new();
+            let now = server::now_ms();
+            cmd::execute(
+                &mut ctx.shard.borrow_mut(),
+                id,
+                &Args::new(&data, &ranges),
+                now,
+                &mut out,
+            );
+            return out;
+        }
+        let mut hop = ctx.hop(self.waiter);
+        hop.push_op(id, args.iter().copied());
+        hop.dest = s;
+        ctx.send(s, hop).await;
+        ctx.wait(self.waiter, 1, &mut self.back).await;
+        let hop = self.back.pop().expect("one hop came back");
+        let r = hop.op_reply(0).to_vec();
+        ctx.recycle(hop);
+        r
+    }
+
+    /// RENAME / RENAMENX between keys on different shards: check, take, put. Not atomic: another
+    /// client may briefly see neither key (documented in the README).
+    pub async fn barrier(&mut self, ctx: &Ctx, args: &Args<'_>, out: &mut Vec<u8>) {
+        let nx = eq_ic(args.get(0), "renamenx");
+        let id = if nx { CmdId::Renamenx } else { CmdId::Rename };
+        let (src, dst) = (args.get(1), args.get(2));
+        let (s_src, s_dst) = (key_shard(src, self.shards), key_shard(dst, self.shards));
+        ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Vec<u8>| {
+            let mut sh = ctx.shard.borrow_mut();
+            sh.stats.failed[id as usize] += 1;
+            cmd::write_error(&mut sh, &e, out);
+        };
+        if nx && self.one(ctx, s_src, CmdId::Exists, &[b"exists", src]).await != b":1\r\n" {
+            return fail(ctx, CmdError::NoSuchKey, out);
+        }
+        if nx && self.one(ctx, s_dst, CmdId::Exists, &[b"exists", dst]).await == b":1\r\n" {
+            return reply::int(out, 0);
+        }
+        let taken = self
+            .one(ctx, s_src, CmdId::ShardTake, &[b"__take", src])
+            .await;
+        let Some((value, expire)) = parse_taken(&taken) else {
+            return fail(ctx, CmdError::NoSuchKey, out);
+        };
+        let expire = itoa::Buffer::new().format(expire).to_owned();
+        self.one(
+            ctx,
+            s_dst,
+            CmdId::ShardPut,
+            &[b"__put", dst, value, expire.as_bytes()],
+        )
+        .await;
+        if nx {
+            reply::int(out, 1);
+        } else {
+            reply::ok(out);
+        }
+    }
+}
+
+fn args_ranges<'a>(args: &Args<'a>) -> &'a [(usize, usize)] {
+    args.ranges()
+}
+
+fn args_buf<'a>(args: &Args<'a>) -> &'a [u8] {
+    args.buf()
+}
+
+/// `*2\r\n$<n>\r\n<value>\r\n:<expire>\r\n` -> (value, expire)
+fn parse_taken(r: &[u8]) -> Option<(&[u8], i64)> {
+    let r = r.strip_prefix(b"*2\r\n")?;
+    let (value, rest) = read_bulk(r)?;
+    let value = value?;
+    Some((value, reply::parse_int(rest)?))
+}
+
+/// Reads one `$n\r\n...\r\n` or `$-1\r\n` element; returns (payload or None for null, rest).
+fn read_bulk(r: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    let r = r.strip_prefix(b"$")?;
+    let nl = memchr::memchr(b'\n', r)?;
+    let n: i64 = atoi::atoi(&r[..nl.checked_sub(1)?])?;
+    let body = &r[nl + 1..];
+    if n < 0 {
+        return Some((None, body));
+    }
+    let n = n as usize;
+    if body.len() < n + 2 {
+        return None;
+    }
+    Some((Some(&body[..n]), &body[n + 2..]))
+}
+
+/// Reads an array header `*n\r\n`; returns (n, rest).
+fn read_array(r: &[u8]) -> Option<(i64, &[u8])> {
+    let r = r.strip_prefix(b"*")?;
+    let nl = memchr::memchr(b'\n', r)?;
+    let n: i64 = atoi::atoi(&r[..nl.checked_sub(1)?])?;
+    Some((n, &r[nl + 1..]))
+}
+
+/// Combines the parts of a split command into one reply. A part that is an error becomes the
+/// reply (every part ran the same checks, so they fail alike).
+fn gather(
+    kind: Gather,
+    parts: &[(u16, &[u8])],
+    order: &[u16],
+    info: u32,
+    settings: &super::ServerInfo,
+    out: &mut Vec<u8>,
+) {
+    if let Some((_, err)) = parts.iter().find(|(_, r)| r.first() == Some(&b'-')) {
+        out.extend_from_slice(err);
+        return;
+    }
+    match kind {
+        Gather::SumInt => reply::int(
+            out,
+            parts.iter().filter_map(|(_, r)| reply::parse_int(r)).sum(),
+        ),
+        Gather::AllOk => reply::ok(out),
+        Gather::Elements => {
+            // Each part is an array of bulks in its keys' order; interleave them by key order.
+            let mut rest: Vec<(u16, &[u8])> = parts
+                .iter()
+                .map(|&(s, r)| (s, read_array(r).map_or(&b""[..], |(_, body)| body)))
+                .collect();
+            reply::array(out, order.len());
+            for s in order {
+                let Some(cur) = rest.iter_mut().find(|(t, _)| t == s) else {
+                    continue;
+                };
+                match read_bulk(cur.1) {
+                    Some((v, next)) => {
+                        match v {
+                            Some(v) => reply::bulk(out, v),
+                            None => reply::null(out),
+                        }
+                        cur.1 = next;
+                    }
+                    None => reply::null(out),
+                }
+            }
+        }
+        Gather::ConcatArrays => {
+            let total: i64 = parts
+                .iter()
+                .filter_map(|(_, r)| read_array(r))
+                .map(|(n, _)| n.max(0))
+                .sum();
+            reply::array(out, total as usize);
+            for (_, r) in parts {
+                if let Some((_, body)) = read_array(r) {
+                    out.extend_from_slice(body);
+                }
+            }
+        }
+        Gather::AnyNonNull => {
+            let found = parts
+                .iter()
+                .filter_map(|(_, r)| read_bulk(r))
+                .find_map(|(v, _)| v);
+            match found {
+                Some(k) => reply::bulk(out, k),
+                None => reply::null(out),
+            }
+        }
+        Gather::ConcatText => {
+            let text: Vec<u8> = parts
+                .iter()
+                .filter_map(|(_, r)| read_bulk(r))
+                .filter_map(|(v, _)| v)
+                .flatten()
+                .copied()
+                .collect();
+            reply::bulk(out, &text);
+        }
+        Gather::Info => {
+            let per_shard: Vec<Vec<i64>> = parts
+                .iter()
+                .map(|(_, r)| {
+                    let mut v = Vec::new();
+                    if let Some((n, mut body)) = read_array(r) {
+                        for _ in 0..n.max(0) {
+                            let Some(nl) = memchr::memchr(b'\n', body) else {
+                                break;
+                            };
+                            v.push(reply::parse_int(&body[..nl + 1]).unwrap_or(0));
+                            body = &body[nl + 1..];
+                        }
+                    }
+                    v
+                })
+                .collect();
+            server::format_info(info, &per_shard, settings, out);
+        }
+    }
+}
