@@ -55,6 +55,13 @@ Script format (commands.txt)
                 ``[cursor, [keys...]]`` gets its nested key array sorted, and
                 its cursor compared only as "0" (finished) vs "not 0":
                 cursor values themselves are implementation details.
+    ``@SCANALL`` (SCAN lines only, the cursor being the 2nd word) follow
+                the cursor: resend the command with each returned cursor
+                until it is "0", then compare ["0", all keys, sorted] as one
+                reply.  Duplicates are kept, so a key returned twice shows.
+                An error reply ends the loop and is compared as is.  Needed
+                where a server may legitimately end one SCAN call early
+                (corekv walks its shards one after another).
     ``@IGNORE`` send and read one reply, but do not compare (TIME, INFO...).
     ``@TYPE``   compare only the type and shape of the reply: integer vs
                 integer (negative integers, the -1/-2 sentinels of TTL & co,
@@ -96,11 +103,13 @@ EOF_REPLY = b"<EOF>"
 class Entry:
     """One script line that sends something and reads one reply."""
 
-    def __init__(self, lineno, text, payload, sort=False, ignore=False,
-                 shape=False, reconnect=False, sleep_ms=0):
+    def __init__(self, lineno, text, payload, args=None, sort=False, ignore=False,
+                 shape=False, scanall=False, reconnect=False, sleep_ms=0):
         self.lineno = lineno        # 1-based line number in the script
         self.text = text            # the line as written (for reports)
         self.payload = payload      # bytes sent to the server
+        self.args = args            # the split command (None for RAW)
+        self.scanall = scanall      # @SCANALL
         self.sort = sort            # @SORT
         self.ignore = ignore        # @IGNORE
         self.shape = shape          # @TYPE
@@ -109,10 +118,10 @@ class Entry:
 
 
 def encode_command(args):
-    """Encode a list of str arguments as a RESP multibulk."""
+    """Encode a list of str (sent as UTF-8) or bytes arguments as a RESP multibulk."""
     out = [b"*%d\r\n" % len(args)]
     for arg in args:
-        data = arg.encode("utf-8")
+        data = arg if isinstance(arg, bytes) else arg.encode("utf-8")
         out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(out)
 
@@ -136,15 +145,18 @@ def parse_script(path):
                     raise ValueError("line %d: usage: @SLEEP MS" % lineno)
                 pending_sleep += int(parts[1])
                 continue
-            flags = {"sort": False, "ignore": False, "shape": False}
+            flags = {"sort": False, "ignore": False, "shape": False, "scanall": False}
+            directives = {"@SORT": "sort", "@IGNORE": "ignore", "@TYPE": "shape",
+                          "@SCANALL": "scanall"}
             rest = line
             while rest.startswith("@"):
                 word, _, rest = rest.partition(" ")
                 rest = rest.strip()
-                key = {"@SORT": "sort", "@IGNORE": "ignore", "@TYPE": "shape"}.get(word)
+                key = directives.get(word)
                 if key is None:
                     raise ValueError("line %d: unknown directive %s" % (lineno, word))
                 flags[key] = True
+            args = None
             if rest.startswith("RAW "):
                 literal = rest[4:].strip()
                 try:
@@ -161,7 +173,10 @@ def parse_script(path):
                 if not args:
                     raise ValueError("line %d: directive without a command" % lineno)
                 payload = encode_command(args)
-            entries.append(Entry(lineno, line, payload, reconnect=reconnect_mode,
+            if flags["scanall"] and (args is None or len(args) < 2
+                                     or args[0].upper() != "SCAN"):
+                raise ValueError("line %d: @SCANALL needs a SCAN command" % lineno)
+            entries.append(Entry(lineno, line, payload, args=args, reconnect=reconnect_mode,
                                  sleep_ms=pending_sleep, **flags))
             pending_sleep = 0
     return entries
@@ -375,6 +390,26 @@ class Server:
 # Replay
 # --------------------------------------------------------------------------
 
+def scan_all(conn, args, max_calls=100000):
+    """@SCANALL: follow the SCAN cursor to "0"; return (raw, value) of the union."""
+    args = list(args)
+    keys = []
+    for _ in range(max_calls):
+        conn.send(encode_command(args))
+        raw, value = conn.read_reply()
+        kind, v = value
+        if not (kind == "*" and v and len(v) == 2 and v[0][0] == "$"
+                and v[0][1] is not None and v[1][0] == "*" and v[1][1] is not None):
+            return raw, value  # an error or something that is not a SCAN reply
+        keys.extend(v[1][1])
+        if v[0][1] == b"0":
+            value = ("*", [("$", b"0"), ("*", sorted(keys, key=serialize))])
+            return serialize(value), value
+        args[1] = v[0][1]
+    msg = b"<SCANALL: cursor not back to 0 after %d calls>" % max_calls
+    return msg, None
+
+
 def replay(server, entries, timeout):
     """Run the script against server; return [(raw, value)] per entry."""
     port = server.port
@@ -398,8 +433,11 @@ def replay(server, entries, timeout):
                 time.sleep(entry.sleep_ms / 1000.0)
             broken = False
             try:
-                conn.send(entry.payload)
-                results.append(conn.read_reply())
+                if entry.scanall:
+                    results.append(scan_all(conn, entry.args))
+                else:
+                    conn.send(entry.payload)
+                    results.append(conn.read_reply())
             except socket.timeout:
                 results.append((TIMEOUT_REPLY, None))
                 broken = True  # a late reply would shift every following line

@@ -70,17 +70,19 @@ impl fmt::Display for CmdError {
                     "ERR unknown command '{}', with args beginning with: ",
                     lossy(name)
                 )?;
-                // Redis quotes at most the first 128 bytes of the arguments.
-                let mut budget = 128usize;
+                // Redis quotes arguments while the quoted text is under 128 bytes, cutting each
+                // to what is left of those 128 (quotes and spaces count).
+                let mut quoted = Vec::new();
                 for a in args {
-                    if budget == 0 {
+                    if quoted.len() >= 128 {
                         break;
                     }
-                    let take = a.len().min(budget);
-                    budget -= take;
-                    write!(f, "'{}' ", lossy(&a[..take]))?;
+                    let take = a.len().min(128 - quoted.len());
+                    quoted.push(b'\'');
+                    quoted.extend_from_slice(&a[..take]);
+                    quoted.extend_from_slice(b"' ");
                 }
-                Ok(())
+                f.write_str(&lossy(&quoted))
             }
             CmdError::UnknownSubcommand { cmd, sub } => write!(
                 f,

@@ -122,8 +122,8 @@ pub fn ttl(
     let v = match t {
         Ttl::Missing => -2,
         Ttl::Persistent => -1,
-        // TTL rounds to the nearest second; EXPIRETIME truncates (Redis does the same).
-        Ttl::Ms(ms) if unit_ms == 1000 && !absolute => ((ms + 500) / 1000) as i64,
+        // Seconds are rounded to the nearest one, for TTL and EXPIRETIME alike (as Redis does).
+        Ttl::Ms(ms) if unit_ms == 1000 => (ms.saturating_add(500) / 1000) as i64,
         Ttl::Ms(ms) => (ms / unit_ms) as i64,
     };
     reply::int(out, v);

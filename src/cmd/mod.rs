@@ -15,7 +15,8 @@
 //! - `Multi`: several keys; split by shard into parts that are this same command on a subset of
 //!   the keys, then gathered ([`Gather`]).
 //! - `All`: runs on every shard, gathered.
-//! - `Scan`, `Rename`: routed by their cursor / by both keys (see `shard::pipeline`).
+//! - `Scan`: routed by its cursor. `Barrier`: one shard runs it whole, or it runs in dependent
+//!   steps across shards (see `shard::pipeline`).
 
 pub mod args;
 pub mod keys;
@@ -59,7 +60,9 @@ pub enum Route {
     },
     All(Gather),
     Scan,
-    Rename,
+    /// Keys as declared by first/last/step: one shard runs it whole; keys on several shards make
+    /// it a barrier that runs in dependent steps (RENAME, MSETNX).
+    Barrier,
 }
 
 pub mod flags {
@@ -147,6 +150,7 @@ commands! {
     Getex = "getex", -2, WRITE | FAST, (1, 1, 1), Key, "string", "Returns the string value of a key after setting its expiration time.";
     Mget = "mget", -2, READONLY | FAST, (1, -1, 1), Multi { step: 1, gather: Elements }, "string", "Atomically returns the string values of one or more keys.";
     Mset = "mset", -3, WRITE | DENYOOM, (1, -1, 2), Multi { step: 2, gather: AllOk }, "string", "Atomically creates or modifies the string values of one or more keys.";
+    Msetnx = "msetnx", -3, WRITE | DENYOOM, (1, -1, 2), Barrier, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist.";
     Append = "append", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist.";
     Strlen = "strlen", 2, READONLY | FAST, (1, 1, 1), Key, "string", "Returns the length of a string value.";
     Incr = "incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.";
@@ -172,8 +176,8 @@ commands! {
     Expiretime = "expiretime", 2, READONLY | FAST, (1, 1, 1), Key, "generic", "Returns the expiration time of a key as a Unix timestamp.";
     Pexpiretime = "pexpiretime", 2, READONLY | FAST, (1, 1, 1), Key, "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.";
     Persist = "persist", 2, WRITE | FAST, (1, 1, 1), Key, "generic", "Removes the expiration time of a key.";
-    Rename = "rename", 3, WRITE, (1, 2, 1), Rename, "generic", "Renames a key and overwrites the destination.";
-    Renamenx = "renamenx", 3, WRITE | FAST, (1, 2, 1), Rename, "generic", "Renames a key only when the target key name doesn't exist.";
+    Rename = "rename", 3, WRITE, (1, 2, 1), Barrier, "generic", "Renames a key and overwrites the destination.";
+    Renamenx = "renamenx", 3, WRITE | FAST, (1, 2, 1), Barrier, "generic", "Renames a key only when the target key name doesn't exist.";
     Keys = "keys", 2, READONLY, (0, 0, 0), All(ConcatArrays), "generic", "Returns all key names that match a pattern.";
     Scan = "scan", -2, READONLY, (0, 0, 0), Scan, "generic", "Iterates over the key names in the database.";
     Randomkey = "randomkey", 1, READONLY, (0, 0, 0), All(AnyNonNull), "generic", "Returns a random key name from the database.";
@@ -279,6 +283,7 @@ fn dispatch(
         Getex => strings::getex(sh, a, now, out),
         Mget => strings::mget(sh, a, now, out),
         Mset => strings::mset(sh, a, now, out),
+        Msetnx => strings::msetnx(sh, a, now, out),
         Append => strings::append(sh, a, now, out),
         Strlen => strings::strlen(sh, a, now, out),
         Incr => strings::incr_by(sh, a.get(1), 1, now, out),
@@ -336,7 +341,7 @@ mod tests {
                 assert_eq!(CmdId::lookup(s.name.as_bytes()), None);
             }
             // Commands routed by key have their key positions declared.
-            if matches!(s.route, Route::Key | Route::Multi { .. } | Route::Rename) {
+            if matches!(s.route, Route::Key | Route::Multi { .. } | Route::Barrier) {
                 assert!(s.first_key >= 1, "{}", s.name);
             }
             if let Route::Multi { step, .. } = s.route {

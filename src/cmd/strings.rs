@@ -33,10 +33,25 @@ enum Grammar {
     GetEx,
 }
 
-struct ExtOpts {
+struct ExtOpts<'a> {
     cond: SetCond,
     get: bool,
     expiry: Option<ExpiryUpdate>,
+    /// The expire argument not yet validated: (text, unit, relative).
+    expire_arg: Option<(&'a [u8], Unit, bool)>,
+}
+
+impl ExtOpts<'_> {
+    /// Validates the expire argument (Redis checks it after the syntax, and GETEX only once the
+    /// key is found).
+    fn expiry(&self, now: u64, cmd: &'static str) -> Result<Option<ExpiryUpdate>, CmdError> {
+        match self.expire_arg {
+            Some((arg, unit, relative)) => Ok(Some(ExpiryUpdate::At(expire_ms(
+                arg, unit, relative, now, cmd,
+            )?))),
+            None => Ok(self.expiry),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,14 +60,9 @@ enum Unit {
     Millis,
 }
 
-/// Redis `parseExtendedStringArgumentsOrReply` followed by `getExpireMillisecondsOrReply`.
-fn parse_ext(
-    a: &Args,
-    from: usize,
-    grammar: Grammar,
-    now: u64,
-    cmd: &'static str,
-) -> Result<ExtOpts, CmdError> {
+/// Redis `parseExtendedStringArgumentsOrReply`: the syntax only; [`ExtOpts::expiry`] then
+/// validates the number like `getExpireMillisecondsOrReply`.
+fn parse_ext<'a>(a: &Args<'a>, from: usize, grammar: Grammar) -> Result<ExtOpts<'a>, CmdError> {
     const EX: u8 = 1;
     const PX: u8 = 2;
     const EXAT: u8 = 4;
@@ -64,6 +74,7 @@ fn parse_ext(
         cond: SetCond::Always,
         get: false,
         expiry: None,
+        expire_arg: None,
     };
     let mut expire_arg: Option<(&[u8], u8)> = None;
     let mut i = from;
@@ -113,7 +124,7 @@ fn parse_ext(
             Unit::Millis
         };
         let relative = kind & (EX | PX) != 0;
-        opts.expiry = Some(ExpiryUpdate::At(expire_ms(arg, unit, relative, now, cmd)?));
+        opts.expire_arg = Some((arg, unit, relative));
     }
     Ok(opts)
 }
@@ -142,8 +153,8 @@ fn expire_ms(
 
 /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
 pub fn set(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
-    let opts = parse_ext(a, 3, Grammar::Set, now, "set")?;
-    let expiry = opts.expiry.unwrap_or(ExpiryUpdate::Persist);
+    let opts = parse_ext(a, 3, Grammar::Set)?;
+    let expiry = opts.expiry(now, "set")?.unwrap_or(ExpiryUpdate::Persist);
     let res = sh
         .store
         .set(a.get(1), a.get(2), opts.cond, expiry, opts.get, now)?;
@@ -229,8 +240,12 @@ pub fn getdel(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
 
 /// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]
 pub fn getex(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
-    let opts = parse_ext(a, 2, Grammar::GetEx, now, "getex")?;
-    match sh.store.get_ex(a.get(1), opts.expiry, now)? {
+    let opts = parse_ext(a, 2, Grammar::GetEx)?;
+    if opts.expire_arg.is_some() && !sh.store.exists(a.get(1), now) {
+        reply::null(out);
+        return Ok(());
+    }
+    match sh.store.get_ex(a.get(1), opts.expiry(now, "getex")?, now)? {
         Some(v) => reply::bulk(out, v),
         None => reply::null(out),
     }
@@ -273,6 +288,22 @@ pub fn mset(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
         i += 2;
     }
     reply::ok(out);
+    Ok(())
+}
+
+/// MSETNX key value [key value ...] when every key lives on this shard (atomic here; see
+/// `shard::pipeline` for keys on several shards).
+pub fn msetnx(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+    if a.len() % 2 == 0 {
+        return Err(CmdError::WrongArity("msetnx".into()));
+    }
+    let any = (1..a.len())
+        .step_by(2)
+        .any(|i| sh.store.exists(a.get(i), now));
+    if !any {
+        mset(sh, a, now, &mut Vec::new())?;
+    }
+    reply::int(out, !any as i64);
     Ok(())
 }
 

@@ -210,10 +210,15 @@ impl Parser {
         let mut pos = start;
         while pos < buf.len() {
             let args_before = batch.args.len();
-            let step = match self.stage {
-                Stage::Idle if buf[pos] == b'*' => self.multibulk(buf, pos, limits, batch),
-                Stage::Idle | Stage::Inline => self.inline(buf, pos, batch),
-                Stage::Count | Stage::Args => self.multibulk(buf, pos, limits, batch),
+            let is_multibulk = match self.stage {
+                Stage::Idle => buf[pos] == b'*',
+                Stage::Inline => false,
+                Stage::Count | Stage::Args => true,
+            };
+            let step = if is_multibulk {
+                self.multibulk(buf, pos, limits, batch)
+            } else {
+                self.inline(buf, pos, batch)
             };
             match step {
                 Ok(Step::Done(end)) => pos = end,
@@ -318,6 +323,19 @@ impl Parser {
         }
 
         while remaining > 0 {
+            // Fast path: a whole argument with a short canonical length is buffered.
+            if bulk.is_none() && buf.get(pos) == Some(&b'$') {
+                if let Some((len, cr)) = quick_len(buf, pos + 1) {
+                    let data = cr + 2;
+                    if len <= limits.max_bulk_len && ((end - data) as u64) >= len + 2 {
+                        let stop = data + len as usize;
+                        batch.args.push((data, stop));
+                        pos = stop + 2;
+                        remaining -= 1;
+                        continue;
+                    }
+                }
+            }
             let len = match bulk {
                 Some(len) => len,
                 None => {
@@ -426,6 +444,16 @@ impl Parser {
 /// Returns the value and the offset of the `\r`; `None` sends the caller to the exact slow path.
 #[inline(always)]
 fn quick_len(buf: &[u8], start: usize) -> Option<(u64, usize)> {
+    // Nearly all real lengths have one or two digits; test those without a loop.
+    if let Some(&[a, b, c]) = buf.get(start..start + 3) {
+        let (da, db) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+        if da <= 9 && b == b'\r' {
+            return Some((da as u64, start + 1));
+        }
+        if (1..=9).contains(&da) && db <= 9 && c == b'\r' && start + 3 < buf.len() {
+            return Some((da as u64 * 10 + db as u64, start + 2));
+        }
+    }
     let mut i = start;
     let mut v = 0u64;
     while let Some(&c) = buf.get(i) {

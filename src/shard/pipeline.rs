@@ -132,10 +132,27 @@ impl Pipeline {
                 }
                 Err(e) => self.local_result(sh, Some(id), Err(e), out),
             },
-            Route::Rename => {
-                let s = key_shard(args.get(1), self.shards);
-                if s == key_shard(args.get(2), self.shards) {
+            Route::Barrier => {
+                let (first, last, step) =
+                    (spec.first_key as usize, spec.last_key, spec.step as usize);
+                let last = if last < 0 {
+                    (args.len() as i32 + last) as usize
+                } else {
+                    last as usize
+                };
+                let s = key_shard(args.get(first), self.shards);
+                if (first..=last.min(args.len() - 1))
+                    .step_by(step)
+                    .all(|i| key_shard(args.get(i), self.shards) == s)
+                {
                     self.single(ctx, sh, s, id, &args, now, out)
+                } else if id == CmdId::Msetnx && args.len() % 2 == 0 {
+                    self.local_result(
+                        sh,
+                        Some(id),
+                        Err(CmdError::WrongArity("msetnx".into())),
+                        out,
+                    );
                 } else {
                     return Flow::Barrier;
                 }
@@ -491,9 +508,41 @@ impl Pipeline {
         r
     }
 
+    /// A barrier command whose keys live on several shards, run in dependent steps.
+    pub async fn barrier(&mut self, ctx: &Ctx, args: &Args<'_>, out: &mut Vec<u8>) {
+        if eq_ic(args.get(0), "msetnx") {
+            self.msetnx_across(ctx, args, out).await
+        } else {
+            self.rename_across(ctx, args, out).await
+        }
+    }
+
+    /// MSETNX over several shards: ask every shard whether any of its keys exists, then set.
+    /// Not atomic across shards: a key created between the two steps is overwritten.
+    async fn msetnx_across(&mut self, ctx: &Ctx, args: &Args<'_>, out: &mut Vec<u8>) {
+        ctx.shard.borrow_mut().stats.calls[CmdId::Msetnx as usize] += 1;
+        let mut by_shard: Vec<Vec<&[u8]>> = vec![Vec::new(); self.shards];
+        for i in (1..args.len()).step_by(2) {
+            by_shard[key_shard(args.get(i), self.shards)].extend([args.get(i), args.get(i + 1)]);
+        }
+        for (s, kv) in by_shard.iter().enumerate().filter(|(_, kv)| !kv.is_empty()) {
+            let mut exists: Vec<&[u8]> = vec![b"exists"];
+            exists.extend(kv.iter().step_by(2));
+            if self.one(ctx, s, CmdId::Exists, &exists).await != b":0\r\n" {
+                return reply::int(out, 0);
+            }
+        }
+        for (s, kv) in by_shard.iter().enumerate().filter(|(_, kv)| !kv.is_empty()) {
+            let mut mset: Vec<&[u8]> = vec![b"mset"];
+            mset.extend(kv.iter().copied());
+            self.one(ctx, s, CmdId::Mset, &mset).await;
+        }
+        reply::int(out, 1);
+    }
+
     /// RENAME / RENAMENX between keys on different shards: check, take, put. Not atomic: another
     /// client may briefly see neither key (documented in the README).
-    pub async fn barrier(&mut self, ctx: &Ctx, args: &Args<'_>, out: &mut Vec<u8>) {
+    async fn rename_across(&mut self, ctx: &Ctx, args: &Args<'_>, out: &mut Vec<u8>) {
         let nx = eq_ic(args.get(0), "renamenx");
         let id = if nx { CmdId::Renamenx } else { CmdId::Rename };
         let (src, dst) = (args.get(1), args.get(2));

@@ -264,7 +264,7 @@ impl Store {
         if value.is_empty() {
             return Ok(found.map_or(0, |i| self.slab[i as usize].value().len()));
         }
-        let end = offset
+        offset
             .checked_add(value.len())
             .filter(|&e| e <= MAX_STRING_LEN)
             .ok_or(StoreError::TooLong)?;
@@ -278,7 +278,6 @@ impl Store {
         let after = slot.total_len();
         let len = slot.value().len();
         self.account_resize(before, after);
-        debug_assert!(len >= end);
         Ok(len)
     }
 }
