@@ -169,14 +169,20 @@ pub fn scan_cursor_shard(cursor: u64, shards: usize) -> usize {
 }
 
 pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    // Redis parses the cursor with strtoul: digits only here, no sign.
-    if arg.is_empty() || !arg.iter().all(u8::is_ascii_digit) {
+    // Like Redis's strtoul: an optional sign, then digits; "-1" wraps to the largest cursor.
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return Err(CmdError::InvalidCursor);
     }
-    std::str::from_utf8(arg)
+    let v: u64 = std::str::from_utf8(digits)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or(CmdError::InvalidCursor)
+        .ok_or(CmdError::InvalidCursor)?;
+    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] (the part of the walk in this shard)

@@ -224,12 +224,53 @@ pub(super) fn add_float(cur_str: Option<&[u8]>, cur: f64, delta: f64) -> Option<
     Some(if r == 0.0 { 0.0 } else { r })
 }
 
-/// Human-friendly float text: plain decimal, no exponent, shortest digits
-/// that round-trip (Rust's `Display` for f64), e.g. "10.5", "3", "5000".
-/// Formatting the f64 returned by `incr_by_float` with `{}` yields exactly
-/// these bytes.
+/// Human-friendly float text as Redis writes INCRBYFLOAT results ("%.17Lf", then trailing zeros
+/// and a trailing '.' removed, "-0" written "0"): plain decimal, no exponent. The digits come from
+/// the shortest representation that round-trips (Rust's `Display` for f64, e.g. "10.5", "3",
+/// "5000"), rounded half-up to 17 fractional digits in decimal, so f64 noise never shows.
 pub(super) fn fmt_f64(v: f64) -> Vec<u8> {
-    format!("{v}").into_bytes()
+    const FRAC_DIGITS: usize = 17;
+    let s = format!("{v}");
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.as_str()),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes().take(FRAC_DIGITS)).collect();
+    if frac.len() > FRAC_DIGITS && frac.as_bytes()[FRAC_DIGITS] >= b'5' {
+        // Carry the rounding up through the kept digits.
+        let mut i = digits.len();
+        loop {
+            if i == 0 {
+                digits.insert(0, b'1');
+                break;
+            }
+            i -= 1;
+            if digits[i] == b'9' {
+                digits[i] = b'0';
+            } else {
+                digits[i] += 1;
+                break;
+            }
+        }
+    }
+    let kept_frac = frac.len().min(FRAC_DIGITS);
+    let split = digits.len() - kept_frac;
+    let mut out = Vec::with_capacity(digits.len() + 2);
+    out.extend_from_slice(&digits[..split]);
+    let frac_part: &[u8] = &digits[split..];
+    let frac_len = frac_part
+        .iter()
+        .rposition(|&d| d != b'0')
+        .map_or(0, |p| p + 1);
+    if frac_len > 0 {
+        out.push(b'.');
+        out.extend_from_slice(&frac_part[..frac_len]);
+    }
+    if neg && out.iter().any(|&d| d.is_ascii_digit() && d != b'0') {
+        out.insert(0, b'-');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -304,6 +345,20 @@ mod tests {
         };
         let cv = c.map_or(0.0, |s| parse_f64(s).unwrap());
         String::from_utf8(fmt_f64(add_float(c, cv, delta).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn format_rounds_to_17_fraction_digits_like_redis() {
+        let f = |v: f64| String::from_utf8(fmt_f64(v)).unwrap();
+        assert_eq!(f(1e-18), "0");
+        assert_eq!(f(-1e-18), "0");
+        assert_eq!(f(1.5e-17), "0.00000000000000002");
+        assert_eq!(f(1e-20), "0");
+        assert_eq!(f(10.6), "10.6");
+        assert_eq!(f(-0.1), "-0.1");
+        assert_eq!(f(0.99999999999999999999), "1");
+        assert_eq!(f(5200.0), "5200");
+        assert_eq!(f(3e20), "300000000000000000000");
     }
 
     #[test]
