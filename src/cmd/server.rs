@@ -490,10 +490,10 @@ fn cpu_seconds() -> (f64, f64) {
 pub fn client_lines(sh: &mut Shard, out: &mut Vec<u8>) -> R {
     let now = now_ms();
     let mut text = String::new();
-    let mut ids: Vec<&ClientInfo> = sh.clients.values().collect();
-    ids.sort_by_key(|c| c.id);
-    for c in ids {
-        c.write_line(now, &mut text);
+    let mut ids: Vec<u64> = sh.clients.keys().copied().collect();
+    ids.sort_unstable();
+    for id in ids {
+        sh.clients[&id].borrow().write_line(now, &mut text);
     }
     reply::bulk(out, text.as_bytes());
     Ok(())

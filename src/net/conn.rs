@@ -73,7 +73,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
     let now = now_ms();
-    let mut client = ClientInfo {
+    let client = Rc::new(std::cell::RefCell::new(ClientInfo {
         id,
         addr: stream
             .peer_addr()
@@ -86,7 +86,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
         created_ms: now,
         last_ms: now,
         ..ClientInfo::default()
-    };
+    }));
     {
         let mut sh = ctx.shard.borrow_mut();
         sh.stats.connections_received += 1;
@@ -142,9 +142,10 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                 break;
             }
             let now = now_ms();
+            client.borrow_mut().last_ms = now;
             for i in 0..batch.len() {
                 let ranges = batch.cmd_args(i);
-                match pipe.command(&ctx, &mut client, &buf, ranges, now, &mut out) {
+                match pipe.command(&ctx, &mut client.borrow_mut(), &buf, ranges, now, &mut out) {
                     Flow::Continue => {}
                     Flow::Close => {
                         closing = true;
@@ -179,13 +180,6 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
         }
         if ctx.stopping.get() {
             break;
-        }
-        if let Some(info) = ctx.shard.borrow_mut().clients.get_mut(&id) {
-            info.last_ms = now_ms();
-            info.last_cmd = client.last_cmd;
-            info.name.clone_from(&client.name);
-            info.lib_name.clone_from(&client.lib_name);
-            info.lib_ver.clone_from(&client.lib_ver);
         }
     }
     let _ = stream.close().await;

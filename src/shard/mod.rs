@@ -109,7 +109,8 @@ pub struct Shard {
     pub shards: usize,
     pub store: Store,
     pub stats: ShardStats,
-    pub clients: hashbrown::HashMap<u64, ClientInfo>,
+    /// Live connections of this core; each connection shares its entry and updates it in place.
+    pub clients: hashbrown::HashMap<u64, std::rc::Rc<std::cell::RefCell<ClientInfo>>>,
     pub settings: Arc<ServerInfo>,
     rng: u64,
 }
