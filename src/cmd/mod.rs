@@ -236,12 +236,34 @@ impl CmdId {
 
 /// Runs a shard-level command (any route but `Conn`) against `shard`, writing its reply to `out`.
 /// Errors are written here and counted by code.
+///
+/// A panic in a handler is a bug; it must not take the shard's thread (and every connection
+/// and hop that depends on it) down. It is caught here, logged, and answered as an error; the
+/// reply bytes the handler may have written are discarded.
 pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut Vec<u8>) {
     shard.stats.calls[id as usize] += 1;
-    if let Err(e) = dispatch(shard, id, args, now_ms, out) {
-        shard.stats.failed[id as usize] += 1;
-        write_error(shard, &e, out);
-    }
+    let start = out.len();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        dispatch(shard, id, args, now_ms, out)
+    }));
+    let err = match result {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e,
+        Err(_) => {
+            out.truncate(start);
+            eprintln!(
+                "corekv: shard {}: BUG: '{}' panicked; answered with an error",
+                shard.id,
+                id.spec().name
+            );
+            CmdError::Other(format!(
+                "ERR internal error while running '{}'",
+                id.spec().name
+            ))
+        }
+    };
+    shard.stats.failed[id as usize] += 1;
+    write_error(shard, &err, out);
 }
 
 /// Writes `e` as an error reply and counts it in the shard's errorstats.

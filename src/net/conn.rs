@@ -145,7 +145,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
             client.borrow_mut().last_ms = now;
             for i in 0..batch.len() {
                 let ranges = batch.cmd_args(i);
-                match pipe.command(&ctx, &mut client.borrow_mut(), &buf, ranges, now, &mut out) {
+                match pipe.command(&ctx, &client, &buf, ranges, now, &mut out) {
                     Flow::Continue => {}
                     Flow::Close => {
                         closing = true;

@@ -87,7 +87,7 @@ impl Pipeline {
     pub fn command(
         &mut self,
         ctx: &Ctx,
-        client: &mut ClientInfo,
+        client: &std::cell::RefCell<ClientInfo>,
         buf: &[u8],
         ranges: &[(usize, usize)],
         now: u64,
@@ -105,7 +105,7 @@ impl Pipeline {
             return Flow::Continue;
         };
         let spec = id.spec();
-        client.last_cmd = spec.name;
+        client.borrow_mut().last_cmd = spec.name;
         if !id.arity_ok(args.len()) {
             self.local_result(
                 sh,
@@ -166,7 +166,7 @@ impl Pipeline {
         &mut self,
         ctx: &Ctx,
         sh: &mut Shard,
-        client: &mut ClientInfo,
+        client: &std::cell::RefCell<ClientInfo>,
         id: CmdId,
         args: &Args,
         now: u64,
@@ -180,13 +180,13 @@ impl Pipeline {
                 Ok(())
             }
             CmdId::Select => server::select(args, &mut buf),
-            CmdId::Hello => server::hello(client, args, &mut buf),
+            CmdId::Hello => server::hello(&mut client.borrow_mut(), args, &mut buf),
             CmdId::Client if eq_ic(args.get(1), "list") => {
                 self.all(ctx, sh, id, args, Gather::ConcatText, now, out);
                 self.local.data = buf;
                 return Flow::Continue;
             }
-            _ => server::client(client, args, &mut buf),
+            _ => server::client(&mut client.borrow_mut(), args, &mut buf),
         };
         let written = std::mem::take(&mut buf);
         self.local_result(sh, Some(id), res.map(|_| written.as_slice()), out);
