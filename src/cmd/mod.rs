@@ -19,6 +19,7 @@
 //!   steps across shards (see `shard::pipeline`).
 
 pub mod args;
+pub mod docs;
 pub mod keys;
 pub mod server;
 pub mod strings;

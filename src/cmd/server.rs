@@ -122,15 +122,8 @@ pub fn command(a: &Args, out: &mut Vec<u8>) -> R {
         };
         reply::array(out, ids.len() * 2);
         for id in ids {
-            let s = id.spec();
-            reply::bulk(out, s.name.as_bytes());
-            reply::array(out, 6);
-            reply::bulk(out, b"summary");
-            reply::bulk(out, s.summary.as_bytes());
-            reply::bulk(out, b"since");
-            reply::bulk(out, b"1.0.0");
-            reply::bulk(out, b"group");
-            reply::bulk(out, s.group.as_bytes());
+            reply::bulk(out, id.spec().name.as_bytes());
+            super::docs::write_doc(id, out);
         }
     } else {
         return Err(CmdError::UnknownSubcommand {
