@@ -121,6 +121,10 @@ fn command_and_config() {
             docs.starts_with("*2\r\n$3\r\nset\r\n") && docs.contains("summary"),
             "{docs}"
         );
+        // redis-cli builds its interactive hints from these argument specs.
+        assert!(docs.contains("$9\r\narguments\r\n"), "{docs}");
+        assert!(docs.contains("$5\r\ntoken\r\n$2\r\nEX\r\n"), "{docs}");
+        assert!(docs.contains("$4\r\ntype\r\n$5\r\noneof\r\n"), "{docs}");
         assert_eq!(
             raw.call(&["CONFIG", "GET", "save"]),
             "*2\r\n$4\r\nsave\r\n$0\r\n\r\n"
