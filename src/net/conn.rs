@@ -153,7 +153,8 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                     }
                     Flow::Barrier => {
                         pipe.flush(&ctx, &mut out).await;
-                        pipe.barrier(&ctx, &Args::new(&buf, ranges), &mut out).await;
+                        pipe.barrier(&ctx, &Args::new(&buf, ranges), now, &mut out)
+                            .await;
                     }
                 }
             }

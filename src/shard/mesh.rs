@@ -158,9 +158,8 @@ pub fn spawn_mesh_tasks(
         glommio::spawn_local(async move {
             while let Some(mut hop) = rx.recv().await {
                 {
-                    let now = crate::cmd::server::now_ms();
                     let mut shard = ctx.shard.borrow_mut();
-                    hop.execute(&mut shard, now);
+                    hop.execute(&mut shard);
                 }
                 let origin = hop.origin;
                 if let Some(tx) = ctx.replies.as_ref() {

@@ -151,6 +151,9 @@ pub struct Hop {
     /// that outlived its connection must not wake the slot's next owner).
     pub waiter: u32,
     pub generation: u32,
+    /// The origin batch's clock (unix ms): every part of a command sees the same time, and
+    /// time stays a parameter across cores.
+    pub now_ms: u64,
     /// Argument bytes of every op, back to back.
     pub data: Vec<u8>,
     /// Byte ranges of the arguments in `data`.
@@ -192,8 +195,9 @@ impl Hop {
         &self.reply[start..self.ends[i]]
     }
 
-    /// Runs every op on `shard` (the destination), filling the replies.
-    pub fn execute(&mut self, shard: &mut Shard, now_ms: u64) {
+    /// Runs every op on `shard` (the destination) at the hop's `now_ms`, filling the replies.
+    pub fn execute(&mut self, shard: &mut Shard) {
+        let now_ms = self.now_ms;
         self.reply.clear();
         self.ends.clear();
         for &(id, first, argc) in &self.ops {

@@ -241,9 +241,11 @@ impl Pipeline {
         self.local.ends.len() as u32 - 1
     }
 
-    fn remote(&mut self, ctx: &Ctx, s: usize) -> &mut Hop {
+    fn remote(&mut self, ctx: &Ctx, s: usize, now: u64) -> &mut Hop {
         let waiter = self.waiter;
-        self.outgoing[s].get_or_insert_with(|| ctx.hop(waiter))
+        let hop = self.outgoing[s].get_or_insert_with(|| ctx.hop(waiter));
+        hop.now_ms = now;
+        hop
     }
 
     /// A command that runs whole on shard `s`.
@@ -270,7 +272,7 @@ impl Pipeline {
             }
         } else {
             self.deferred = true;
-            let op = self.remote(ctx, s).push_op(id, args.iter());
+            let op = self.remote(ctx, s, now).push_op(id, args.iter());
             self.pieces.push(Piece::One {
                 shard: s as u16,
                 op,
@@ -298,7 +300,7 @@ impl Pipeline {
             self.scratch_ranges = ranges;
             op
         } else {
-            self.remote(ctx, s)
+            self.remote(ctx, s, now)
                 .push_op(id, picks.iter().map(|&i| args.get(i)))
         }
     }
@@ -401,7 +403,8 @@ impl Pipeline {
             } else if s == self.me {
                 self.run_deferred(sh, part_id, &Args::new(&[], &[]), now)
             } else {
-                self.remote(ctx, s).push_op(part_id, std::iter::empty())
+                self.remote(ctx, s, now)
+                    .push_op(part_id, std::iter::empty())
             };
             self.parts.push((s as u16, op));
         }
@@ -477,7 +480,7 @@ impl Pipeline {
     }
 
     /// Runs one op on shard `s` now and returns its reply.
-    async fn one(&mut self, ctx: &Ctx, s: usize, id: CmdId, args: &[&[u8]]) -> Vec<u8> {
+    async fn one(&mut self, ctx: &Ctx, s: usize, id: CmdId, args: &[&[u8]], now: u64) -> Vec<u8> {
         if s == self.me {
             let data: Vec<u8> = args.concat();
             let mut ranges = Vec::with_capacity(args.len());
@@ -487,7 +490,6 @@ impl Pipeline {
                 at += a.len();
             }
             let mut out = Vec::new();
-            let now = server::now_ms();
             cmd::execute(
                 &mut ctx.shard.borrow_mut(),
                 id,
@@ -498,6 +500,7 @@ impl Pipeline {
             return out;
         }
         let mut hop = ctx.hop(self.waiter);
+        hop.now_ms = now;
         hop.push_op(id, args.iter().copied());
         hop.dest = s;
         ctx.send(s, hop).await;
@@ -509,17 +512,17 @@ impl Pipeline {
     }
 
     /// A barrier command whose keys live on several shards, run in dependent steps.
-    pub async fn barrier(&mut self, ctx: &Ctx, args: &Args<'_>, out: &mut Vec<u8>) {
+    pub async fn barrier(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
         if eq_ic(args.get(0), "msetnx") {
-            self.msetnx_across(ctx, args, out).await
+            self.msetnx_across(ctx, args, now, out).await
         } else {
-            self.rename_across(ctx, args, out).await
+            self.rename_across(ctx, args, now, out).await
         }
     }
 
     /// MSETNX over several shards: ask every shard whether any of its keys exists, then set.
     /// Not atomic across shards: a key created between the two steps is overwritten.
-    async fn msetnx_across(&mut self, ctx: &Ctx, args: &Args<'_>, out: &mut Vec<u8>) {
+    async fn msetnx_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
         ctx.shard.borrow_mut().stats.calls[CmdId::Msetnx as usize] += 1;
         let mut by_shard: Vec<Vec<&[u8]>> = vec![Vec::new(); self.shards];
         for i in (1..args.len()).step_by(2) {
@@ -528,21 +531,21 @@ impl Pipeline {
         for (s, kv) in by_shard.iter().enumerate().filter(|(_, kv)| !kv.is_empty()) {
             let mut exists: Vec<&[u8]> = vec![b"exists"];
             exists.extend(kv.iter().step_by(2));
-            if self.one(ctx, s, CmdId::Exists, &exists).await != b":0\r\n" {
+            if self.one(ctx, s, CmdId::Exists, &exists, now).await != b":0\r\n" {
                 return reply::int(out, 0);
             }
         }
         for (s, kv) in by_shard.iter().enumerate().filter(|(_, kv)| !kv.is_empty()) {
             let mut mset: Vec<&[u8]> = vec![b"mset"];
             mset.extend(kv.iter().copied());
-            self.one(ctx, s, CmdId::Mset, &mset).await;
+            self.one(ctx, s, CmdId::Mset, &mset, now).await;
         }
         reply::int(out, 1);
     }
 
     /// RENAME / RENAMENX between keys on different shards: check, take, put. Not atomic: another
     /// client may briefly see neither key (documented in the README).
-    async fn rename_across(&mut self, ctx: &Ctx, args: &Args<'_>, out: &mut Vec<u8>) {
+    async fn rename_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
         let nx = eq_ic(args.get(0), "renamenx");
         let id = if nx { CmdId::Renamenx } else { CmdId::Rename };
         let (src, dst) = (args.get(1), args.get(2));
@@ -553,14 +556,24 @@ impl Pipeline {
             sh.stats.failed[id as usize] += 1;
             cmd::write_error(&mut sh, &e, out);
         };
-        if nx && self.one(ctx, s_src, CmdId::Exists, &[b"exists", src]).await != b":1\r\n" {
+        if nx
+            && self
+                .one(ctx, s_src, CmdId::Exists, &[b"exists", src], now)
+                .await
+                != b":1\r\n"
+        {
             return fail(ctx, CmdError::NoSuchKey, out);
         }
-        if nx && self.one(ctx, s_dst, CmdId::Exists, &[b"exists", dst]).await == b":1\r\n" {
+        if nx
+            && self
+                .one(ctx, s_dst, CmdId::Exists, &[b"exists", dst], now)
+                .await
+                == b":1\r\n"
+        {
             return reply::int(out, 0);
         }
         let taken = self
-            .one(ctx, s_src, CmdId::ShardTake, &[b"__take", src])
+            .one(ctx, s_src, CmdId::ShardTake, &[b"__take", src], now)
             .await;
         let Some((value, expire)) = parse_taken(&taken) else {
             return fail(ctx, CmdError::NoSuchKey, out);
@@ -571,6 +584,7 @@ impl Pipeline {
             s_dst,
             CmdId::ShardPut,
             &[b"__put", dst, value, expire.as_bytes()],
+            now,
         )
         .await;
         if nx {

@@ -1,0 +1,207 @@
+//! In-process handler tests: the real shard contexts, meshes and connection pipeline on a small
+//! pool of unpinned glommio executors, driven with a manual clock. No sockets: batches of
+//! commands go straight into `Pipeline::command` at a chosen `now`, so expiry edges and TTLs are
+//! checked exactly, across shards, without sleeping.
+
+use corekv::cmd::Args;
+use corekv::shard::mesh::{spawn_mesh_tasks, Ctx};
+use corekv::shard::pipeline::{Flow, Pipeline};
+use corekv::shard::slot::key_shard;
+use corekv::shard::{ClientInfo, Hop, ServerInfo, Shard};
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement};
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+type Body = Box<dyn FnOnce(Driver) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
+/// Runs `body` on shard 0 of `shards` unpinned executors joined in the real meshes.
+fn with_shards(shards: usize, body: Body) {
+    let requests: MeshBuilder<Box<Hop>, _> = MeshBuilder::full(shards, 64);
+    let replies: MeshBuilder<Box<Hop>, _> = MeshBuilder::full(shards, 64);
+    let info = Arc::new(ServerInfo { bind: "127.0.0.1".into(), port: 0, tcp_backlog: 0, started: Instant::now() });
+    let body = Arc::new(Mutex::new(Some(body)));
+    let done = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for _ in 0..shards {
+        let (requests, replies, info, body, done) = (requests.clone(), replies.clone(), info.clone(), body.clone(), done.clone());
+        let h = LocalExecutorBuilder::new(Placement::Unbound)
+            .io_memory(1 << 16)
+            .spawn(move || async move {
+                let ctx = if shards > 1 {
+                    let (req_tx, req_rx) = requests.join().await.unwrap();
+                    let (rep_tx, rep_rx) = replies.join().await.unwrap();
+                    let me = req_tx.peer_id();
+                    let ctx = Rc::new(Ctx::new(Shard::new(me, shards, info), Some(req_tx), Some(rep_tx)));
+                    spawn_mesh_tasks(&ctx, req_rx, rep_rx);
+                    ctx
+                } else {
+                    Rc::new(Ctx::new(Shard::new(0, 1, info), None, None))
+                };
+                if ctx.id == 0 {
+                    let body = body.lock().unwrap().take().unwrap();
+                    let waiter = ctx.new_waiter();
+                    let driver = Driver { pipe: Pipeline::new(&ctx, waiter), ctx: ctx.clone(), client: RefCell::default() };
+                    body(driver).await;
+                    done.store(true, Ordering::SeqCst);
+                }
+                // Every shard serves hops until the test body is over.
+                while !done.load(Ordering::SeqCst) {
+                    glommio::timer::sleep(Duration::from_millis(1)).await;
+                }
+                ctx.close_meshes();
+            })
+            .unwrap();
+        handles.push(h);
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+struct Driver {
+    ctx: Rc<Ctx>,
+    pipe: Pipeline,
+    client: RefCell<ClientInfo>,
+}
+
+impl Driver {
+    /// Runs `cmds` as one pipelined batch at time `now`; returns all replies, concatenated.
+    async fn batch(&mut self, now: u64, cmds: &[&[&str]]) -> String {
+        let mut buf = Vec::new();
+        let mut all_ranges = Vec::new();
+        for c in cmds {
+            let mut ranges = Vec::new();
+            for a in *c {
+                let start = buf.len();
+                buf.extend_from_slice(a.as_bytes());
+                ranges.push((start, buf.len()));
+            }
+            all_ranges.push(ranges);
+        }
+        let mut out = Vec::new();
+        for ranges in &all_ranges {
+            if self.pipe.command(&self.ctx, &self.client, &buf, ranges, now, &mut out) == Flow::Barrier {
+                self.pipe.flush(&self.ctx, &mut out).await;
+                self.pipe.barrier(&self.ctx, &Args::new(&buf, ranges), now, &mut out).await;
+            }
+        }
+        self.pipe.flush(&self.ctx, &mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    async fn one(&mut self, now: u64, cmd: &[&str]) -> String {
+        self.batch(now, &[cmd]).await
+    }
+}
+
+const T0: u64 = 1_700_000_000_000;
+
+fn keys(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("key:{i}")).collect()
+}
+
+#[test]
+fn expiry_edges_with_a_manual_clock_across_shards() {
+    for shards in [1, 4] {
+        with_shards(
+            shards,
+            Box::new(|mut d| {
+                Box::pin(async move {
+                    let ks = keys(20);
+                    let sets: Vec<Vec<&str>> = ks.iter().map(|k| vec!["SET", k.as_str(), "v", "PX", "100"]).collect();
+                    let sets: Vec<&[&str]> = sets.iter().map(Vec::as_slice).collect();
+                    assert_eq!(d.batch(T0, &sets).await, "+OK\r\n".repeat(20));
+                    let mut mget = vec!["MGET"];
+                    mget.extend(ks.iter().map(String::as_str));
+                    // One millisecond before the deadline every key is there, on every shard.
+                    let live = format!("*20\r\n{}", "$1\r\nv\r\n".repeat(20));
+                    assert_eq!(d.one(T0 + 99, &mget).await, live);
+                    // At the deadline none is (a key expires when now >= its expiry).
+                    let gone = format!("*20\r\n{}", "$-1\r\n".repeat(20));
+                    assert_eq!(d.one(T0 + 100, &mget).await, gone);
+                    assert_eq!(d.one(T0 + 100, &["EXISTS", "key:0", "key:1", "key:2"]).await, ":0\r\n");
+                })
+            }),
+        );
+    }
+}
+
+#[test]
+fn ttl_and_rename_are_exact_under_the_manual_clock() {
+    for shards in [1, 4] {
+        with_shards(
+            shards,
+            Box::new(move |mut d| {
+                Box::pin(async move {
+                    assert_eq!(d.one(T0, &["SET", "t", "v", "EX", "10"]).await, "+OK\r\n");
+                    assert_eq!(d.one(T0 + 2500, &["PTTL", "t"]).await, ":7500\r\n");
+                    // TTL rounds to the nearest second, like Redis.
+                    assert_eq!(d.one(T0 + 2500, &["TTL", "t"]).await, ":8\r\n");
+                    assert_eq!(d.one(T0 + 2501, &["TTL", "t"]).await, ":7\r\n");
+                    // A rename between two shards (when there are several) keeps the deadline.
+                    let dst = (0..100)
+                        .map(|i| format!("dst{i}"))
+                        .find(|k| shards == 1 || key_shard(k.as_bytes(), shards) != key_shard(b"t", shards))
+                        .unwrap();
+                    assert_eq!(d.one(T0 + 3000, &["RENAME", "t", &dst]).await, "+OK\r\n");
+                    assert_eq!(d.one(T0 + 4000, &["PTTL", &dst]).await, ":6000\r\n");
+                    assert_eq!(d.one(T0 + 4000, &["EXISTS", "t"]).await, ":0\r\n");
+                    assert_eq!(d.one(T0 + 10_000, &["GET", &dst]).await, "$-1\r\n");
+                })
+            }),
+        );
+    }
+}
+
+#[test]
+fn a_batch_mixing_local_and_remote_keys_keeps_command_order() {
+    for shards in [1, 4] {
+        with_shards(
+            shards,
+            Box::new(|mut d| {
+                Box::pin(async move {
+                    let got = d
+                        .batch(
+                            T0,
+                            &[
+                                &["SET", "a", "1"],
+                                &["INCR", "a"],
+                                &["SET", "b", "x"],
+                                &["APPEND", "b", "y"],
+                                &["MGET", "a", "b", "c"],
+                                &["DEL", "a", "c"],
+                                &["GET", "a"],
+                                &["NOPE"],
+                                &["MSETNX", "c", "1", "d", "2"],
+                                &["MSETNX", "d", "3", "e", "4"],
+                                &["MGET", "c", "d", "e"],
+                                &["DBSIZE"],
+                            ],
+                        )
+                        .await;
+                    let want = concat!(
+                        "+OK\r\n",
+                        ":2\r\n",
+                        "+OK\r\n",
+                        ":2\r\n",
+                        "*3\r\n$1\r\n2\r\n$2\r\nxy\r\n$-1\r\n",
+                        ":1\r\n",
+                        "$-1\r\n",
+                        "-ERR unknown command 'NOPE', with args beginning with: \r\n",
+                        ":1\r\n",
+                        ":0\r\n",
+                        "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n",
+                        ":3\r\n",
+                    );
+                    assert_eq!(got, want);
+                })
+            }),
+        );
+    }
+}
