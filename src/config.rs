@@ -6,7 +6,8 @@
 
 use clap::Parser;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::RwLock;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -48,6 +49,41 @@ pub struct Config {
     /// Do not pin shards to CPUs even when there are enough of them.
     #[arg(long)]
     pub no_pin: bool,
+
+    /// Require clients to authenticate (AUTH / HELLO AUTH) with this password, user `default`.
+    #[arg(long)]
+    pub requirepass: Option<String>,
+
+    /// With no password set, refuse clients that do not connect from a loopback address.
+    #[arg(long, default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub protected_mode: bool,
+
+    /// Most clients connected at once, over all shards; the next one is answered
+    /// `-ERR max number of clients reached` and closed.
+    #[arg(long, default_value_t = 10000)]
+    pub maxclients: u64,
+
+    /// Close a client idle for this many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub timeout: u64,
+
+    /// TCP keepalive interval in seconds for client connections (0: off).
+    #[arg(long, default_value_t = 300)]
+    pub tcp_keepalive: u64,
+
+    /// Most bytes buffered for one client's unparsed requests; a client beyond it is closed.
+    /// Unauthenticated clients are held to 1 MiB whatever this says.
+    #[arg(long, default_value = "1gb", value_parser = parse_memory)]
+    pub client_query_buffer_limit: u64,
+}
+
+/// `yes`/`no` flags, as redis.conf spells them.
+pub fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" => Ok(true),
+        "no" | "false" | "0" => Ok(false),
+        _ => Err(format!("expected yes or no, got '{s}'")),
+    }
 }
 
 impl Config {
@@ -104,15 +140,29 @@ pub fn parse_memory(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("memory amount '{s}' is too large"))
 }
 
-/// Knobs that `CONFIG SET` changes while the server runs.
+/// Knobs that `CONFIG SET` changes while the server runs. Read per connection or per batch,
+/// never locked on the data path (the password is read only when a connection starts or
+/// authenticates).
 pub struct Runtime {
     pub proto_max_bulk_len: AtomicU64,
     pub hz: AtomicU64,
+    pub protected_mode: AtomicBool,
+    pub maxclients: AtomicU64,
+    pub timeout_secs: AtomicU64,
+    pub tcp_keepalive_secs: AtomicU64,
+    pub query_buffer_limit: AtomicU64,
+    requirepass: RwLock<Option<String>>,
 }
 
 pub static RUNTIME: Runtime = Runtime {
     proto_max_bulk_len: AtomicU64::new(512 * 1024 * 1024),
     hz: AtomicU64::new(10),
+    protected_mode: AtomicBool::new(true),
+    maxclients: AtomicU64::new(10000),
+    timeout_secs: AtomicU64::new(0),
+    tcp_keepalive_secs: AtomicU64::new(300),
+    query_buffer_limit: AtomicU64::new(1 << 30),
+    requirepass: RwLock::new(None),
 };
 
 impl Runtime {
@@ -121,6 +171,46 @@ impl Runtime {
             .proto_max_bulk_len
             .store(cfg.proto_max_bulk_len, Ordering::Relaxed);
         RUNTIME.hz.store(cfg.hz as u64, Ordering::Relaxed);
+        RUNTIME
+            .protected_mode
+            .store(cfg.protected_mode, Ordering::Relaxed);
+        RUNTIME.maxclients.store(cfg.maxclients, Ordering::Relaxed);
+        RUNTIME.timeout_secs.store(cfg.timeout, Ordering::Relaxed);
+        RUNTIME
+            .tcp_keepalive_secs
+            .store(cfg.tcp_keepalive, Ordering::Relaxed);
+        RUNTIME
+            .query_buffer_limit
+            .store(cfg.client_query_buffer_limit, Ordering::Relaxed);
+        RUNTIME.set_requirepass(cfg.requirepass.clone());
+    }
+
+    /// Whether clients must authenticate.
+    pub fn password_set(&self) -> bool {
+        self.requirepass.read().map_or(true, |p| p.is_some())
+    }
+
+    pub fn requirepass(&self) -> Option<String> {
+        self.requirepass.read().ok().and_then(|p| p.clone())
+    }
+
+    /// Sets or (with None or an empty password) clears the password for new authentications.
+    pub fn set_requirepass(&self, pass: Option<String>) {
+        if let Ok(mut p) = self.requirepass.write() {
+            *p = pass.filter(|p| !p.is_empty());
+        }
+    }
+
+    /// Checks a password in time independent of where it differs (only the length can show).
+    pub fn password_matches(&self, given: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        match self.requirepass.read() {
+            Ok(p) => match p.as_deref() {
+                Some(p) => bool::from(p.as_bytes().ct_eq(given)),
+                None => true,
+            },
+            Err(_) => false,
+        }
     }
 }
 

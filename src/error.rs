@@ -52,6 +52,7 @@ impl CmdError {
             CmdError::WrongType => "WRONGTYPE",
             CmdError::NoProto => "NOPROTO",
             CmdError::Other(s) if s.starts_with("NOAUTH") => "NOAUTH",
+            CmdError::Other(s) if s.starts_with("WRONGPASS") => "WRONGPASS",
             _ => "ERR",
         }
     }

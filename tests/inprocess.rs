@@ -24,12 +24,23 @@ type Body = Box<dyn FnOnce(Driver) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
 fn with_shards(shards: usize, body: Body) {
     let requests: MeshBuilder<Box<Hop>, _> = MeshBuilder::full(shards, 64);
     let replies: MeshBuilder<Box<Hop>, _> = MeshBuilder::full(shards, 64);
-    let info = Arc::new(ServerInfo { bind: "127.0.0.1".into(), port: 0, tcp_backlog: 0, started: Instant::now() });
+    let info = Arc::new(ServerInfo {
+        bind: "127.0.0.1".into(),
+        port: 0,
+        tcp_backlog: 0,
+        started: Instant::now(),
+    });
     let body = Arc::new(Mutex::new(Some(body)));
     let done = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
     for _ in 0..shards {
-        let (requests, replies, info, body, done) = (requests.clone(), replies.clone(), info.clone(), body.clone(), done.clone());
+        let (requests, replies, info, body, done) = (
+            requests.clone(),
+            replies.clone(),
+            info.clone(),
+            body.clone(),
+            done.clone(),
+        );
         let h = LocalExecutorBuilder::new(Placement::Unbound)
             .io_memory(1 << 16)
             .spawn(move || async move {
@@ -37,7 +48,11 @@ fn with_shards(shards: usize, body: Body) {
                     let (req_tx, req_rx) = requests.join().await.unwrap();
                     let (rep_tx, rep_rx) = replies.join().await.unwrap();
                     let me = req_tx.peer_id();
-                    let ctx = Rc::new(Ctx::new(Shard::new(me, shards, info), Some(req_tx), Some(rep_tx)));
+                    let ctx = Rc::new(Ctx::new(
+                        Shard::new(me, shards, info),
+                        Some(req_tx),
+                        Some(rep_tx),
+                    ));
                     spawn_mesh_tasks(&ctx, req_rx, rep_rx);
                     ctx
                 } else {
@@ -46,7 +61,15 @@ fn with_shards(shards: usize, body: Body) {
                 if ctx.id == 0 {
                     let body = body.lock().unwrap().take().unwrap();
                     let waiter = ctx.new_waiter();
-                    let driver = Driver { pipe: Pipeline::new(&ctx, waiter), ctx: ctx.clone(), client: RefCell::default() };
+                    let client = RefCell::new(ClientInfo {
+                        authenticated: true,
+                        ..ClientInfo::default()
+                    });
+                    let driver = Driver {
+                        pipe: Pipeline::new(&ctx, waiter),
+                        ctx: ctx.clone(),
+                        client,
+                    };
                     body(driver).await;
                     done.store(true, Ordering::SeqCst);
                 }
@@ -86,12 +109,18 @@ impl Driver {
         }
         let mut out = Vec::new();
         for ranges in &all_ranges {
-            if self.pipe.command(&self.ctx, &self.client, &buf, ranges, now, &mut out) == Flow::Barrier {
-                self.pipe.flush(&self.ctx, &mut out).await;
-                self.pipe.barrier(&self.ctx, &Args::new(&buf, ranges), now, &mut out).await;
+            if self
+                .pipe
+                .command(&self.ctx, &self.client, &buf, ranges, now, &mut out)
+                == Flow::Barrier
+            {
+                while !self.pipe.flush(&self.ctx, &mut out).await {}
+                self.pipe
+                    .barrier(&self.ctx, &Args::new(&buf, ranges), now, &mut out)
+                    .await;
             }
         }
-        self.pipe.flush(&self.ctx, &mut out).await;
+        while !self.pipe.flush(&self.ctx, &mut out).await {}
         String::from_utf8_lossy(&out).into_owned()
     }
 
@@ -114,7 +143,10 @@ fn expiry_edges_with_a_manual_clock_across_shards() {
             Box::new(|mut d| {
                 Box::pin(async move {
                     let ks = keys(20);
-                    let sets: Vec<Vec<&str>> = ks.iter().map(|k| vec!["SET", k.as_str(), "v", "PX", "100"]).collect();
+                    let sets: Vec<Vec<&str>> = ks
+                        .iter()
+                        .map(|k| vec!["SET", k.as_str(), "v", "PX", "100"])
+                        .collect();
                     let sets: Vec<&[&str]> = sets.iter().map(Vec::as_slice).collect();
                     assert_eq!(d.batch(T0, &sets).await, "+OK\r\n".repeat(20));
                     let mut mget = vec!["MGET"];
@@ -125,7 +157,11 @@ fn expiry_edges_with_a_manual_clock_across_shards() {
                     // At the deadline none is (a key expires when now >= its expiry).
                     let gone = format!("*20\r\n{}", "$-1\r\n".repeat(20));
                     assert_eq!(d.one(T0 + 100, &mget).await, gone);
-                    assert_eq!(d.one(T0 + 100, &["EXISTS", "key:0", "key:1", "key:2"]).await, ":0\r\n");
+                    assert_eq!(
+                        d.one(T0 + 100, &["EXISTS", "key:0", "key:1", "key:2"])
+                            .await,
+                        ":0\r\n"
+                    );
                 })
             }),
         );
@@ -147,7 +183,10 @@ fn ttl_and_rename_are_exact_under_the_manual_clock() {
                     // A rename between two shards (when there are several) keeps the deadline.
                     let dst = (0..100)
                         .map(|i| format!("dst{i}"))
-                        .find(|k| shards == 1 || key_shard(k.as_bytes(), shards) != key_shard(b"t", shards))
+                        .find(|k| {
+                            shards == 1
+                                || key_shard(k.as_bytes(), shards) != key_shard(b"t", shards)
+                        })
                         .unwrap();
                     assert_eq!(d.one(T0 + 3000, &["RENAME", "t", &dst]).await, "+OK\r\n");
                     assert_eq!(d.one(T0 + 4000, &["PTTL", &dst]).await, ":6000\r\n");
@@ -200,6 +239,50 @@ fn a_batch_mixing_local_and_remote_keys_keeps_command_order() {
                         ":3\r\n",
                     );
                     assert_eq!(got, want);
+                })
+            }),
+        );
+    }
+}
+
+#[test]
+fn big_replies_stop_hops_at_their_budget_without_losing_order() {
+    for shards in [1, 4] {
+        with_shards(
+            shards,
+            Box::new(|mut d| {
+                Box::pin(async move {
+                    // 600 KB values: two replies pass a hop's 1 MiB budget, so hops come back
+                    // unfinished and are sent again, possibly several at once.
+                    let vals: Vec<String> = (0..6)
+                        .map(|i| char::from(b'a' + i).to_string().repeat(600_000))
+                        .collect();
+                    let ks = keys(6);
+                    for (k, v) in ks.iter().zip(&vals) {
+                        assert_eq!(d.one(T0, &["SET", k, v]).await, "+OK\r\n");
+                    }
+                    let mut cmds: Vec<Vec<&str>> = Vec::new();
+                    let mut want = String::new();
+                    let bulk = |v: &str| format!("${}\r\n{v}\r\n", v.len());
+                    for round in 0..3 {
+                        for (i, k) in ks.iter().enumerate() {
+                            cmds.push(vec!["GET", k.as_str()]);
+                            want.push_str(&bulk(&vals[i]));
+                            cmds.push(vec!["INCR", "counter"]);
+                            want.push_str(&format!(":{}\r\n", round * 6 + i + 1));
+                        }
+                        cmds.push(vec!["MGET", "key:5", "key:0", "nope", "key:3"]);
+                        want.push_str(&format!(
+                            "*4\r\n{}{}$-1\r\n{}",
+                            bulk(&vals[5]),
+                            bulk(&vals[0]),
+                            bulk(&vals[3])
+                        ));
+                    }
+                    let cmds: Vec<&[&str]> = cmds.iter().map(Vec::as_slice).collect();
+                    let got = d.batch(T0, &cmds).await;
+                    assert_eq!(got.len(), want.len());
+                    assert!(got == want, "replies differ or are out of order");
                 })
             }),
         );

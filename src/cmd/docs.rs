@@ -21,6 +21,8 @@ pub fn syntax(id: CmdId) -> &'static str {
         Echo => "message",
         Quit | Dbsize | Time | Randomkey => "",
         Select => "index",
+        Auth => "[username] password",
+        Shutdown => "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
         Hello => "[protover [AUTH username password] [SETNAME clientname]]",
         Client | Config => "subcommand [argument...]",
         Command => "[subcommand [argument...]]",
@@ -45,7 +47,7 @@ pub fn syntax(id: CmdId) -> &'static str {
         Rename | Renamenx => "key newkey",
         Keys => "pattern",
         Scan => "cursor [MATCH pattern] [COUNT count] [TYPE type]",
-        ShardTake | ShardPut | ShardStats | ShardClients => "",
+        ShardTake | ShardPut | ShardStats | ShardClients | ShardKill => "",
     }
 }
 

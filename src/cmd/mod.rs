@@ -19,6 +19,7 @@
 //!   steps across shards (see `shard::pipeline`).
 
 pub mod args;
+pub mod connection;
 pub mod docs;
 pub mod keys;
 pub mod server;
@@ -47,6 +48,8 @@ pub enum Gather {
     Info,
     /// CLIENT LIST: per-shard text concatenated into one bulk string.
     ConcatText,
+    /// CLIENT KILL addr (the old form): +OK if any shard closed a connection, else an error.
+    KilledOrNoSuchClient,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +134,8 @@ commands! {
     Echo = "echo", 2, FAST | STALE, (0, 0, 0), Local, "connection", "Returns the given string.";
     Quit = "quit", -1, FAST | NO_AUTH | STALE | LOADING, (0, 0, 0), Conn, "connection", "Closes the connection.";
     Select = "select", 2, FAST | LOADING | STALE, (0, 0, 0), Conn, "connection", "Changes the selected database.";
+    Auth = "auth", -2, NO_AUTH | FAST | LOADING | STALE, (0, 0, 0), Conn, "connection", "Authenticates the connection.";
+    Shutdown = "shutdown", -1, ADMIN | LOADING | STALE, (0, 0, 0), Conn, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.";
     Hello = "hello", -1, FAST | NO_AUTH | LOADING | STALE, (0, 0, 0), Conn, "connection", "Handshakes with the Redis server.";
     Client = "client", -2, LOADING | STALE, (0, 0, 0), Conn, "connection", "A container for client connection commands.";
     Command = "command", -1, LOADING | STALE, (0, 0, 0), Local, "server", "Returns detailed information about all commands.";
@@ -187,6 +192,7 @@ commands! {
     ShardPut = "__put", 4, WRITE | INTERNAL, (1, 1, 1), Key, "internal", "Stores a key with a value and an absolute expiry.";
     ShardStats = "__stats", 1, INTERNAL, (0, 0, 0), Local, "internal", "Returns this shard's statistics.";
     ShardClients = "__clients", 1, INTERNAL, (0, 0, 0), Local, "internal", "Returns this shard's CLIENT LIST lines.";
+    ShardKill = "__kill", 6, INTERNAL, (0, 0, 0), Local, "internal", "Closes this shard's connections that match a CLIENT KILL filter.";
 }
 
 /// Lower-case name -> command, built once; one hash of a short name per command on the hot path.
@@ -337,7 +343,8 @@ fn dispatch(
         ShardPut => keys::shard_put(sh, a, now, out),
         ShardStats => server::stats(sh, now, out),
         ShardClients => server::client_lines(sh, out),
-        Quit | Select | Hello | Client => {
+        ShardKill => connection::shard_kill(sh, a, out),
+        Quit | Select | Hello | Client | Auth | Shutdown => {
             // Connection commands never reach a shard; the connection runs them itself.
             Err(CmdError::Other(
                 "ERR connection command routed to a shard".into(),

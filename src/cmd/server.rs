@@ -9,7 +9,7 @@ use super::{flags, CmdId, TABLE};
 use crate::config::RUNTIME;
 use crate::error::CmdError;
 use crate::resp::reply;
-use crate::shard::{ClientInfo, Shard};
+use crate::shard::Shard;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
@@ -145,8 +145,38 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
         ("databases", "1".into()),
         ("maxmemory", "0".into()),
         ("maxmemory-policy", "noeviction".into()),
-        ("maxclients", "10000".into()),
-        ("timeout", "0".into()),
+        (
+            "maxclients",
+            RUNTIME.maxclients.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "timeout",
+            RUNTIME.timeout_secs.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "tcp-keepalive",
+            RUNTIME
+                .tcp_keepalive_secs
+                .load(Ordering::Relaxed)
+                .to_string(),
+        ),
+        (
+            "client-query-buffer-limit",
+            RUNTIME
+                .query_buffer_limit
+                .load(Ordering::Relaxed)
+                .to_string(),
+        ),
+        (
+            "protected-mode",
+            if RUNTIME.protected_mode.load(Ordering::Relaxed) {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+        ),
+        ("requirepass", RUNTIME.requirepass().unwrap_or_default()),
         ("tcp-backlog", sh.settings.tcp_backlog.to_string()),
         (
             "proto-max-bulk-len",
@@ -186,32 +216,56 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
             return Err(CmdError::WrongArity("config|set".into()));
         }
         // Check every pair before applying any, so a failed CONFIG SET changes nothing.
+        enum Update {
+            Atomic(&'static std::sync::atomic::AtomicU64, u64),
+            ProtectedMode(bool),
+            Password(Option<String>),
+        }
         let mut updates = Vec::new();
         for i in (2..a.len()).step_by(2) {
             let name = String::from_utf8_lossy(a.get(i)).to_ascii_lowercase();
             let value = String::from_utf8_lossy(a.get(i + 1)).into_owned();
-            let bad = || {
-                CmdError::Other(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer"))
+            let bad = |why: &str| {
+                CmdError::Other(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+                ))
             };
-            match name.as_str() {
-                "proto-max-bulk-len" => {
-                    updates.push((0, crate::config::parse_memory(&value).map_err(|_| bad())?))
-                }
-                "hz" => updates.push((1, value.parse::<u64>().map_err(|_| bad())?.clamp(1, 500))),
+            let int = || {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| bad("argument couldn't be parsed into an integer"))
+            };
+            let mem = || {
+                crate::config::parse_memory(&value)
+                    .map_err(|_| bad("argument must be a memory value"))
+            };
+            updates.push(match name.as_str() {
+                "proto-max-bulk-len" => Update::Atomic(&RUNTIME.proto_max_bulk_len, mem()?),
+                "client-query-buffer-limit" => Update::Atomic(&RUNTIME.query_buffer_limit, mem()?),
+                "hz" => Update::Atomic(&RUNTIME.hz, int()?.clamp(1, 500)),
+                "maxclients" => Update::Atomic(&RUNTIME.maxclients, int()?.max(1)),
+                "timeout" => Update::Atomic(&RUNTIME.timeout_secs, int()?),
+                "tcp-keepalive" => Update::Atomic(&RUNTIME.tcp_keepalive_secs, int()?),
+                "protected-mode" => Update::ProtectedMode(
+                    crate::config::parse_yes_no(&value)
+                        .map_err(|_| bad("argument must be 'yes' or 'no'"))?,
+                ),
+                "requirepass" => Update::Password(Some(value).filter(|v| !v.is_empty())),
                 // No persistence yet: accept turning it off, which it already is.
-                "save" if value.is_empty() => {}
-                "appendonly" if value.eq_ignore_ascii_case("no") => {}
+                "save" if value.is_empty() => continue,
+                "appendonly" if value.eq_ignore_ascii_case("no") => continue,
                 _ => {
                     return Err(CmdError::Other(format!(
                         "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
                     )))
                 }
-            }
+            });
         }
-        for (which, v) in updates {
-            match which {
-                0 => RUNTIME.proto_max_bulk_len.store(v, Ordering::Relaxed),
-                _ => RUNTIME.hz.store(v, Ordering::Relaxed),
+        for u in updates {
+            match u {
+                Update::Atomic(knob, v) => knob.store(v, Ordering::Relaxed),
+                Update::ProtectedMode(on) => RUNTIME.protected_mode.store(on, Ordering::Relaxed),
+                Update::Password(p) => RUNTIME.set_requirepass(p),
             }
         }
         reply::ok(out);
@@ -228,8 +282,8 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
 }
 
 /// The counters one shard reports to INFO, in the order [`format_info`] reads them.
-pub const STAT_FIELDS: usize = 12;
-pub const ERROR_CODES: &[&str] = &["ERR", "WRONGTYPE", "NOPROTO", "NOAUTH"];
+pub const STAT_FIELDS: usize = 14;
+pub const ERROR_CODES: &[&str] = &["ERR", "WRONGTYPE", "NOPROTO", "NOAUTH", "WRONGPASS"];
 
 /// __stats: this shard's counters as one array of integers.
 pub fn stats(sh: &mut Shard, _now: u64, out: &mut Vec<u8>) -> R {
@@ -249,6 +303,8 @@ pub fn stats(sh: &mut Shard, _now: u64, out: &mut Vec<u8>) -> R {
         total_calls,
         total_errors,
         sh.stats.rejected_connections,
+        sh.stats.auth_failures,
+        sh.stats.protocol_errors,
     ];
     reply::array(out, STAT_FIELDS + TABLE.len() * 2 + ERROR_CODES.len());
     for f in fields {
@@ -341,8 +397,9 @@ pub fn format_info(
     if on("clients") {
         let _ = write!(
             s,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:10000\r\nblocked_clients:0\r\n\r\n",
-            total(7)
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n\r\n",
+            total(7),
+            RUNTIME.maxclients.load(Ordering::Relaxed)
         );
     }
     if on("memory") {
@@ -365,8 +422,8 @@ pub fn format_info(
     if on("stats") {
         let _ = write!(
             s,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\n\r\n",
-            total(8), total(9), total(11), total(2), total(3), total(4), total(10)
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nacl_access_denied_auth:{}\r\ntotal_protocol_errors:{}\r\n\r\n",
+            total(8), total(9), total(11), total(2), total(3), total(4), total(10), total(12), total(13)
         );
     }
     if on("replication") {
@@ -491,132 +548,5 @@ pub fn client_lines(sh: &mut Shard, out: &mut Vec<u8>) -> R {
         }
     }
     reply::bulk(out, text.as_bytes());
-    Ok(())
-}
-
-/// HELLO [protover [AUTH user pass] [SETNAME name]] (connection-level)
-pub fn hello(client: &mut ClientInfo, a: &Args, out: &mut Vec<u8>) -> R {
-    if a.len() >= 2 {
-        let ver = super::args::parse_i64(a.get(1)).ok_or_else(|| {
-            CmdError::Other("ERR Protocol version is not an integer or out of range".into())
-        })?;
-        // RESP3 is not implemented yet: only protocol 2 is accepted.
-        if ver != 2 {
-            return Err(CmdError::NoProto);
-        }
-        let mut i = 2;
-        let mut name = None;
-        while i < a.len() {
-            let more = a.len() - i - 1;
-            if eq_ic(a.get(i), "auth") && more >= 2 {
-                i += 3;
-            } else if eq_ic(a.get(i), "setname") && more >= 1 {
-                name = Some(a.get(i + 1));
-                i += 2;
-            } else {
-                return Err(CmdError::Other(format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    String::from_utf8_lossy(a.get(i))
-                )));
-            }
-        }
-        if let Some(n) = name {
-            set_name(client, n)?;
-        }
-    }
-    reply::array(out, 14);
-    reply::bulk(out, b"server");
-    reply::bulk(out, b"redis");
-    reply::bulk(out, b"version");
-    reply::bulk(out, REDIS_VERSION.as_bytes());
-    reply::bulk(out, b"proto");
-    reply::int(out, 2);
-    reply::bulk(out, b"id");
-    reply::int(out, client.id as i64);
-    reply::bulk(out, b"mode");
-    reply::bulk(out, b"standalone");
-    reply::bulk(out, b"role");
-    reply::bulk(out, b"master");
-    reply::bulk(out, b"modules");
-    reply::array(out, 0);
-    Ok(())
-}
-
-fn set_name(client: &mut ClientInfo, name: &[u8]) -> R {
-    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
-        return Err(CmdError::Other(
-            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
-        ));
-    }
-    client.name = String::from_utf8_lossy(name).into_owned();
-    Ok(())
-}
-
-/// CLIENT ID | SETNAME | GETNAME | SETINFO | INFO (LIST is gathered from every shard).
-pub fn client(client: &mut ClientInfo, a: &Args, out: &mut Vec<u8>) -> R {
-    let sub = a.get(1);
-    let n = a.len();
-    if eq_ic(sub, "id") && n == 2 {
-        reply::int(out, client.id as i64);
-    } else if eq_ic(sub, "setname") && n == 3 {
-        set_name(client, a.get(2))?;
-        reply::ok(out);
-    } else if eq_ic(sub, "getname") && n == 2 {
-        if client.name.is_empty() {
-            reply::null(out);
-        } else {
-            reply::bulk(out, client.name.as_bytes());
-        }
-    } else if eq_ic(sub, "setinfo") && n == 4 {
-        let value = String::from_utf8_lossy(a.get(3)).into_owned();
-        if value.contains(|c: char| !('!'..='~').contains(&c)) {
-            return Err(CmdError::Other(
-                "ERR lib-name or lib-ver cannot contain spaces, newlines or special characters."
-                    .into(),
-            ));
-        }
-        if eq_ic(a.get(2), "lib-name") {
-            client.lib_name = value;
-        } else if eq_ic(a.get(2), "lib-ver") {
-            client.lib_ver = value;
-        } else {
-            return Err(CmdError::Other(format!(
-                "ERR Unrecognized option '{}'",
-                String::from_utf8_lossy(a.get(2))
-            )));
-        }
-        reply::ok(out);
-    } else if eq_ic(sub, "info") && n == 2 {
-        let mut line = String::new();
-        client.write_line(now_ms(), &mut line);
-        reply::bulk(out, line.as_bytes());
-    } else if eq_ic(sub, "no-evict") && n == 3 {
-        reply::ok(out);
-    } else if [
-        "id", "setname", "getname", "setinfo", "info", "list", "no-evict",
-    ]
-    .iter()
-    .any(|s| eq_ic(sub, s))
-    {
-        return Err(CmdError::WrongArity(format!(
-            "client|{}",
-            String::from_utf8_lossy(sub).to_ascii_lowercase()
-        )));
-    } else {
-        return Err(CmdError::UnknownSubcommand {
-            cmd: "CLIENT",
-            sub: sub.to_vec(),
-        });
-    }
-    Ok(())
-}
-
-/// SELECT index: corekv has database 0 only.
-pub fn select(a: &Args, out: &mut Vec<u8>) -> R {
-    let db = a.i64_at(1)?;
-    if db != 0 {
-        return Err(CmdError::DbIndexOutOfRange);
-    }
-    reply::ok(out);
     Ok(())
 }

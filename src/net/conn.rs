@@ -9,10 +9,17 @@
 //! another core. The partial frame at the end is moved to the front only when the buffer is full
 //! and the parser's saved state is relative to the frame, so nothing is re-parsed. A new batch
 //! is read only after the replies of the current one are written, so the replies of a pipelined
-//! connection always come back in order.
+//! connection always come back in order, and a client that never reads stalls only itself: its
+//! connection holds at most one batch of output.
 //!
 //! A framing error answers `-ERR Protocol error: ...` after the replies of the commands before
 //! it, and closes this connection only.
+//!
+//! Admission, before the first read: over `maxclients` a client gets
+//! `-ERR max number of clients reached`; with protected mode on and no password, a client from a
+//! non-loopback address gets Redis's `-DENIED` text. Until a connection authenticates (when a
+//! password is set) the parser applies Redis's unauthenticated limits and the query buffer is
+//! capped at [`UNAUTH_QUERY_BUFFER_LIMIT`].
 
 use crate::cmd::{server::now_ms, Args};
 use crate::config::RUNTIME;
@@ -23,9 +30,12 @@ use crate::shard::pipeline::{Flow, Pipeline};
 use crate::shard::ClientInfo;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
+use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Initial size of a connection's read buffer; it grows for big frames and shrinks back when idle.
 const READ_BUF_INITIAL: usize = 16 * 1024;
@@ -33,25 +43,46 @@ const READ_BUF_INITIAL: usize = 16 * 1024;
 const READ_MIN_FREE: usize = 4 * 1024;
 /// Output above this size is written before the next command batch is parsed.
 const OUT_HIGH_WATER: usize = 256 * 1024;
+/// Most commands waiting on other shards before the connection flushes (bounds a hop's size
+/// and the replies it can pin).
+const MAX_PENDING_OPS: usize = 256;
+/// Query buffer cap before a connection authenticates (its frames are also capped by the parser).
+pub const UNAUTH_QUERY_BUFFER_LIMIT: u64 = 1 << 20;
 /// Client ids are unique across shards.
 static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
+/// Clients connected over all shards, for `maxclients` (touched once per connection).
+static CONNECTED: AtomicU64 = AtomicU64::new(0);
 
-// The fd of each live connection on this core, so shutdown can wake the ones parked in a read.
-thread_local! {
-    static CONN_FDS: std::cell::RefCell<hashbrown::HashMap<u64, i32>> = std::cell::RefCell::new(hashbrown::HashMap::new());
-}
+const MAXCLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
+const DENIED_ERROR: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// Shuts down the read side of every connection on this core: a parked read returns 0, the
-/// connection finishes and closes. Replies still being written are not cut.
-pub fn shutdown_reads(_ctx: &Ctx) {
-    CONN_FDS.with(|fds| {
-        for &fd in fds.borrow().values() {
+/// connection finishes its batch and closes. Replies still being written are not cut.
+pub fn shutdown_reads(ctx: &Ctx) {
+    for c in ctx.shard.borrow().clients.values() {
+        if let Ok(c) = c.try_borrow() {
             // SAFETY: fd belongs to a live connection of this core (removed before it closes).
-            unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+            unsafe { libc::shutdown(c.fd, libc::SHUT_RD) };
         }
-    });
+    }
 }
 
+/// Whether protected mode refuses a client from `peer`: no password set and not loopback.
+pub fn protected_mode_denies(
+    peer: Option<SocketAddr>,
+    protected: bool,
+    password_set: bool,
+) -> bool {
+    let loopback = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    };
+    protected && !password_set && !peer.is_some_and(|p| loopback(p.ip()))
+}
+
+/// Undoes a connection's registration when it ends, however it ends.
 struct Registration<'a> {
     ctx: &'a Ctx,
     id: u64,
@@ -60,31 +91,67 @@ struct Registration<'a> {
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        CONN_FDS.with(|fds| fds.borrow_mut().remove(&self.id));
         self.ctx.shard.borrow_mut().clients.remove(&self.id);
         self.ctx.free_waiter(self.waiter);
         self.ctx
             .live_connections
             .set(self.ctx.live_connections.get() - 1);
+        CONNECTED.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Answers a refused client and closes it.
+async fn refuse(ctx: &Ctx, mut stream: TcpStream, reply: &[u8]) {
+    ctx.shard.borrow_mut().stats.rejected_connections += 1;
+    let _ = stream.write_all(reply).await;
+    let _ = stream.close().await;
+}
+
+fn set_keepalive(stream: &TcpStream) {
+    let secs = RUNTIME.tcp_keepalive_secs.load(Ordering::Relaxed);
+    if secs > 0 {
+        // SAFETY: the fd is the live stream's; SockRef only borrows it.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(secs))
+            .with_interval(Duration::from_secs(secs / 3 + 1));
+        let _ = socket2::SockRef::from(&fd).set_tcp_keepalive(&ka);
     }
 }
 
 pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
+    let peer = stream.peer_addr().ok();
+    if CONNECTED.fetch_add(1, Ordering::Relaxed) >= RUNTIME.maxclients.load(Ordering::Relaxed) {
+        CONNECTED.fetch_sub(1, Ordering::Relaxed);
+        return refuse(&ctx, stream, MAXCLIENTS_ERROR).await;
+    }
+    if protected_mode_denies(
+        peer,
+        RUNTIME.protected_mode.load(Ordering::Relaxed),
+        RUNTIME.password_set(),
+    ) {
+        CONNECTED.fetch_sub(1, Ordering::Relaxed);
+        return refuse(&ctx, stream, DENIED_ERROR).await;
+    }
     let _ = stream.set_nodelay(true);
+    set_keepalive(&stream);
+    let timeout = RUNTIME.timeout_secs.load(Ordering::Relaxed);
+    if timeout > 0 {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(timeout)));
+    }
     let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
     let now = now_ms();
-    let client = Rc::new(std::cell::RefCell::new(ClientInfo {
+    let client = Rc::new(RefCell::new(ClientInfo {
         id,
-        addr: stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
+        addr: peer.map(|a| a.to_string()).unwrap_or_default(),
         laddr: stream
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default(),
         created_ms: now,
         last_ms: now,
+        authenticated: !RUNTIME.password_set(),
+        fd: stream.as_raw_fd(),
         ..ClientInfo::default()
     }));
     {
@@ -93,7 +160,6 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
         sh.clients.insert(id, client.clone());
     }
     ctx.live_connections.set(ctx.live_connections.get() + 1);
-    CONN_FDS.with(|fds| fds.borrow_mut().insert(id, stream.as_raw_fd()));
     let waiter = ctx.new_waiter();
     let _reg = Registration {
         ctx: &ctx,
@@ -113,26 +179,47 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
     let mut closing = false;
 
     while !closing {
-        make_room(&mut buf, &mut start, &mut filled, parser.needed());
+        let authenticated = client.borrow().authenticated;
+        let buffer_limit = if authenticated {
+            RUNTIME.query_buffer_limit.load(Ordering::Relaxed)
+        } else {
+            UNAUTH_QUERY_BUFFER_LIMIT
+        };
+        if !make_room(
+            &mut buf,
+            &mut start,
+            &mut filled,
+            parser.needed(),
+            buffer_limit,
+        ) {
+            // Like Redis: a client past its query buffer limit is closed without a reply.
+            eprintln!(
+                "corekv: closing client {id}: query buffer limit ({buffer_limit} bytes) reached"
+            );
+            break;
+        }
         let n = match stream.read(&mut buf[filled..]).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         filled += n;
-        let limits = Limits {
-            max_bulk_len: RUNTIME.proto_max_bulk_len.load(Ordering::Relaxed),
-            ..Limits::default()
-        };
         // Parse and run until no complete command is left; the parser reports an error only once
         // the commands before it have been returned and run.
         loop {
+            let authenticated = client.borrow().authenticated;
+            let limits = Limits {
+                max_bulk_len: RUNTIME.proto_max_bulk_len.load(Ordering::Relaxed),
+                unauthenticated: !authenticated,
+                ..Limits::default()
+            };
             batch.clear();
-            let parsed = parser.parse(&mut buf[..filled], start, &limits, &mut batch);
-            let end = match parsed {
+            let end = match parser.parse(&mut buf[..filled], start, &limits, &mut batch) {
                 Ok(end) => end,
                 Err(e) => {
                     reply::error(&mut out, format!("ERR {}", e.msg()).as_bytes());
-                    ctx.shard.borrow_mut().stats.count_error("ERR");
+                    let mut sh = ctx.shard.borrow_mut();
+                    sh.stats.count_error("ERR");
+                    sh.stats.protocol_errors += 1;
                     closing = true;
                     break;
                 }
@@ -152,21 +239,42 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                         break;
                     }
                     Flow::Barrier => {
-                        pipe.flush(&ctx, &mut out).await;
+                        if !flush_all(&mut pipe, &ctx, &mut out, &mut stream).await {
+                            return;
+                        }
                         pipe.barrier(&ctx, &Args::new(&buf, ranges), now, &mut out)
                             .await;
                     }
                 }
+                // Bound the memory one batch can pin (a client that pipelines thousands of big
+                // GETs and never reads): past the high-water mark, finish what is pending and
+                // write it before running more. The write waits for the client to read.
+                if out.len() + pipe.pending_bytes() > OUT_HIGH_WATER
+                    || pipe.pending_ops() >= MAX_PENDING_OPS
+                {
+                    if !flush_all(&mut pipe, &ctx, &mut out, &mut stream).await
+                        || stream.write_all(&out).await.is_err()
+                    {
+                        return;
+                    }
+                    out.clear();
+                }
             }
-            pipe.flush(&ctx, &mut out).await;
+            if !flush_all(&mut pipe, &ctx, &mut out, &mut stream).await {
+                return;
+            }
             start = end;
             if closing {
                 break;
             }
-            if out.len() > OUT_HIGH_WATER && stream.write_all(&out).await.is_err() {
-                return;
+            if !authenticated && client.borrow().authenticated {
+                // Frames after AUTH were held to the unauthenticated limits; parse them again.
+                parser.reset();
             }
             if out.len() > OUT_HIGH_WATER {
+                if stream.write_all(&out).await.is_err() {
+                    return;
+                }
                 out.clear();
             }
         }
@@ -179,16 +287,40 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                 out = Vec::with_capacity(READ_BUF_INITIAL);
             }
         }
-        if ctx.stopping.get() {
+        if ctx.stopping.get() || client.borrow().killed {
             break;
         }
     }
     let _ = stream.close().await;
 }
 
+/// Flushes the pipeline completely; whenever a hop stopped at its reply budget, writes what is
+/// ready to the client first (waiting until it reads), so big replies never pile up in memory.
+async fn flush_all(
+    pipe: &mut Pipeline,
+    ctx: &Ctx,
+    out: &mut Vec<u8>,
+    stream: &mut TcpStream,
+) -> bool {
+    while !pipe.flush(ctx, out).await {
+        if stream.write_all(out).await.is_err() {
+            return false;
+        }
+        out.clear();
+    }
+    true
+}
+
 /// Makes sure there is room to read into: reset when everything was consumed, move a partial
-/// frame to the front when the buffer is full, grow for a big frame, shrink when idle.
-fn make_room(buf: &mut Vec<u8>, start: &mut usize, filled: &mut usize, needed: usize) {
+/// frame to the front when the buffer is full, grow for a big frame, shrink when idle. Returns
+/// false when the buffer would exceed `limit`.
+fn make_room(
+    buf: &mut Vec<u8>,
+    start: &mut usize,
+    filled: &mut usize,
+    needed: usize,
+    limit: u64,
+) -> bool {
     if *start == *filled {
         *start = 0;
         *filled = 0;
@@ -198,7 +330,7 @@ fn make_room(buf: &mut Vec<u8>, start: &mut usize, filled: &mut usize, needed: u
         }
     }
     if buf.len() - *filled >= READ_MIN_FREE.max(needed.min(buf.len())) {
-        return;
+        return true;
     }
     if *start > 0 {
         buf.copy_within(*start..*filled, 0);
@@ -207,6 +339,46 @@ fn make_room(buf: &mut Vec<u8>, start: &mut usize, filled: &mut usize, needed: u
     }
     let want = *filled + READ_MIN_FREE.max(needed);
     if buf.len() < want {
-        buf.resize(want.max(buf.len() * 2), 0);
+        let grown = want
+            .max(buf.len() * 2)
+            .min(limit.max(READ_BUF_INITIAL as u64) as usize);
+        if grown < want {
+            return false;
+        }
+        buf.resize(grown, 0);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_mode_rules() {
+        let ip = |s: &str| Some(s.parse::<SocketAddr>().unwrap());
+        assert!(!protected_mode_denies(ip("127.0.0.1:5000"), true, false));
+        assert!(!protected_mode_denies(ip("127.5.6.7:5000"), true, false));
+        assert!(!protected_mode_denies(ip("[::1]:5000"), true, false));
+        assert!(!protected_mode_denies(
+            ip("[::ffff:127.0.0.1]:5000"),
+            true,
+            false
+        ));
+        assert!(protected_mode_denies(ip("10.1.2.3:5000"), true, false));
+        assert!(protected_mode_denies(ip("[2001:db8::1]:5000"), true, false));
+        assert!(protected_mode_denies(None, true, false));
+        // A password or protected-mode off lets everyone in.
+        assert!(!protected_mode_denies(ip("10.1.2.3:5000"), true, true));
+        assert!(!protected_mode_denies(ip("10.1.2.3:5000"), false, false));
+    }
+
+    #[test]
+    fn query_buffer_limit_stops_growth() {
+        let (mut buf, mut start, mut filled) = (vec![0u8; READ_BUF_INITIAL], 0, READ_BUF_INITIAL);
+        assert!(make_room(&mut buf, &mut start, &mut filled, 0, 1 << 20));
+        assert_eq!(buf.len(), 2 * READ_BUF_INITIAL);
+        filled = buf.len();
+        assert!(!make_room(&mut buf, &mut start, &mut filled, 0, 20_000));
     }
 }

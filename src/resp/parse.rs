@@ -32,6 +32,27 @@ use memchr::memchr;
 pub struct Limits {
     pub max_bulk_len: u64,
     pub max_multibulk_len: u64,
+    /// The connection has not authenticated yet: Redis's tighter limits apply (at most
+    /// [`UNAUTH_MAX_ARGS`] arguments and [`UNAUTH_MAX_BULK`]-byte bulk strings), so an
+    /// unauthenticated client cannot make the server allocate.
+    pub unauthenticated: bool,
+}
+
+/// Most arguments an unauthenticated client may send in one command (Redis: 10).
+pub const UNAUTH_MAX_ARGS: u64 = 10;
+/// Largest bulk string an unauthenticated client may send (Redis: 16 KiB).
+pub const UNAUTH_MAX_BULK: u64 = 16384;
+
+impl Limits {
+    /// The bulk length above which the fast path defers to the checked path.
+    #[inline]
+    fn bulk_cap(&self) -> u64 {
+        if self.unauthenticated {
+            self.max_bulk_len.min(UNAUTH_MAX_BULK)
+        } else {
+            self.max_bulk_len
+        }
+    }
 }
 
 impl Default for Limits {
@@ -39,6 +60,7 @@ impl Default for Limits {
         Limits {
             max_bulk_len: 512 * 1024 * 1024,
             max_multibulk_len: i32::MAX as u64,
+            unauthenticated: false,
         }
     }
 }
@@ -60,6 +82,8 @@ pub enum ProtocolError {
     TooBigMbulkCount,
     TooBigBulkCount,
     UnbalancedQuotes,
+    UnauthenticatedMultibulkLength,
+    UnauthenticatedBulkLength,
 }
 
 impl ProtocolError {
@@ -68,6 +92,8 @@ impl ProtocolError {
         let what = match self {
             ProtocolError::InvalidMultibulkLength => "invalid multibulk length",
             ProtocolError::InvalidBulkLength => "invalid bulk length",
+            ProtocolError::UnauthenticatedMultibulkLength => "unauthenticated multibulk length",
+            ProtocolError::UnauthenticatedBulkLength => "unauthenticated bulk length",
             ProtocolError::ExpectedDollar(b) => {
                 // Redis formats with %c and then maps CR/LF to spaces so the reply stays one line.
                 // A String cannot hold a lone byte >= 0x80, so those show as the Latin-1 char.
@@ -308,6 +334,9 @@ impl Parser {
             if n > 0 && n as u64 > limits.max_multibulk_len {
                 return Err(ProtocolError::InvalidMultibulkLength);
             }
+            if limits.unauthenticated && n > UNAUTH_MAX_ARGS as i64 {
+                return Err(ProtocolError::UnauthenticatedMultibulkLength);
+            }
             if n <= 0 {
                 // `*0` and `*-1` are complete frames that carry no command (Redis ignores them).
                 self.stage = Stage::Idle;
@@ -327,7 +356,7 @@ impl Parser {
             if bulk.is_none() && buf.get(pos) == Some(&b'$') {
                 if let Some((len, cr)) = quick_len(buf, pos + 1) {
                     let data = cr + 2;
-                    if len <= limits.max_bulk_len && ((end - data) as u64) >= len + 2 {
+                    if len <= limits.bulk_cap() && ((end - data) as u64) >= len + 2 {
                         let stop = data + len as usize;
                         batch.args.push((data, stop));
                         pos = stop + 2;
@@ -366,6 +395,9 @@ impl Parser {
                             }
                         }
                     };
+                    if limits.unauthenticated && len > UNAUTH_MAX_BULK {
+                        return Err(ProtocolError::UnauthenticatedBulkLength);
+                    }
                     pos = next;
                     scan = next;
                     bulk = Some(len);

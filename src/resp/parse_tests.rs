@@ -168,10 +168,46 @@ fn multibulk_errors() {
 }
 
 #[test]
+fn unauthenticated_limits_like_redis() {
+    let lim = Limits {
+        unauthenticated: true,
+        ..Limits::default()
+    };
+    // Ten arguments and 16 KiB bulks are fine before AUTH; one more is refused.
+    let mut ten = b"*10\r\n".to_vec();
+    for _ in 0..10 {
+        ten.extend_from_slice(b"$1\r\na\r\n");
+    }
+    let (c, e) = feed(&ten, &[], &lim, false);
+    assert_eq!((c.len(), e), (1, None));
+    let (_, e) = feed(b"*11\r\n", &[], &lim, false);
+    assert_eq!(e, Some(ProtocolError::UnauthenticatedMultibulkLength));
+    assert_eq!(
+        ProtocolError::UnauthenticatedMultibulkLength.msg(),
+        "Protocol error: unauthenticated multibulk length"
+    );
+    let mut ok = b"*2\r\n$4\r\nAUTH\r\n$16384\r\n".to_vec();
+    ok.extend(vec![b'p'; 16384]);
+    ok.extend_from_slice(b"\r\n");
+    let (c, e) = feed(&ok, &[], &lim, false);
+    assert_eq!((c.len(), e), (1, None));
+    let (_, e) = feed(b"*2\r\n$4\r\nAUTH\r\n$16385\r\n", &[], &lim, false);
+    assert_eq!(e, Some(ProtocolError::UnauthenticatedBulkLength));
+    assert_eq!(
+        ProtocolError::UnauthenticatedBulkLength.msg(),
+        "Protocol error: unauthenticated bulk length"
+    );
+    // The same bulk split so the fast path cannot see it whole is refused too.
+    let (_, e) = feed(b"*2\r\n$4\r\nAUTH\r\n$99999\r\nxy", &[], &lim, false);
+    assert_eq!(e, Some(ProtocolError::UnauthenticatedBulkLength));
+}
+
+#[test]
 fn custom_limits() {
     let lim = Limits {
         max_bulk_len: 3,
         max_multibulk_len: 2,
+        unauthenticated: false,
     };
     let (_, e) = feed(b"*3\r\n", &[], &lim, false);
     assert_eq!(e, Some(ProtocolError::InvalidMultibulkLength));
@@ -571,7 +607,7 @@ proptest! {
         small in any::<bool>(),
     ) {
         input.splice(0..0, prefix.iter().copied());
-        let lim = if small { Limits { max_bulk_len: 20, max_multibulk_len: 5 } } else { Limits::default() };
+        let lim = if small { Limits { max_bulk_len: 20, max_multibulk_len: 5, unauthenticated: false } } else { Limits::default() };
         let cuts = cut_points(input.len(), &picks);
         // Same result however the bytes are split, and memory bounded by the input.
         let one = feed(&input, &[], &lim, false);

@@ -41,6 +41,8 @@ pub struct ShardStats {
     pub misses: u64,
     pub connections_received: u64,
     pub rejected_connections: u64,
+    pub auth_failures: u64,
+    pub protocol_errors: u64,
 }
 
 impl ShardStats {
@@ -53,6 +55,8 @@ impl ShardStats {
             misses: 0,
             connections_received: 0,
             rejected_connections: 0,
+            auth_failures: 0,
+            protocol_errors: 0,
         }
     }
 
@@ -83,6 +87,12 @@ pub struct ClientInfo {
     pub created_ms: u64,
     pub last_ms: u64,
     pub last_cmd: &'static str,
+    /// Passed AUTH / HELLO AUTH, or no password is required.
+    pub authenticated: bool,
+    /// The connection's socket, so CLIENT KILL and shutdown can close it from outside.
+    pub fd: i32,
+    /// CLIENT KILL chose this connection.
+    pub killed: bool,
 }
 
 impl ClientInfo {
@@ -162,9 +172,16 @@ pub struct Hop {
     pub ops: Vec<(CmdId, u32, u32)>,
     /// Replies of the ops back to back, filled by the destination.
     pub reply: Vec<u8>,
-    /// End offset in `reply` of each op's reply.
+    /// End offset in `reply` of each op's reply, from op `first_op` on.
     pub ends: Vec<usize>,
+    /// Ops before this one ran in an earlier trip and their replies were consumed. A hop stops
+    /// once its replies pass [`HOP_REPLY_BUDGET`] and is sent again for the rest, so a pipeline
+    /// of big replies never pins more than about that much memory per hop.
+    pub first_op: u32,
 }
+
+/// Reply bytes a hop may collect before it returns unfinished (at least one op always runs).
+pub const HOP_REPLY_BUDGET: usize = 1 << 20;
 
 impl Hop {
     pub fn clear(&mut self) {
@@ -173,6 +190,7 @@ impl Hop {
         self.ops.clear();
         self.reply.clear();
         self.ends.clear();
+        self.first_op = 0;
     }
 
     /// Appends an op whose arguments are copied from `args`.
@@ -188,25 +206,39 @@ impl Hop {
         self.ops.len() as u32 - 1
     }
 
-    /// The reply of op `i` once the hop came back.
+    /// The reply of op `i` once the hop came back with it done.
     pub fn op_reply(&self, i: u32) -> &[u8] {
-        let i = i as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.reply[start..self.ends[i]]
+        let k = (i - self.first_op) as usize;
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.reply[start..self.ends[k]]
     }
 
-    /// Runs every op on `shard` (the destination) at the hop's `now_ms`, filling the replies.
+    /// Whether op `i` ran in the last trip (its reply is here).
+    pub fn op_done(&self, i: u32) -> bool {
+        i >= self.first_op && ((i - self.first_op) as usize) < self.ends.len()
+    }
+
+    /// Whether every op has run.
+    pub fn finished(&self) -> bool {
+        self.first_op as usize + self.ends.len() >= self.ops.len()
+    }
+
+    /// Runs the ops from `first_op` on `shard` (the destination) at the hop's `now_ms`, filling
+    /// the replies, until all ran or the replies pass [`HOP_REPLY_BUDGET`].
     pub fn execute(&mut self, shard: &mut Shard) {
         let now_ms = self.now_ms;
         self.reply.clear();
         self.ends.clear();
-        for &(id, first, argc) in &self.ops {
+        for &(id, first, argc) in &self.ops[self.first_op as usize..] {
             let args = crate::cmd::Args::new(
                 &self.data,
                 &self.ranges[first as usize..(first + argc) as usize],
             );
             crate::cmd::execute(shard, id, &args, now_ms, &mut self.reply);
             self.ends.push(self.reply.len());
+            if self.reply.len() >= HOP_REPLY_BUDGET {
+                break;
+            }
         }
     }
 }

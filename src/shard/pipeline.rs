@@ -19,7 +19,7 @@
 use super::mesh::Ctx;
 use super::slot::key_shard;
 use super::{ClientInfo, Hop, Shard};
-use crate::cmd::{self, args::eq_ic, server, Args, CmdId, Gather, Route};
+use crate::cmd::{self, args::eq_ic, connection, server, Args, CmdId, Gather, Route};
 use crate::error::CmdError;
 use crate::resp::reply;
 
@@ -56,6 +56,8 @@ pub struct Pipeline {
     /// Replies of ops run on this core while others are pending (uses `reply` and `ends` only).
     local: Hop,
     pieces: Vec<Piece>,
+    /// Pieces before this one are already in the output (a flush can stop early).
+    next_piece: usize,
     parts: Vec<(u16, u32)>,
     order: Vec<u16>,
     back: Vec<Box<Hop>>,
@@ -74,6 +76,7 @@ impl Pipeline {
             outgoing: (0..ctx.shards).map(|_| None).collect(),
             local: Hop::default(),
             pieces: Vec::new(),
+            next_piece: 0,
             parts: Vec::new(),
             order: Vec::new(),
             back: Vec::new(),
@@ -81,6 +84,16 @@ impl Pipeline {
             scratch_ranges: Vec::new(),
             key_shards: Vec::new(),
         }
+    }
+
+    /// Bytes of replies held for commands not yet written (run here while others are pending).
+    pub fn pending_bytes(&self) -> usize {
+        self.local.reply.len()
+    }
+
+    /// Commands whose replies are not in the output buffer yet.
+    pub fn pending_ops(&self) -> usize {
+        self.pieces.len() - self.next_piece
     }
 
     /// Routes and (for this core's keys) runs one command whose arguments are `ranges` of `buf`.
@@ -105,7 +118,11 @@ impl Pipeline {
             return Flow::Continue;
         };
         let spec = id.spec();
-        client.borrow_mut().last_cmd = spec.name;
+        let authenticated = {
+            let mut c = client.borrow_mut();
+            c.last_cmd = spec.name;
+            c.authenticated
+        };
         if !id.arity_ok(args.len()) {
             self.local_result(
                 sh,
@@ -113,6 +130,12 @@ impl Pipeline {
                 Err(CmdError::WrongArity(spec.name.into())),
                 out,
             );
+            return Flow::Continue;
+        }
+        // Like Redis: unknown-command and arity errors first, then authentication.
+        if !authenticated && spec.flags & crate::cmd::flags::NO_AUTH == 0 {
+            let e = CmdError::Other("NOAUTH Authentication required.".into());
+            self.local_result(sh, Some(id), Err(e), out);
             return Flow::Continue;
         }
         match spec.route {
@@ -179,19 +202,47 @@ impl Pipeline {
                 reply::ok(&mut buf);
                 Ok(())
             }
-            CmdId::Select => server::select(args, &mut buf),
-            CmdId::Hello => server::hello(&mut client.borrow_mut(), args, &mut buf),
+            CmdId::Select => connection::select(args, &mut buf),
+            CmdId::Auth => connection::auth(sh, &mut client.borrow_mut(), args, &mut buf),
+            CmdId::Hello => connection::hello(sh, &mut client.borrow_mut(), args, &mut buf),
+            CmdId::Shutdown => connection::shutdown(args, &mut buf),
             CmdId::Client if eq_ic(args.get(1), "list") => {
                 self.all(ctx, sh, id, args, Gather::ConcatText, now, out);
                 self.local.data = buf;
                 return Flow::Continue;
             }
-            _ => server::client(&mut client.borrow_mut(), args, &mut buf),
+            CmdId::Client if eq_ic(args.get(1), "kill") => {
+                let caller = client.borrow().id;
+                match connection::parse_kill(caller, args) {
+                    Ok(filter) => {
+                        let gather = if filter.old_form {
+                            Gather::KilledOrNoSuchClient
+                        } else {
+                            Gather::SumInt
+                        };
+                        sh.stats.calls[id as usize] += 1;
+                        self.on_every_shard(
+                            ctx,
+                            sh,
+                            CmdId::ShardKill,
+                            &filter.args,
+                            gather,
+                            0,
+                            now,
+                        );
+                        self.local.data = buf;
+                        return Flow::Continue;
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            _ => connection::client(&mut client.borrow_mut(), args, &mut buf),
         };
+        let ok = res.is_ok();
         let written = std::mem::take(&mut buf);
         self.local_result(sh, Some(id), res.map(|_| written.as_slice()), out);
         self.local.data = written;
-        if id == CmdId::Quit {
+        if id == CmdId::Quit || (id == CmdId::Shutdown && ok) {
             Flow::Close
         } else {
             Flow::Continue
@@ -389,22 +440,52 @@ impl Pipeline {
         if part_id != id {
             // The connection counts the client's command; the parts count as internal ops.
             sh.stats.calls[id as usize] += 1;
+            let name = part_id.spec().name.as_bytes().to_vec();
+            return self.on_every_shard(ctx, sh, part_id, &[name], gather, info, now);
         }
         self.deferred = true;
         let parts_start = self.parts.len() as u32;
-        let picks: Vec<usize> = if part_id == id {
-            (0..args.len()).collect()
-        } else {
-            vec![]
-        };
+        let picks: Vec<usize> = (0..args.len()).collect();
         for s in 0..self.shards {
-            let op = if part_id == id {
-                self.part(ctx, sh, s, id, args, &picks, now)
-            } else if s == self.me {
-                self.run_deferred(sh, part_id, &Args::new(&[], &[]), now)
+            let op = self.part(ctx, sh, s, id, args, &picks, now);
+            self.parts.push((s as u16, op));
+        }
+        self.pieces.push(Piece::Gather {
+            kind: gather,
+            parts: (parts_start, self.parts.len() as u32),
+            order: (0, 0),
+            info,
+        });
+    }
+
+    /// Runs the internal op `part` (arguments `part_args`, the first being its name) on every
+    /// shard and gathers the replies.
+    #[allow(clippy::too_many_arguments)]
+    fn on_every_shard(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        part: CmdId,
+        part_args: &[Vec<u8>],
+        gather: Gather,
+        info: u32,
+        now: u64,
+    ) {
+        self.deferred = true;
+        let parts_start = self.parts.len() as u32;
+        for s in 0..self.shards {
+            let op = if s == self.me {
+                let data = part_args.concat();
+                let mut ranges = Vec::with_capacity(part_args.len());
+                let mut at = 0;
+                for a in part_args {
+                    ranges.push((at, at + a.len()));
+                    at += a.len();
+                }
+                self.run_deferred(sh, part, &Args::new(&data, &ranges), now)
             } else {
                 self.remote(ctx, s, now)
-                    .push_op(part_id, std::iter::empty())
+                    .push_op(part, part_args.iter().map(Vec::as_slice))
             };
             self.parts.push((s as u16, op));
         }
@@ -416,10 +497,13 @@ impl Pipeline {
         });
     }
 
-    /// Sends every pending hop, waits for all of them and writes the deferred replies in order.
-    pub async fn flush(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
+    /// Sends every pending hop, waits for all of them and writes the deferred replies, in order,
+    /// into `out`. Returns false when a hop stopped at its reply budget: the caller writes `out`
+    /// to the client (waiting until it reads) and calls `flush` again, which sends the rest.
+    /// No command is planned in between.
+    pub async fn flush(&mut self, ctx: &Ctx, out: &mut Vec<u8>) -> bool {
         if !self.deferred {
-            return;
+            return true;
         }
         let mut expected = 0;
         for s in 0..self.shards {
@@ -437,9 +521,14 @@ impl Pipeline {
             self.by_shard[d] = Some(hop);
         }
         let settings = ctx.shard.borrow().settings.clone();
-        for piece in &self.pieces {
+        while let Some(piece) = self.pieces.get(self.next_piece) {
             match *piece {
-                Piece::One { shard, op } => out.extend_from_slice(self.reply_of(shard, op)),
+                Piece::One { shard, op } => {
+                    if !self.done(shard, op) {
+                        break;
+                    }
+                    out.extend_from_slice(self.reply_of(shard, op));
+                }
                 Piece::Gather {
                     kind,
                     parts,
@@ -447,6 +536,9 @@ impl Pipeline {
                     info,
                 } => {
                     let parts = &self.parts[parts.0 as usize..parts.1 as usize];
+                    if !parts.iter().all(|&(s, op)| self.done(s, op)) {
+                        break;
+                    }
                     let order = &self.order[order.0 as usize..order.1 as usize];
                     let replies: Vec<(u16, &[u8])> = parts
                         .iter()
@@ -455,6 +547,28 @@ impl Pipeline {
                     gather(kind, &replies, order, info, &settings, out);
                 }
             }
+            self.next_piece += 1;
+        }
+        if let Some(blocked) = self.pieces.get(self.next_piece) {
+            // The first unwritten reply waits on hops that stopped at their budget. Every earlier
+            // reply of those hops is written (ops enter a hop in reply order), so send them on
+            // from their first op not run yet. Other unfinished hops wait their turn.
+            let waiting: Vec<u16> = match *blocked {
+                Piece::One { shard, .. } => vec![shard],
+                Piece::Gather { parts, .. } => self.parts[parts.0 as usize..parts.1 as usize]
+                    .iter()
+                    .map(|&(s, _)| s)
+                    .collect(),
+            };
+            for s in waiting {
+                let s = s as usize;
+                if s != self.me && self.by_shard[s].as_ref().is_some_and(|h| !h.finished()) {
+                    let mut hop = self.by_shard[s].take().expect("checked above");
+                    hop.first_op += hop.ends.len() as u32;
+                    self.outgoing[s] = Some(hop);
+                }
+            }
+            return false;
         }
         for slot in self.by_shard.iter_mut() {
             if let Some(hop) = slot.take() {
@@ -462,11 +576,21 @@ impl Pipeline {
             }
         }
         self.pieces.clear();
+        self.next_piece = 0;
         self.parts.clear();
         self.order.clear();
         self.local.reply.clear();
         self.local.ends.clear();
         self.deferred = false;
+        true
+    }
+
+    /// Whether op `op` of shard `shard` has its reply here.
+    fn done(&self, shard: u16, op: u32) -> bool {
+        shard as usize == self.me
+            || self.by_shard[shard as usize]
+                .as_ref()
+                .is_some_and(|h| h.op_done(op))
     }
 
     fn reply_of(&self, shard: u16, op: u32) -> &[u8] {
@@ -654,6 +778,18 @@ fn gather(
             out,
             parts.iter().filter_map(|(_, r)| reply::parse_int(r)).sum(),
         ),
+        Gather::KilledOrNoSuchClient => {
+            if parts
+                .iter()
+                .filter_map(|(_, r)| reply::parse_int(r))
+                .sum::<i64>()
+                > 0
+            {
+                reply::ok(out);
+            } else {
+                reply::error(out, b"ERR No such client");
+            }
+        }
         Gather::AllOk => reply::ok(out),
         Gather::Elements => {
             // Each part is an array of bulks in its keys' order; interleave them by key order.
