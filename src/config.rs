@@ -71,10 +71,25 @@ pub struct Config {
     #[arg(long, default_value_t = 300)]
     pub tcp_keepalive: u64,
 
+    /// Memory limit for the data set over all shards (units: 100mb, 2gb; 0: no limit), split
+    /// evenly across shards.
+    #[arg(long, default_value = "0", value_parser = parse_memory)]
+    pub maxmemory: u64,
+
+    /// What happens at maxmemory: noeviction, allkeys-lru, volatile-lru, allkeys-lfu,
+    /// volatile-lfu, allkeys-random, volatile-random, volatile-ttl, or allkeys-s3fifo (the one to
+    /// use for caches).
+    #[arg(long, default_value = "noeviction", value_parser = parse_policy)]
+    pub maxmemory_policy: crate::store::Policy,
+
     /// Most bytes buffered for one client's unparsed requests; a client beyond it is closed.
     /// Unauthenticated clients are held to 1 MiB whatever this says.
     #[arg(long, default_value = "1gb", value_parser = parse_memory)]
     pub client_query_buffer_limit: u64,
+}
+
+pub fn parse_policy(s: &str) -> Result<crate::store::Policy, String> {
+    crate::store::Policy::parse(s).ok_or_else(|| format!("unknown maxmemory policy '{s}'"))
 }
 
 /// `yes`/`no` flags, as redis.conf spells them.
@@ -151,6 +166,10 @@ pub struct Runtime {
     pub timeout_secs: AtomicU64,
     pub tcp_keepalive_secs: AtomicU64,
     pub query_buffer_limit: AtomicU64,
+    /// Bytes over all shards (0: none); each shard applies its share.
+    pub maxmemory: AtomicU64,
+    /// Index into `Policy::ALL`.
+    pub maxmemory_policy: AtomicU64,
     requirepass: RwLock<Option<String>>,
 }
 
@@ -162,6 +181,8 @@ pub static RUNTIME: Runtime = Runtime {
     timeout_secs: AtomicU64::new(0),
     tcp_keepalive_secs: AtomicU64::new(300),
     query_buffer_limit: AtomicU64::new(1 << 30),
+    maxmemory: AtomicU64::new(0),
+    maxmemory_policy: AtomicU64::new(0),
     requirepass: RwLock::new(None),
 };
 
@@ -183,6 +204,30 @@ impl Runtime {
             .query_buffer_limit
             .store(cfg.client_query_buffer_limit, Ordering::Relaxed);
         RUNTIME.set_requirepass(cfg.requirepass.clone());
+        RUNTIME.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
+        RUNTIME.set_policy(cfg.maxmemory_policy);
+    }
+
+    pub fn policy(&self) -> crate::store::Policy {
+        let i = self.maxmemory_policy.load(Ordering::Relaxed) as usize;
+        crate::store::Policy::ALL
+            .get(i)
+            .copied()
+            .unwrap_or(crate::store::Policy::NoEviction)
+    }
+
+    pub fn set_policy(&self, p: crate::store::Policy) {
+        let i = crate::store::Policy::ALL
+            .iter()
+            .position(|q| *q == p)
+            .unwrap_or(0);
+        self.maxmemory_policy.store(i as u64, Ordering::Relaxed);
+    }
+
+    /// Applies maxmemory and its policy to one shard's store (its share of the limit).
+    pub fn apply_memory_limits(&self, store: &mut crate::store::Store, shards: usize) {
+        let limit = (self.maxmemory.load(Ordering::Relaxed) / shards.max(1) as u64) as usize;
+        store.set_eviction(self.policy(), limit);
     }
 
     /// Whether clients must authenticate.

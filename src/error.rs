@@ -41,6 +41,7 @@ pub enum CmdError {
     ExpireOptionsGtLt,
     UnsupportedOption(Vec<u8>),
     InvalidCursor,
+    OutOfMemory,
     /// Any other text, given whole (code included), e.g. `ERR Unknown option or number of arguments for CONFIG SET - 'x'`.
     Other(String),
 }
@@ -51,6 +52,7 @@ impl CmdError {
         match self {
             CmdError::WrongType => "WRONGTYPE",
             CmdError::NoProto => "NOPROTO",
+            CmdError::OutOfMemory => "OOM",
             CmdError::Other(s) if s.starts_with("NOAUTH") => "NOAUTH",
             CmdError::Other(s) if s.starts_with("WRONGPASS") => "WRONGPASS",
             _ => "ERR",
@@ -118,6 +120,9 @@ impl fmt::Display for CmdError {
             }
             CmdError::UnsupportedOption(o) => write!(f, "ERR Unsupported option {}", lossy(o)),
             CmdError::InvalidCursor => f.write_str("ERR invalid cursor"),
+            CmdError::OutOfMemory => {
+                f.write_str("OOM command not allowed when used memory > 'maxmemory'.")
+            }
             CmdError::Other(s) => f.write_str(s),
         }
     }

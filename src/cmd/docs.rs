@@ -21,6 +21,7 @@ pub fn syntax(id: CmdId) -> &'static str {
         Echo => "message",
         Quit | Dbsize | Time | Randomkey => "",
         Select => "index",
+        Memory => "subcommand key [SAMPLES count]",
         Auth => "[username] password",
         Shutdown => "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
         Hello => "[protover [AUTH username password] [SETNAME clientname]]",

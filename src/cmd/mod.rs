@@ -152,6 +152,7 @@ commands! {
     Setex = "setex", 4, WRITE | DENYOOM, (1, 1, 1), Key, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.";
     Psetex = "psetex", 4, WRITE | DENYOOM, (1, 1, 1), Key, "string", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.";
     Getset = "getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Returns the previous string value of a key after setting it to a new value.";
+    Memory = "memory", -3, READONLY, (2, 2, 1), Key, "server", "Estimates the memory usage of a key.";
     Getdel = "getdel", 2, WRITE | FAST, (1, 1, 1), Key, "string", "Returns the string value of a key after deleting the key.";
     Getex = "getex", -2, WRITE | FAST, (1, 1, 1), Key, "string", "Returns the string value of a key after setting its expiration time.";
     Mget = "mget", -2, READONLY | FAST, (1, -1, 1), Multi { step: 1, gather: Elements }, "string", "Atomically returns the string values of one or more keys.";
@@ -249,6 +250,13 @@ impl CmdId {
 /// reply bytes the handler may have written are discarded.
 pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut Vec<u8>) {
     shard.stats.calls[id as usize] += 1;
+    // Writes that may grow memory make room first (or fail with OOM), like Redis.
+    if id.spec().flags & DENYOOM != 0
+        && shard.store.evict_for_write(now_ms) == crate::store::WriteAdmission::OutOfMemory
+    {
+        shard.stats.failed[id as usize] += 1;
+        return write_error(shard, &CmdError::OutOfMemory, out);
+    }
     let start = out.len();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         dispatch(shard, id, args, now_ms, out)
@@ -302,6 +310,7 @@ fn dispatch(
         }
         Flushdb | Flushall => server::flush(sh, a, out),
         Time => server::time(out),
+        Memory => server::memory(sh, a, now, out),
         Get => strings::get(sh, a, now, out),
         Set => strings::set(sh, a, now, out),
         Setnx => strings::setnx(sh, a, now, out),

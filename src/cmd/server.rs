@@ -134,6 +134,24 @@ pub fn command(a: &Args, out: &mut Vec<u8>) -> R {
     Ok(())
 }
 
+/// MEMORY USAGE key [SAMPLES count]
+pub fn memory(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+    if !eq_ic(a.get(1), "usage") {
+        return Err(CmdError::UnknownSubcommand {
+            cmd: "MEMORY",
+            sub: a.get(1).to_vec(),
+        });
+    }
+    if a.len() != 3 && !(a.len() == 5 && eq_ic(a.get(3), "samples")) {
+        return Err(CmdError::Syntax);
+    }
+    match sh.store.memory_usage(a.get(2), now) {
+        Some(n) => reply::int(out, n as i64),
+        None => reply::null(out),
+    }
+    Ok(())
+}
+
 /// The configuration parameters CONFIG GET knows, with their current values.
 fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
     vec![
@@ -143,8 +161,15 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
         ("appendonly", "no".into()),
         ("appendfsync", "everysec".into()),
         ("databases", "1".into()),
-        ("maxmemory", "0".into()),
-        ("maxmemory-policy", "noeviction".into()),
+        (
+            "maxmemory",
+            RUNTIME.maxmemory.load(Ordering::Relaxed).to_string(),
+        ),
+        ("maxmemory-policy", RUNTIME.policy().name().into()),
+        (
+            "maxmemory-samples",
+            crate::store::EVICTION_SAMPLES.to_string(),
+        ),
         (
             "maxclients",
             RUNTIME.maxclients.load(Ordering::Relaxed).to_string(),
@@ -220,6 +245,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
             Atomic(&'static std::sync::atomic::AtomicU64, u64),
             ProtectedMode(bool),
             Password(Option<String>),
+            Policy(crate::store::Policy),
         }
         let mut updates = Vec::new();
         for i in (2..a.len()).step_by(2) {
@@ -251,6 +277,10 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
                         .map_err(|_| bad("argument must be 'yes' or 'no'"))?,
                 ),
                 "requirepass" => Update::Password(Some(value).filter(|v| !v.is_empty())),
+                "maxmemory" => Update::Atomic(&RUNTIME.maxmemory, mem()?),
+                "maxmemory-policy" => Update::Policy(
+                    crate::store::Policy::parse(&value).ok_or_else(|| bad("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction, allkeys-s3fifo"))?,
+                ),
                 // No persistence yet: accept turning it off, which it already is.
                 "save" if value.is_empty() => continue,
                 "appendonly" if value.eq_ignore_ascii_case("no") => continue,
@@ -266,8 +296,11 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
                 Update::Atomic(knob, v) => knob.store(v, Ordering::Relaxed),
                 Update::ProtectedMode(on) => RUNTIME.protected_mode.store(on, Ordering::Relaxed),
                 Update::Password(p) => RUNTIME.set_requirepass(p),
+                Update::Policy(p) => RUNTIME.set_policy(p),
             }
         }
+        // This shard applies memory limits now; the others within one expiry cycle.
+        RUNTIME.apply_memory_limits(&mut sh.store, sh.shards);
         reply::ok(out);
     } else if eq_ic(sub, "resetstat") && a.len() == 2 {
         sh.stats.reset();
@@ -282,8 +315,8 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
 }
 
 /// The counters one shard reports to INFO, in the order [`format_info`] reads them.
-pub const STAT_FIELDS: usize = 14;
-pub const ERROR_CODES: &[&str] = &["ERR", "WRONGTYPE", "NOPROTO", "NOAUTH", "WRONGPASS"];
+pub const STAT_FIELDS: usize = 16;
+pub const ERROR_CODES: &[&str] = &["ERR", "WRONGTYPE", "NOPROTO", "NOAUTH", "WRONGPASS", "OOM"];
 
 /// __stats: this shard's counters as one array of integers.
 pub fn stats(sh: &mut Shard, _now: u64, out: &mut Vec<u8>) -> R {
@@ -305,6 +338,8 @@ pub fn stats(sh: &mut Shard, _now: u64, out: &mut Vec<u8>) -> R {
         sh.stats.rejected_connections,
         sh.stats.auth_failures,
         sh.stats.protocol_errors,
+        sh.store.evicted_keys(),
+        sh.store.used_memory() as u64,
     ];
     reply::array(out, STAT_FIELDS + TABLE.len() * 2 + ERROR_CODES.len());
     for f in fields {
@@ -379,7 +414,11 @@ pub fn format_info(
     let mut s = String::with_capacity(4096);
     let uptime = info.started.elapsed().as_secs();
     let rss = rss_bytes();
-    let used = total(5) + total(6);
+    let used = total(15);
+    let peak = PEAK_USED
+        .fetch_max(used as u64, Ordering::Relaxed)
+        .max(used as u64);
+    let maxmemory = RUNTIME.maxmemory.load(Ordering::Relaxed);
     if on("server") {
         let _ = write!(
             s,
@@ -410,10 +449,13 @@ pub fn format_info(
         };
         let _ = write!(
             s,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_dataset:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{frag:.2}\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{frag:.2}\r\n\r\n",
             human(used as u64),
             human(rss),
+            human(peak),
             total(5),
+            human(maxmemory),
+            RUNTIME.policy().name(),
         );
     }
     if on("persistence") {
@@ -422,8 +464,8 @@ pub fn format_info(
     if on("stats") {
         let _ = write!(
             s,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nacl_access_denied_auth:{}\r\ntotal_protocol_errors:{}\r\n\r\n",
-            total(8), total(9), total(11), total(2), total(3), total(4), total(10), total(12), total(13)
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nacl_access_denied_auth:{}\r\ntotal_protocol_errors:{}\r\n\r\n",
+            total(8), total(9), total(11), total(2), total(14), total(3), total(4), total(10), total(12), total(13)
         );
     }
     if on("replication") {
@@ -513,6 +555,9 @@ fn human(bytes: u64) -> String {
         format!("{bytes}B")
     }
 }
+
+/// Highest used_memory INFO has reported.
+static PEAK_USED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Resident set size of the process, from /proc/self/statm.
 pub fn rss_bytes() -> u64 {

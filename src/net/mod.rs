@@ -209,11 +209,9 @@ async fn shard_main(
     let (req_tx, req_rx) = req.map_or((None, None), |(t, r)| (Some(t), Some(r)));
     let (rep_tx, rep_rx) = rep.map_or((None, None), |(t, r)| (Some(t), Some(r)));
     let _ = id;
-    let ctx = Rc::new(Ctx::new(
-        Shard::new(me, shards, info.clone()),
-        req_tx,
-        rep_tx,
-    ));
+    let mut shard = Shard::new(me, shards, info.clone());
+    RUNTIME.apply_memory_limits(&mut shard.store, shards);
+    let ctx = Rc::new(Ctx::new(shard, req_tx, rep_tx));
     if let (Some(rq), Some(rp)) = (req_rx, rep_rx) {
         spawn_mesh_tasks(&ctx, rq, rp);
     }
@@ -300,6 +298,26 @@ fn spawn_active_expiry(ctx: &Rc<Ctx>) {
                     || expired * 4 < examined
                     || start.elapsed().as_micros() > ACTIVE_EXPIRE_BUDGET_US
                 {
+                    break;
+                }
+                glommio::yield_if_needed().await;
+            }
+            // Pick up CONFIG SET maxmemory / policy made on another shard, and evict in the
+            // background while over the limit (writes evict only a little each).
+            {
+                let mut sh = ctx.shard.borrow_mut();
+                let shards = sh.shards;
+                RUNTIME.apply_memory_limits(&mut sh.store, shards);
+            }
+            loop {
+                let evicted = {
+                    let now = crate::cmd::server::now_ms();
+                    ctx.shard
+                        .borrow_mut()
+                        .store
+                        .evict_step(ACTIVE_EXPIRE_STEP, now)
+                };
+                if evicted == 0 {
                     break;
                 }
                 glommio::yield_if_needed().await;

@@ -141,7 +141,7 @@ impl Pipeline {
         match spec.route {
             Route::Local => self.single(ctx, sh, self.me, id, &args, now, out),
             Route::Key => {
-                let s = key_shard(args.get(1), self.shards);
+                let s = key_shard(args.get(spec.first_key as usize), self.shards);
                 self.single(ctx, sh, s, id, &args, now, out)
             }
             Route::Multi { step, gather } => {

@@ -55,6 +55,7 @@
 //! `MAX_STRING_LEN` before anything is allocated.
 
 mod entry;
+mod evict;
 mod glob;
 mod keyspace;
 mod num;
@@ -71,6 +72,7 @@ use entry::{heap_size, Slot, NIL};
 use hashbrown::HashTable;
 
 pub use entry::Type;
+pub use evict::{Policy, WriteAdmission, SAMPLES as EVICTION_SAMPLES};
 pub use glob::glob_match;
 
 /// Largest string value (and key) in bytes, as Redis' proto-max-bulk-len.
@@ -158,6 +160,8 @@ pub struct Store {
     /// Allocation of the last key deleted by a read that must still return its
     /// value (GETEX with a past time), so the reply can borrow from the store.
     graveyard: Box<[u8]>,
+    /// maxmemory policy, budget and per-key access state (see `evict`).
+    evict: evict::Evictor,
 }
 
 impl Default for Store {
@@ -180,6 +184,7 @@ impl Store {
             data_bytes: 0,
             heap_bytes: 0,
             graveyard: Box::default(),
+            evict: evict::Evictor::default(),
         }
     }
 
@@ -223,6 +228,11 @@ impl Store {
         self.data_bytes = 0;
         self.heap_bytes = 0;
         self.graveyard = Box::default();
+        let (policy, limit) = (self.evict.policy, self.evict.limit);
+        let evicted = self.evict.evicted_keys;
+        self.evict = evict::Evictor::default();
+        self.evict.evicted_keys = evicted;
+        self.set_eviction(policy, limit);
     }
 
     // ---- internals shared by the command files ----
@@ -255,12 +265,15 @@ impl Store {
     /// Live slot of `key`; an expired one is deleted on the way (lazy expiry).
     #[inline]
     fn lookup(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<u32> {
+        // Every write looks its key up first, so inserts read the time from here.
+        self.evict.now_ms = now_ms;
         let idx = self.find(hash, key)?;
         if self.is_expired(idx, now_ms) {
             self.expired_keys += 1;
             self.unlink(hash, idx);
             return None;
         }
+        self.evict.touch(idx, now_ms);
         Some(idx)
     }
 
@@ -307,6 +320,8 @@ impl Store {
         if let Some(at) = expire_at {
             self.set_expiry(idx, Some(at));
         }
+        let now = self.evict.now_ms;
+        self.evict.on_insert(idx, hash, now);
         Ok(idx)
     }
 
