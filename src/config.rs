@@ -82,10 +82,27 @@ pub struct Config {
     #[arg(long, default_value = "noeviction", value_parser = parse_policy)]
     pub maxmemory_policy: crate::store::Policy,
 
+    /// Keep a per-shard append-only log in --dir and replay it on start.
+    #[arg(long, default_value = "no", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub appendonly: bool,
+
+    /// When the log is fsynced: always (group commit before replies), everysec, or no.
+    #[arg(long, default_value = "everysec", value_parser = parse_fsync)]
+    pub appendfsync: crate::persist::aof::Fsync,
+
+    /// Directory for persistence files.
+    #[arg(long, default_value = ".")]
+    pub dir: std::path::PathBuf,
+
     /// Most bytes buffered for one client's unparsed requests; a client beyond it is closed.
     /// Unauthenticated clients are held to 1 MiB whatever this says.
     #[arg(long, default_value = "1gb", value_parser = parse_memory)]
     pub client_query_buffer_limit: u64,
+}
+
+pub fn parse_fsync(s: &str) -> Result<crate::persist::aof::Fsync, String> {
+    crate::persist::aof::Fsync::parse(s)
+        .ok_or_else(|| format!("appendfsync must be always, everysec or no, not '{s}'"))
 }
 
 pub fn parse_policy(s: &str) -> Result<crate::store::Policy, String> {
@@ -170,7 +187,11 @@ pub struct Runtime {
     pub maxmemory: AtomicU64,
     /// Index into `Policy::ALL`.
     pub maxmemory_policy: AtomicU64,
+    pub appendonly: AtomicBool,
+    /// Index into always/everysec/no.
+    pub appendfsync: AtomicU64,
     requirepass: RwLock<Option<String>>,
+    dir: RwLock<String>,
 }
 
 pub static RUNTIME: Runtime = Runtime {
@@ -183,7 +204,10 @@ pub static RUNTIME: Runtime = Runtime {
     query_buffer_limit: AtomicU64::new(1 << 30),
     maxmemory: AtomicU64::new(0),
     maxmemory_policy: AtomicU64::new(0),
+    appendonly: AtomicBool::new(false),
+    appendfsync: AtomicU64::new(1),
     requirepass: RwLock::new(None),
+    dir: RwLock::new(String::new()),
 };
 
 impl Runtime {
@@ -206,6 +230,28 @@ impl Runtime {
         RUNTIME.set_requirepass(cfg.requirepass.clone());
         RUNTIME.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
         RUNTIME.set_policy(cfg.maxmemory_policy);
+        RUNTIME.appendonly.store(cfg.appendonly, Ordering::Relaxed);
+        use crate::persist::aof::Fsync;
+        let f = match cfg.appendfsync {
+            Fsync::Always => 0,
+            Fsync::EverySec => 1,
+            Fsync::No => 2,
+        };
+        RUNTIME.appendfsync.store(f, Ordering::Relaxed);
+        if let Ok(mut d) = RUNTIME.dir.write() {
+            *d = std::fs::canonicalize(&cfg.dir)
+                .unwrap_or_else(|_| cfg.dir.clone())
+                .display()
+                .to_string();
+        }
+    }
+
+    pub fn appendfsync_name(&self) -> &'static str {
+        ["always", "everysec", "no"][self.appendfsync.load(Ordering::Relaxed).min(2) as usize]
+    }
+
+    pub fn dir(&self) -> String {
+        self.dir.read().map(|d| d.clone()).unwrap_or_default()
     }
 
     pub fn policy(&self) -> crate::store::Policy {

@@ -38,13 +38,15 @@
 //! - [`resp`]: the request parser and the reply encoder.
 //! - [`shard`]: slots and routing, the meshes, a connection's pipeline and how replies are gathered.
 //! - [`cmd`]: the command table, dispatch and one file per command family.
-//! - [`store`]: the shard-local key-value table, entries, expiry.
+//! - [`store`]: the shard-local key-value table, entries, expiry, eviction.
+//! - [`persist`]: the per-shard append-only log.
 //! - [`error`]: client-visible errors with their exact Redis texts.
 
 pub mod cmd;
 pub mod config;
 pub mod error;
 pub mod net;
+pub mod persist;
 pub mod resp;
 pub mod shard;
 pub mod store;

@@ -251,18 +251,25 @@ impl CmdId {
 pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut Vec<u8>) {
     shard.stats.calls[id as usize] += 1;
     // Writes that may grow memory make room first (or fail with OOM), like Redis.
-    if id.spec().flags & DENYOOM != 0
-        && shard.store.evict_for_write(now_ms) == crate::store::WriteAdmission::OutOfMemory
-    {
-        shard.stats.failed[id as usize] += 1;
-        return write_error(shard, &CmdError::OutOfMemory, out);
+    if id.spec().flags & DENYOOM != 0 {
+        let admission = shard.store.evict_for_write(now_ms);
+        crate::persist::aof::log_evicted(shard);
+        if admission == crate::store::WriteAdmission::OutOfMemory {
+            shard.stats.failed[id as usize] += 1;
+            return write_error(shard, &CmdError::OutOfMemory, out);
+        }
     }
     let start = out.len();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         dispatch(shard, id, args, now_ms, out)
     }));
     let err = match result {
-        Ok(Ok(())) => return,
+        Ok(Ok(())) => {
+            if shard.aof.is_some() && id.spec().flags & WRITE != 0 {
+                crate::persist::aof::log_write(shard, id, args, now_ms);
+            }
+            return;
+        }
         Ok(Err(e)) => e,
         Err(_) => {
             out.truncate(start);

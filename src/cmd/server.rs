@@ -158,8 +158,17 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
         ("bind", sh.settings.bind.clone()),
         ("port", sh.settings.port.to_string()),
         ("save", String::new()),
-        ("appendonly", "no".into()),
-        ("appendfsync", "everysec".into()),
+        (
+            "appendonly",
+            if RUNTIME.appendonly.load(Ordering::Relaxed) {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+        ),
+        ("appendfsync", RUNTIME.appendfsync_name().into()),
+        ("dir", RUNTIME.dir()),
         ("databases", "1".into()),
         (
             "maxmemory",
@@ -283,7 +292,11 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
                 ),
                 // No persistence yet: accept turning it off, which it already is.
                 "save" if value.is_empty() => continue,
-                "appendonly" if value.eq_ignore_ascii_case("no") => continue,
+                "appendonly"
+                    if value.eq_ignore_ascii_case(if RUNTIME.appendonly.load(Ordering::Relaxed) { "yes" } else { "no" }) =>
+                {
+                    continue
+                }
                 _ => {
                     return Err(CmdError::Other(format!(
                         "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
@@ -459,7 +472,12 @@ pub fn format_info(
         );
     }
     if on("persistence") {
-        s.push_str("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n\r\n");
+        let _ = write!(
+            s,
+            "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:{}\r\naof_fsync:{}\r\naof_rewrite_in_progress:0\r\n\r\n",
+            RUNTIME.appendonly.load(Ordering::Relaxed) as u8,
+            RUNTIME.appendfsync_name()
+        );
     }
     if on("stats") {
         let _ = write!(

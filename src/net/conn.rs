@@ -253,11 +253,10 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                     || pipe.pending_ops() >= MAX_PENDING_OPS
                 {
                     if !flush_all(&mut pipe, &ctx, &mut out, &mut stream).await
-                        || stream.write_all(&out).await.is_err()
+                        || !write_out(&ctx, &mut out, &mut stream).await
                     {
                         return;
                     }
-                    out.clear();
                 }
             }
             if !flush_all(&mut pipe, &ctx, &mut out, &mut stream).await {
@@ -271,18 +270,14 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                 // Frames after AUTH were held to the unauthenticated limits; parse them again.
                 parser.reset();
             }
-            if out.len() > OUT_HIGH_WATER {
-                if stream.write_all(&out).await.is_err() {
-                    return;
-                }
-                out.clear();
+            if out.len() > OUT_HIGH_WATER && !write_out(&ctx, &mut out, &mut stream).await {
+                return;
             }
         }
         if !out.is_empty() {
-            if stream.write_all(&out).await.is_err() {
+            if !write_out(&ctx, &mut out, &mut stream).await {
                 break;
             }
-            out.clear();
             if out.capacity() > 4 * OUT_HIGH_WATER {
                 out = Vec::with_capacity(READ_BUF_INITIAL);
             }
@@ -303,11 +298,21 @@ async fn flush_all(
     stream: &mut TcpStream,
 ) -> bool {
     while !pipe.flush(ctx, out).await {
-        if stream.write_all(out).await.is_err() {
+        if !write_out(ctx, out, stream).await {
             return false;
         }
-        out.clear();
     }
+    true
+}
+
+/// Writes `out` to the client and clears it; with `appendfsync always`, only after this shard's
+/// log covers the writes whose replies are in it (other shards wait before replying to a hop).
+async fn write_out(ctx: &Ctx, out: &mut Vec<u8>, stream: &mut TcpStream) -> bool {
+    ctx.wait_durable().await;
+    if stream.write_all(out).await.is_err() {
+        return false;
+    }
+    out.clear();
     true
 }
 

@@ -71,6 +71,11 @@ pub fn run(cfg: Config) -> Result<(), String> {
         started: Instant::now(),
     });
 
+    if cfg.appendonly {
+        std::fs::create_dir_all(&cfg.dir)
+            .map_err(|e| format!("cannot create --dir {}: {e}", cfg.dir.display()))?;
+        crate::persist::aof::check_layout(&cfg.dir, shards)?;
+    }
     signal_thread()?;
     // Builders are cloned here, on the main thread: cloning inside executors is unsound in 0.9.
     let requests: MeshBuilder<Box<Hop>, _> = MeshBuilder::full(shards, MESH_CHANNEL_SLOTS);
@@ -97,6 +102,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
             info.clone(),
         );
         let hz = cfg.hz;
+        let persistence = cfg.appendonly.then(|| (cfg.dir.clone(), cfg.appendfsync));
         let builder = LocalExecutorBuilder::new(placement)
             .name(&format!("corekv-shard-{i}"))
             .io_memory(IO_MEMORY_BYTES)
@@ -104,8 +110,18 @@ pub fn run(cfg: Config) -> Result<(), String> {
             .spin_before_park(Duration::from_micros(cfg.spin_before_park));
         let handle = builder
             .spawn(move || async move {
-                if let Err(e) =
-                    shard_main(i, shards, addr, info, requests, replies, &ready, hz).await
+                if let Err(e) = shard_main(
+                    i,
+                    shards,
+                    addr,
+                    info,
+                    requests,
+                    replies,
+                    &ready,
+                    hz,
+                    persistence,
+                )
+                .await
                 {
                     let _ = ready.send(Err(e));
                 }
@@ -195,6 +211,7 @@ async fn shard_main(
     replies: MeshBuilder<Box<Hop>, glommio::channels::channel_mesh::Full>,
     ready: &mpsc::Sender<Result<(), String>>,
     hz: u32,
+    persistence: Option<(std::path::PathBuf, crate::persist::aof::Fsync)>,
 ) -> Result<(), String> {
     let _ = hz;
     let (req, rep) = if shards > 1 {
@@ -211,7 +228,36 @@ async fn shard_main(
     let _ = id;
     let mut shard = Shard::new(me, shards, info.clone());
     RUNTIME.apply_memory_limits(&mut shard.store, shards);
+    let aof = persistence.map(|(dir, fsync)| {
+        let path = crate::persist::aof::file_path(&dir, me, shards);
+        (path, fsync)
+    });
+    if let Some((path, fsync)) = &aof {
+        let started = Instant::now();
+        let n = crate::persist::aof::replay(&mut shard, path)?;
+        println!(
+            "corekv: shard {me}: loaded {n} commands from {} in {} ms, {} keys",
+            path.display(),
+            started.elapsed().as_millis(),
+            shard.store.len()
+        );
+        shard.aof = Some(crate::persist::aof::AofLog::new(*fsync));
+        shard.store.record_evictions(true);
+    }
     let ctx = Rc::new(Ctx::new(shard, req_tx, rep_tx));
+    let flusher = aof.map(|(path, _)| {
+        let durability = Rc::new(crate::persist::aof::Durability::default());
+        let _ = ctx.durability.set(durability.clone());
+        let stop = Rc::new(std::cell::Cell::new(false));
+        let task = glommio::spawn_local(crate::persist::aof::run_flusher(
+            ctx.clone(),
+            path,
+            durability,
+            stop.clone(),
+        ))
+        .detach();
+        (task, stop)
+    });
     if let (Some(rq), Some(rp)) = (req_rx, rep_rx) {
         spawn_mesh_tasks(&ctx, rq, rp);
     }
@@ -254,6 +300,14 @@ async fn shard_main(
     DRAINED.fetch_add(1, Ordering::SeqCst);
     while DRAINED.load(Ordering::SeqCst) < shards {
         glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    // No connection is left anywhere, so no write can come: write and fsync the rest of the log.
+    if let Some((task, stop)) = flusher {
+        stop.set(true);
+        if let Some(log) = ctx.shard.borrow_mut().aof.as_mut() {
+            log.wake_flusher();
+        }
+        let _ = task.await;
     }
     ctx.close_meshes();
     Ok(())

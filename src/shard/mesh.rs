@@ -42,6 +42,8 @@ pub struct Ctx {
     pub stop_signal: glommio::sync::Semaphore,
     /// Connections alive on this core.
     pub live_connections: Cell<usize>,
+    /// How far this shard's append-only log is durable, when the log is on.
+    pub durability: std::cell::OnceCell<Rc<crate::persist::aof::Durability>>,
 }
 
 impl Ctx {
@@ -62,7 +64,24 @@ impl Ctx {
             stopping: Cell::new(false),
             stop_signal: glommio::sync::Semaphore::new(0),
             live_connections: Cell::new(0),
+            durability: std::cell::OnceCell::new(),
         }
+    }
+
+    /// With `appendfsync always`: waits until everything this shard logged so far is durable
+    /// (group commit). Returns at once otherwise, or when nothing new was logged.
+    pub async fn wait_durable(&self) {
+        let Some(d) = self.durability.get() else {
+            return;
+        };
+        let target = {
+            let sh = self.shard.borrow();
+            match sh.aof.as_ref() {
+                Some(log) if log.fsync == crate::persist::aof::Fsync::Always => log.appended(),
+                _ => return,
+            }
+        };
+        d.wait_for(target).await;
     }
 
     /// A waiter slot for a new connection.
@@ -161,6 +180,8 @@ pub fn spawn_mesh_tasks(
                     let mut shard = ctx.shard.borrow_mut();
                     hop.execute(&mut shard);
                 }
+                // Replies of logged writes leave only once the log covers them (always).
+                ctx.wait_durable().await;
                 let origin = hop.origin;
                 if let Some(tx) = ctx.replies.as_ref() {
                     let _ = tx.send_to(origin, hop).await;

@@ -122,6 +122,8 @@ pub struct Shard {
     /// Live connections of this core; each connection shares its entry and updates it in place.
     pub clients: hashbrown::HashMap<u64, std::rc::Rc<std::cell::RefCell<ClientInfo>>>,
     pub settings: Arc<ServerInfo>,
+    /// The append-only log's in-memory side, when persistence is on.
+    pub aof: Option<crate::persist::aof::AofLog>,
     rng: u64,
 }
 
@@ -134,6 +136,7 @@ impl Shard {
             stats: ShardStats::new(),
             clients: hashbrown::HashMap::new(),
             settings,
+            aof: None,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }
     }

@@ -118,6 +118,8 @@ pub(super) struct Evictor {
     hot: Vec<u16>,
     rng: u64,
     pub(super) evicted_keys: u64,
+    /// Keys evicted since the last drain, kept only while the append-only log needs them.
+    pub(super) journal: Option<Vec<Vec<u8>>>,
     /// The time of the store's latest operation (inserts have no clock parameter of their own).
     pub(super) now_ms: u64,
     small: VecDeque<(u32, u16)>,
@@ -134,6 +136,7 @@ impl Default for Evictor {
             hot: Vec::new(),
             rng: 0x2545_F491_4F6C_DD1D,
             evicted_keys: 0,
+            journal: None,
             now_ms: 0,
             small: VecDeque::new(),
             main: VecDeque::new(),
@@ -284,6 +287,20 @@ impl Store {
             + (self.evict.small.capacity() + self.evict.main.capacity()) * 8
     }
 
+    /// Keeps the keys that eviction removes, for [`Store::drain_evicted`] (the append-only log
+    /// records them as deletions).
+    pub fn record_evictions(&mut self, on: bool) {
+        self.evict.journal = on.then(Vec::new);
+    }
+
+    pub fn drain_evicted(&mut self) -> Vec<Vec<u8>> {
+        self.evict
+            .journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     pub fn evicted_keys(&self) -> u64 {
         self.evict.evicted_keys
     }
@@ -313,7 +330,10 @@ impl Store {
                 break;
             };
             let h = self.hash(self.slab[idx as usize].key());
-            self.unlink(h, idx);
+            let (data, kl) = self.unlink(h, idx);
+            if let Some(j) = self.evict.journal.as_mut() {
+                j.push(data[..kl].to_vec());
+            }
             self.evict.evicted_keys += 1;
             n += 1;
         }

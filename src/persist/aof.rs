@@ -1,0 +1,455 @@
+//! The append-only log, one file per shard.
+//!
+//! Every write is logged by the shard that runs it, as its *effect* on each key it touched:
+//! `SET key value [PXAT ms]` when the key exists afterwards, `DEL key` when it does not
+//! (`FLUSHALL` for the flush commands; evicted keys as `DEL`). Relative times never reach the
+//! file, so replaying it later gives the same keys, values and deadlines, and a key whose deadline
+//! passed while the server was down is dropped on load. The cost is that APPEND and SETRANGE log
+//! the whole value.
+//!
+//! ```text
+//!  cmd::execute --append--> AofLog.pending (Vec<u8>, in the shard)  -- kick -->  flusher task
+//!                                                                         |  spawn_blocking:
+//!  replies of a batch wait (always) <-- durable position advanced <-------+  write [+ fsync]
+//! ```
+//! The flusher takes everything pending at once, so many clients share one write and one fsync
+//! (group commit); the executor never blocks on the file. `appendfsync`:
+//! - `always`: a connection releases the replies of a batch only once the shard's durable
+//!   position covers the writes of that batch; a hop's replies go back only once its shard's
+//!   log is durable too.
+//! - `everysec`: written as it comes, fsynced at most once per second (up to ~1 s lost on a
+//!   crash).
+//! - `no`: written as it comes, fsynced by the kernel when it likes.
+//!
+//! On start every shard replays its own file (all shards in parallel). A last record cut short
+//! by a crash is cut off with a warning; anything else that does not parse stops the start with
+//! the file name and offset.
+
+use crate::cmd::{Args, CmdId};
+use crate::resp::parse::{Batch, Limits, Parser};
+use crate::shard::mesh::Ctx;
+use crate::shard::Shard;
+use std::cell::{Cell, RefCell};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    Always,
+    EverySec,
+    No,
+}
+
+impl Fsync {
+    pub fn parse(s: &str) -> Option<Fsync> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" => Some(Fsync::Always),
+            "everysec" => Some(Fsync::EverySec),
+            "no" => Some(Fsync::No),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::EverySec => "everysec",
+            Fsync::No => "no",
+        }
+    }
+}
+
+/// The in-shard part of the log: what `cmd::execute` appends to.
+pub struct AofLog {
+    pub fsync: Fsync,
+    pending: Vec<u8>,
+    /// Bytes appended since start (a logical position).
+    appended: u64,
+    kick: Option<Waker>,
+    /// Set by the everysec timer: fsync what was written even if nothing new is pending.
+    sync_due: bool,
+}
+
+impl AofLog {
+    pub fn new(fsync: Fsync) -> Self {
+        AofLog {
+            fsync,
+            pending: Vec::new(),
+            appended: 0,
+            kick: None,
+            sync_due: false,
+        }
+    }
+
+    /// Wakes the flusher (at shutdown, so it writes the rest and stops).
+    pub fn wake_flusher(&mut self) {
+        if let Some(w) = self.kick.take() {
+            w.wake();
+        }
+    }
+
+    /// The position a batch must wait for to be durable.
+    pub fn appended(&self) -> u64 {
+        self.appended
+    }
+
+    fn append_cmd(&mut self, args: &[&[u8]]) {
+        let start = self.pending.len();
+        self.pending.push(b'*');
+        self.pending
+            .extend_from_slice(itoa::Buffer::new().format(args.len()).as_bytes());
+        self.pending.extend_from_slice(b"\r\n");
+        for a in args {
+            self.pending.push(b'$');
+            self.pending
+                .extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
+            self.pending.extend_from_slice(b"\r\n");
+            self.pending.extend_from_slice(a);
+            self.pending.extend_from_slice(b"\r\n");
+        }
+        self.appended += (self.pending.len() - start) as u64;
+        if let Some(w) = self.kick.take() {
+            w.wake();
+        }
+    }
+}
+
+/// Logs the effect of a successful write command on every key it names.
+pub fn log_write(sh: &mut Shard, id: CmdId, args: &Args, now_ms: u64) {
+    if sh.aof.is_none() {
+        return;
+    }
+    let spec = id.spec();
+    if matches!(id, CmdId::Flushall | CmdId::Flushdb) {
+        if let Some(log) = sh.aof.as_mut() {
+            log.append_cmd(&[b"FLUSHALL"]);
+        }
+        return;
+    }
+    if spec.first_key <= 0 {
+        return;
+    }
+    let last = if spec.last_key < 0 {
+        args.len() as i32 + spec.last_key
+    } else {
+        spec.last_key
+    };
+    let mut i = spec.first_key;
+    while i <= last && (i as usize) < args.len() {
+        log_key(sh, args.get(i as usize), now_ms);
+        i += spec.step.max(1);
+    }
+}
+
+/// Logs the state of `key` as it is now.
+fn log_key(sh: &mut Shard, key: &[u8], now_ms: u64) {
+    let expire = match sh.store.expire_time(key, now_ms) {
+        crate::store::Ttl::Ms(at) => Some(at),
+        _ => None,
+    };
+    let value = sh.store.get(key, now_ms).ok().flatten().map(<[u8]>::to_vec);
+    let Some(log) = sh.aof.as_mut() else { return };
+    match (value, expire) {
+        (Some(v), Some(at)) => {
+            let at = itoa::Buffer::new().format(at).to_owned();
+            log.append_cmd(&[b"SET", key, &v, b"PXAT", at.as_bytes()]);
+        }
+        (Some(v), None) => log.append_cmd(&[b"SET", key, &v]),
+        (None, _) => log.append_cmd(&[b"DEL", key]),
+    }
+}
+
+/// Logs `DEL` for keys the store evicted.
+pub fn log_evicted(sh: &mut Shard) {
+    if sh.aof.is_none() {
+        return;
+    }
+    for key in sh.store.drain_evicted() {
+        if let Some(log) = sh.aof.as_mut() {
+            log.append_cmd(&[b"DEL", &key]);
+        }
+    }
+}
+
+/// This shard's log file for a server with `shards` shards.
+pub fn file_path(dir: &Path, shard: usize, shards: usize) -> PathBuf {
+    dir.join(format!("appendonly-{shard}-of-{shards}.aof"))
+}
+
+/// Refuses to start when the directory holds logs written with another shard count (keys
+/// would be replayed on the wrong shards).
+pub fn check_layout(dir: &Path, shards: usize) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name
+            .strip_prefix("appendonly-")
+            .and_then(|r| r.strip_suffix(".aof"))
+        {
+            if let Some((_, n)) = rest.split_once("-of-") {
+                if n.parse::<usize>().ok() != Some(shards) {
+                    return Err(format!(
+                        "{} was written by a server with {n} shards; start with --shards {n} (or move the files away)",
+                        e.path().display()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replays `path` into `sh` (logging off). Cuts off a truncated last record; any other damage is
+/// an error naming the file and offset. Returns the number of commands replayed.
+pub fn replay(sh: &mut Shard, path: &Path) -> Result<u64, String> {
+    let mut data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let len = data.len();
+    let mut parser = Parser::new();
+    let mut batch = Batch::default();
+    let limits = Limits {
+        max_bulk_len: u64::MAX >> 1,
+        ..Limits::default()
+    };
+    let mut start = 0;
+    let mut count = 0u64;
+    let saved = sh.aof.take();
+    let now = crate::cmd::server::now_ms();
+    let result = loop {
+        batch.clear();
+        match parser.parse(&mut data[..len], start, &limits, &mut batch) {
+            Ok(end) => {
+                // Every record is a multibulk of a known command; anything else is damage.
+                if start < len && data[start] != b'*' {
+                    sh.aof = saved;
+                    return Err(format!("corrupt append-only file {} at offset {start}: a record must start with '*'", path.display()));
+                }
+                let mut record_start = start;
+                for i in 0..batch.len() {
+                    let args = Args::new(&data, batch.cmd_args(i));
+                    let Some(id) = CmdId::lookup(args.get(0)) else {
+                        sh.aof = saved;
+                        return Err(format!(
+                            "corrupt append-only file {} near offset {record_start}: unknown command '{}'",
+                            path.display(),
+                            String::from_utf8_lossy(args.get(0))
+                        ));
+                    };
+                    record_start = batch.cmd_args(i).last().map_or(record_start, |r| r.1 + 2);
+                    let mut out = Vec::new();
+                    crate::cmd::execute(sh, id, &args, now, &mut out);
+                    if out.first() == Some(&b'-') {
+                        let e = format!(
+                            "corrupt append-only file {} near offset {start}: replaying '{}' failed: {}",
+                            path.display(),
+                            String::from_utf8_lossy(args.get(0)),
+                            String::from_utf8_lossy(&out).trim_end()
+                        );
+                        sh.aof = saved;
+                        return Err(e);
+                    }
+                    count += 1;
+                }
+                if batch.is_empty() {
+                    break Ok(end);
+                }
+                start = end;
+            }
+            Err(e) => {
+                break Err(format!(
+                    "corrupt append-only file {} at offset {start}: {}",
+                    path.display(),
+                    e.msg()
+                ))
+            }
+        }
+    };
+    sh.aof = saved;
+    let end = result?;
+    if end < len {
+        eprintln!(
+            "corekv: {}: the last record is incomplete ({} bytes at offset {end}, a crash while writing?); cutting it off",
+            path.display(),
+            len - end
+        );
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        f.set_len(end as u64)
+            .map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
+    }
+    Ok(count)
+}
+
+/// How far this shard's log is durable, and who waits for it.
+#[derive(Default)]
+pub struct Durability {
+    durable: Cell<u64>,
+    waiters: RefCell<Vec<Waker>>,
+    pub failed: Cell<bool>,
+}
+
+impl Durability {
+    /// Waits until everything appended up to `target` is durable (or the log failed).
+    pub async fn wait_for(&self, target: u64) {
+        std::future::poll_fn(|cx| {
+            if self.durable.get() >= target || self.failed.get() {
+                Poll::Ready(())
+            } else {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    fn advance(&self, to: u64) {
+        self.durable.set(to);
+        for w in self.waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// The flusher: writes what is pending (and fsyncs per the policy) on a blocking thread, so many
+/// writers share one write and fsync. Runs until `stop` and then writes and fsyncs the rest.
+pub async fn run_flusher(
+    ctx: Rc<Ctx>,
+    path: PathBuf,
+    durability: Rc<Durability>,
+    stop: Rc<Cell<bool>>,
+) {
+    let mut file = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        Ok(f) => Some(f),
+        Err(e) => {
+            eprintln!(
+                "corekv: cannot open {}: {e}; the append-only log is OFF for this shard",
+                path.display()
+            );
+            durability.failed.set(true);
+            return;
+        }
+    };
+    let mut last_sync = Instant::now();
+    let mut spare: Vec<u8> = Vec::new();
+    loop {
+        // Wait for something to write, for the next everysec fsync, or for the stop.
+        let (mut buf, target, fsync) = std::future::poll_fn(|cx| {
+            let mut sh = ctx.shard.borrow_mut();
+            let log = sh.aof.as_mut().expect("the flusher runs only with a log");
+            if !log.pending.is_empty() || stop.get() || log.sync_due {
+                log.sync_due = false;
+                std::mem::swap(&mut log.pending, &mut spare);
+                Poll::Ready((std::mem::take(&mut spare), log.appended, log.fsync))
+            } else {
+                log.kick = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+        let sync = match fsync {
+            Fsync::Always => true,
+            Fsync::EverySec => last_sync.elapsed() >= Duration::from_millis(990) || stop.get(),
+            Fsync::No => stop.get(),
+        };
+        let mut f = file.take().expect("the file comes back after each write");
+        let (f, result, buf_back) = glommio::executor()
+            .spawn_blocking(move || {
+                let r = f
+                    .write_all(&buf)
+                    .and_then(|_| if sync { f.sync_data() } else { Ok(()) });
+                buf.clear();
+                (f, r, buf)
+            })
+            .await;
+        file = Some(f);
+        spare = buf_back;
+        match result {
+            Ok(()) => {
+                if sync {
+                    last_sync = Instant::now();
+                }
+                durability.advance(target);
+            }
+            Err(e) => {
+                // Like Redis: report loudly; writes keep being accepted in memory.
+                eprintln!("corekv: writing {} failed: {e}", path.display());
+                durability.failed.set(true);
+                durability.advance(target);
+            }
+        }
+        if fsync == Fsync::EverySec && !sync {
+            // Make sure an fsync follows within a second even if no new write comes.
+            let again = last_sync + Duration::from_secs(1);
+            let ctx2 = ctx.clone();
+            glommio::spawn_local(async move {
+                glommio::timer::sleep(again.saturating_duration_since(Instant::now())).await;
+                let mut sh = ctx2.shard.borrow_mut();
+                if let Some(log) = sh.aof.as_mut() {
+                    log.sync_due = true;
+                    if let Some(w) = log.kick.take() {
+                        w.wake();
+                    }
+                }
+            })
+            .detach();
+        }
+        if stop.get()
+            && ctx
+                .shard
+                .borrow()
+                .aof
+                .as_ref()
+                .is_none_or(|l| l.pending.is_empty())
+        {
+            if let Some(f) = file.take() {
+                let _ = glommio::executor()
+                    .spawn_blocking(move || f.sync_data())
+                    .await;
+            }
+            return;
+        }
+    }
+}
+
+/// Default directory for persistence files.
+pub fn default_dir() -> PathBuf {
+    PathBuf::from(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fsync_names() {
+        for f in [Fsync::Always, Fsync::EverySec, Fsync::No] {
+            assert_eq!(Fsync::parse(f.name()), Some(f));
+        }
+        assert_eq!(Fsync::parse("sometimes"), None);
+    }
+
+    #[test]
+    fn layout_check_refuses_other_shard_counts() {
+        let dir = std::env::temp_dir().join(format!("corekv-aof-layout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(file_path(&dir, 0, 2), b"").unwrap();
+        assert!(check_layout(&dir, 2).is_ok());
+        let e = check_layout(&dir, 4).unwrap_err();
+        assert!(e.contains("--shards 2"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
