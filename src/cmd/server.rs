@@ -53,6 +53,12 @@ pub fn flush(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
         return Err(CmdError::Syntax);
     }
     sh.store.flush();
+    // glibc keeps freed memory in its arenas; give it back to the OS after a flush.
+    // SAFETY: malloc_trim only releases free memory of the allocator.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::malloc_trim(0);
+    }
     reply::ok(out);
     Ok(())
 }

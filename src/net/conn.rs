@@ -43,6 +43,9 @@ const READ_BUF_INITIAL: usize = 16 * 1024;
 const READ_MIN_FREE: usize = 4 * 1024;
 /// Output above this size is written before the next command batch is parsed.
 const OUT_HIGH_WATER: usize = 256 * 1024;
+/// Output buffer capacity a connection keeps between batches; beyond it the buffer is dropped
+/// after writing, so idle connections hold little memory.
+const OUT_KEEP_CAPACITY: usize = 64 * 1024;
 /// Most commands waiting on other shards before the connection flushes (bounds a hop's size
 /// and the replies it can pin).
 const MAX_PENDING_OPS: usize = 256;
@@ -278,9 +281,6 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
             if !write_out(&ctx, &mut out, &mut stream).await {
                 break;
             }
-            if out.capacity() > 4 * OUT_HIGH_WATER {
-                out = Vec::with_capacity(READ_BUF_INITIAL);
-            }
         }
         if ctx.stopping.get() || client.borrow().killed {
             break;
@@ -313,6 +313,10 @@ async fn write_out(ctx: &Ctx, out: &mut Vec<u8>, stream: &mut TcpStream) -> bool
         return false;
     }
     out.clear();
+    // One big reply must not pin its buffer for the rest of the connection's life.
+    if out.capacity() > OUT_KEEP_CAPACITY {
+        *out = Vec::with_capacity(READ_BUF_INITIAL);
+    }
     true
 }
 
@@ -329,7 +333,7 @@ fn make_room(
     if *start == *filled {
         *start = 0;
         *filled = 0;
-        if buf.len() > 4 * READ_BUF_INITIAL {
+        if buf.len() > 2 * READ_BUF_INITIAL {
             buf.truncate(READ_BUF_INITIAL);
             buf.shrink_to_fit();
         }

@@ -23,6 +23,9 @@ use crate::cmd::{self, args::eq_ic, connection, server, Args, CmdId, Gather, Rou
 use crate::error::CmdError;
 use crate::resp::reply;
 
+/// Capacity of the deferred-local reply buffer kept between batches.
+const LOCAL_KEEP_CAPACITY: usize = 64 * 1024;
+
 /// Where one command's reply will come from.
 enum Piece {
     /// One op's reply on one shard.
@@ -581,6 +584,9 @@ impl Pipeline {
         self.order.clear();
         self.local.reply.clear();
         self.local.ends.clear();
+        if self.local.reply.capacity() > LOCAL_KEEP_CAPACITY {
+            self.local.reply = Vec::new();
+        }
         self.deferred = false;
         true
     }
