@@ -90,6 +90,16 @@ pub struct Config {
     #[arg(long, default_value = "everysec", value_parser = parse_fsync)]
     pub appendfsync: crate::persist::aof::Fsync,
 
+    /// Snapshot file name in --dir (SAVE, BGSAVE, --save rules; loaded on start when the
+    /// append-only log is off).
+    #[arg(long, default_value = "dump.rdb")]
+    pub dbfilename: String,
+
+    /// Snapshot rules "SECONDS CHANGES [SECONDS CHANGES ...]": save when at least CHANGES writes
+    /// happened and SECONDS passed since the last save. Empty (the default): no automatic saves.
+    #[arg(long, default_value = "")]
+    pub save: String,
+
     /// Directory for persistence files.
     #[arg(long, default_value = ".")]
     pub dir: std::path::PathBuf,
@@ -98,6 +108,21 @@ pub struct Config {
     /// Unauthenticated clients are held to 1 MiB whatever this says.
     #[arg(long, default_value = "1gb", value_parser = parse_memory)]
     pub client_query_buffer_limit: u64,
+}
+
+/// "3600 1 300 100" -> [(3600, 1), (300, 100)]; "" -> no rules.
+pub fn parse_save_rules(s: &str) -> Result<Vec<(u64, u64)>, String> {
+    let nums: Vec<u64> = s
+        .split_whitespace()
+        .map(|w| {
+            w.parse::<u64>()
+                .map_err(|_| format!("invalid save rule number '{w}'"))
+        })
+        .collect::<Result<_, _>>()?;
+    if nums.len() % 2 != 0 {
+        return Err("save rules come in pairs: SECONDS CHANGES".into());
+    }
+    Ok(nums.chunks(2).map(|c| (c[0], c[1])).collect())
 }
 
 pub fn parse_fsync(s: &str) -> Result<crate::persist::aof::Fsync, String> {
@@ -140,6 +165,7 @@ impl Config {
         if n > 1024 {
             return Err(format!("--shards {n} is more than the 1024 supported"));
         }
+        parse_save_rules(&self.save)?;
         if self.proto_max_bulk_len < 1024 * 1024 {
             return Err("--proto-max-bulk-len must be at least 1mb".into());
         }
@@ -192,6 +218,12 @@ pub struct Runtime {
     pub appendfsync: AtomicU64,
     requirepass: RwLock<Option<String>>,
     dir: RwLock<String>,
+    dbfilename: RwLock<String>,
+    /// (seconds, changes) pairs of the --save rules.
+    save_rules: RwLock<Vec<(u64, u64)>>,
+    /// Writes since the last snapshot, counted only while save rules exist.
+    pub dirty: AtomicU64,
+    pub has_save_rules: AtomicBool,
 }
 
 pub static RUNTIME: Runtime = Runtime {
@@ -208,6 +240,10 @@ pub static RUNTIME: Runtime = Runtime {
     appendfsync: AtomicU64::new(1),
     requirepass: RwLock::new(None),
     dir: RwLock::new(String::new()),
+    dbfilename: RwLock::new(String::new()),
+    save_rules: RwLock::new(Vec::new()),
+    dirty: AtomicU64::new(0),
+    has_save_rules: AtomicBool::new(false),
 };
 
 impl Runtime {
@@ -238,6 +274,12 @@ impl Runtime {
             Fsync::No => 2,
         };
         RUNTIME.appendfsync.store(f, Ordering::Relaxed);
+        if let Ok(mut f) = RUNTIME.dbfilename.write() {
+            f.clone_from(&cfg.dbfilename);
+        }
+        if let Ok(rules) = parse_save_rules(&cfg.save) {
+            RUNTIME.set_save_rules(rules);
+        }
         if let Ok(mut d) = RUNTIME.dir.write() {
             *d = std::fs::canonicalize(&cfg.dir)
                 .unwrap_or_else(|_| cfg.dir.clone())
@@ -248,6 +290,33 @@ impl Runtime {
 
     pub fn appendfsync_name(&self) -> &'static str {
         ["always", "everysec", "no"][self.appendfsync.load(Ordering::Relaxed).min(2) as usize]
+    }
+
+    pub fn dbfilename(&self) -> String {
+        self.dbfilename
+            .read()
+            .map(|d| d.clone())
+            .unwrap_or_default()
+    }
+
+    /// The snapshot file: --dir joined with --dbfilename.
+    pub fn rdb_path(&self) -> std::path::PathBuf {
+        std::path::Path::new(&self.dir()).join(self.dbfilename())
+    }
+
+    pub fn save_rules(&self) -> Vec<(u64, u64)> {
+        self.save_rules
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn set_save_rules(&self, rules: Vec<(u64, u64)>) {
+        self.has_save_rules
+            .store(!rules.is_empty(), Ordering::Relaxed);
+        if let Ok(mut r) = self.save_rules.write() {
+            *r = rules;
+        }
     }
 
     pub fn dir(&self) -> String {

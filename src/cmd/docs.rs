@@ -19,7 +19,8 @@ pub fn syntax(id: CmdId) -> &'static str {
     match id {
         Ping => "[message]",
         Echo => "message",
-        Quit | Dbsize | Time | Randomkey => "",
+        Quit | Dbsize | Time | Randomkey | Save | Lastsave => "",
+        Bgsave => "[SCHEDULE]",
         Select => "index",
         Memory => "subcommand key [SAMPLES count]",
         Auth => "[username] password",

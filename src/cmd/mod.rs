@@ -144,6 +144,9 @@ commands! {
     Dbsize = "dbsize", 1, READONLY | FAST, (0, 0, 0), All(SumInt), "server", "Returns the number of keys in the database.";
     Flushdb = "flushdb", -1, WRITE, (0, 0, 0), All(AllOk), "server", "Removes all keys from the current database.";
     Flushall = "flushall", -1, WRITE, (0, 0, 0), All(AllOk), "server", "Removes all keys from all databases.";
+    Save = "save", 1, ADMIN | NOSCRIPT, (0, 0, 0), Conn, "server", "Synchronously saves the database(s) to disk.";
+    Bgsave = "bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), Conn, "server", "Asynchronously saves the database(s) to disk.";
+    Lastsave = "lastsave", 1, FAST | LOADING | STALE, (0, 0, 0), Local, "server", "Returns the Unix timestamp of the last successful save to disk.";
     Time = "time", 1, FAST | LOADING | STALE, (0, 0, 0), Local, "server", "Returns the server time.";
     // strings
     Get = "get", 2, READONLY | FAST, (1, 1, 1), Key, "string", "Returns the string value of a key.";
@@ -265,8 +268,18 @@ pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut
     }));
     let err = match result {
         Ok(Ok(())) => {
-            if shard.aof.is_some() && id.spec().flags & WRITE != 0 {
-                crate::persist::aof::log_write(shard, id, args, now_ms);
+            if id.spec().flags & WRITE != 0 {
+                if shard.aof.is_some() {
+                    crate::persist::aof::log_write(shard, id, args, now_ms);
+                }
+                if crate::config::RUNTIME
+                    .has_save_rules
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    crate::config::RUNTIME
+                        .dirty
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
             }
             return;
         }
@@ -317,6 +330,10 @@ fn dispatch(
         }
         Flushdb | Flushall => server::flush(sh, a, out),
         Time => server::time(out),
+        Lastsave => {
+            reply::int(out, crate::persist::snapshot::last_save() as i64);
+            Ok(())
+        }
         Memory => server::memory(sh, a, now, out),
         Get => strings::get(sh, a, now, out),
         Set => strings::set(sh, a, now, out),
@@ -360,7 +377,7 @@ fn dispatch(
         ShardStats => server::stats(sh, now, out),
         ShardClients => server::client_lines(sh, out),
         ShardKill => connection::shard_kill(sh, a, out),
-        Quit | Select | Hello | Client | Auth | Shutdown => {
+        Quit | Select | Hello | Client | Auth | Shutdown | Save | Bgsave => {
             // Connection commands never reach a shard; the connection runs them itself.
             Err(CmdError::Other(
                 "ERR connection command routed to a shard".into(),

@@ -163,7 +163,16 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
     vec![
         ("bind", sh.settings.bind.clone()),
         ("port", sh.settings.port.to_string()),
-        ("save", String::new()),
+        (
+            "save",
+            RUNTIME
+                .save_rules()
+                .iter()
+                .map(|(a, b)| format!("{a} {b}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        ("dbfilename", RUNTIME.dbfilename()),
         (
             "appendonly",
             if RUNTIME.appendonly.load(Ordering::Relaxed) {
@@ -261,6 +270,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
             ProtectedMode(bool),
             Password(Option<String>),
             Policy(crate::store::Policy),
+            SaveRules(Vec<(u64, u64)>),
         }
         let mut updates = Vec::new();
         for i in (2..a.len()).step_by(2) {
@@ -296,8 +306,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
                 "maxmemory-policy" => Update::Policy(
                     crate::store::Policy::parse(&value).ok_or_else(|| bad("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction, allkeys-s3fifo"))?,
                 ),
-                // No persistence yet: accept turning it off, which it already is.
-                "save" if value.is_empty() => continue,
+                "save" => Update::SaveRules(crate::config::parse_save_rules(&value).map_err(|e| bad(&e))?),
                 "appendonly"
                     if value.eq_ignore_ascii_case(if RUNTIME.appendonly.load(Ordering::Relaxed) { "yes" } else { "no" }) =>
                 {
@@ -316,6 +325,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
                 Update::ProtectedMode(on) => RUNTIME.protected_mode.store(on, Ordering::Relaxed),
                 Update::Password(p) => RUNTIME.set_requirepass(p),
                 Update::Policy(p) => RUNTIME.set_policy(p),
+                Update::SaveRules(r) => RUNTIME.set_save_rules(r),
             }
         }
         // This shard applies memory limits now; the others within one expiry cycle.
@@ -480,7 +490,11 @@ pub fn format_info(
     if on("persistence") {
         let _ = write!(
             s,
-            "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:{}\r\naof_fsync:{}\r\naof_rewrite_in_progress:0\r\n\r\n",
+            "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\naof_enabled:{}\r\naof_fsync:{}\r\naof_rewrite_in_progress:0\r\n\r\n",
+            RUNTIME.dirty.load(Ordering::Relaxed),
+            crate::persist::snapshot::in_progress() as u8,
+            crate::persist::snapshot::last_save(),
+            if crate::persist::snapshot::last_ok() { "ok" } else { "err" },
             RUNTIME.appendonly.load(Ordering::Relaxed) as u8,
             RUNTIME.appendfsync_name()
         );

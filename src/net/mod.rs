@@ -35,6 +35,8 @@ const MESH_CHANNEL_SLOTS: usize = 1024;
 const IO_MEMORY_BYTES: usize = 1 << 20;
 /// Time one active-expiry cycle may take on a shard.
 const ACTIVE_EXPIRE_BUDGET_US: u128 = 1000;
+/// Keys copied per step of a snapshot walk.
+const SNAPSHOT_STEP: usize = 256;
 /// Keys examined per step of the active-expiry cycle.
 const ACTIVE_EXPIRE_STEP: usize = 64;
 
@@ -76,6 +78,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
             .map_err(|e| format!("cannot create --dir {}: {e}", cfg.dir.display()))?;
         crate::persist::aof::check_layout(&cfg.dir, shards)?;
     }
+    crate::persist::snapshot::init_last_save(crate::cmd::server::now_ms() / 1000);
     signal_thread()?;
     // Builders are cloned here, on the main thread: cloning inside executors is unsound in 0.9.
     let requests: MeshBuilder<Box<Hop>, _> = MeshBuilder::full(shards, MESH_CHANNEL_SLOTS);
@@ -232,6 +235,18 @@ async fn shard_main(
         let path = crate::persist::aof::file_path(&dir, me, shards);
         (path, fsync)
     });
+    if aof.is_none() {
+        let path = RUNTIME.rdb_path();
+        if path.exists() {
+            let started = Instant::now();
+            let n = crate::persist::snapshot::load(&mut shard.store, &path, me, shards)?;
+            println!(
+                "corekv: shard {me}: loaded {n} keys from {} in {} ms",
+                path.display(),
+                started.elapsed().as_millis()
+            );
+        }
+    }
     if let Some((path, fsync)) = &aof {
         let started = Instant::now();
         let n = crate::persist::aof::replay(&mut shard, path)?;
@@ -325,6 +340,39 @@ fn spawn_stop_watch(ctx: &Rc<Ctx>) {
     .detach();
 }
 
+/// This shard's part of a save: walk the store a step at a time (it keeps serving in between)
+/// and stream the entries to the writer thread; a full channel means the writer is behind, so
+/// wait and retry rather than buffer.
+async fn snapshot_part(ctx: &Rc<Ctx>) {
+    use crate::persist::snapshot::{sender, Msg};
+    let Some(tx) = sender() else { return };
+    ctx.shard.borrow_mut().store.snapshot_begin();
+    loop {
+        let mut entries = Vec::new();
+        let done = ctx
+            .shard
+            .borrow_mut()
+            .store
+            .snapshot_step(SNAPSHOT_STEP, &mut entries);
+        let mut msg = Msg::Entries(entries);
+        loop {
+            match tx.try_send(msg) {
+                Ok(()) => break,
+                Err(std::sync::mpsc::TrySendError::Full(m)) => {
+                    msg = m;
+                    glommio::timer::sleep(Duration::from_micros(200)).await;
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return,
+            }
+        }
+        if done {
+            let _ = tx.send(Msg::Done);
+            return;
+        }
+        glommio::yield_if_needed().await;
+    }
+}
+
 /// Frees expired keys nobody touches: every 1/hz s, examine keys with a TTL in small steps for at
 /// most [`ACTIVE_EXPIRE_BUDGET_US`], continuing while more than a quarter of a step was expired
 /// (the Redis heuristic). Runs in a low-share task queue so requests always come first.
@@ -336,9 +384,17 @@ fn spawn_active_expiry(ctx: &Rc<Ctx>) {
     );
     let ctx = ctx.clone();
     let task = async move {
+        let mut joined_epoch = crate::persist::snapshot::epoch();
         while !ctx.stopping.get() {
             let hz = RUNTIME.hz.load(Ordering::Relaxed).max(1);
             glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
+            if ctx.id == 0 {
+                crate::persist::snapshot::check_save_rules(ctx.shards);
+            }
+            if crate::persist::snapshot::epoch() != joined_epoch {
+                joined_epoch = crate::persist::snapshot::epoch();
+                snapshot_part(&ctx).await;
+            }
             let start = Instant::now();
             loop {
                 let (examined, expired) = {

@@ -209,6 +209,26 @@ impl Pipeline {
             CmdId::Auth => connection::auth(sh, &mut client.borrow_mut(), args, &mut buf),
             CmdId::Hello => connection::hello(sh, &mut client.borrow_mut(), args, &mut buf),
             CmdId::Shutdown => connection::shutdown(args, &mut buf),
+            CmdId::Save => return Flow::Barrier,
+            CmdId::Bgsave => match crate::persist::snapshot::start(
+                self.shards,
+                crate::config::RUNTIME.rdb_path(),
+            ) {
+                Ok(()) => {
+                    reply::simple(&mut buf, b"Background saving started");
+                    Ok(())
+                }
+                Err(e)
+                    if args.len() == 2
+                        && eq_ic(args.get(1), "schedule")
+                        && crate::persist::snapshot::in_progress() =>
+                {
+                    let _ = e;
+                    reply::simple(&mut buf, b"Background saving scheduled");
+                    Ok(())
+                }
+                Err(e) => Err(CmdError::Other(e)),
+            },
             CmdId::Client if eq_ic(args.get(1), "list") => {
                 self.all(ctx, sh, id, args, Gather::ConcatText, now, out);
                 self.local.data = buf;
@@ -643,10 +663,32 @@ impl Pipeline {
 
     /// A barrier command whose keys live on several shards, run in dependent steps.
     pub async fn barrier(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
+        if eq_ic(args.get(0), "save") {
+            return self.save(ctx, out).await;
+        }
         if eq_ic(args.get(0), "msetnx") {
             self.msetnx_across(ctx, args, now, out).await
         } else {
             self.rename_across(ctx, args, now, out).await
+        }
+    }
+
+    /// SAVE: a snapshot like BGSAVE, answered when the file is complete. Only this client
+    /// waits; every shard keeps serving.
+    async fn save(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
+        use crate::persist::snapshot;
+        ctx.shard.borrow_mut().stats.calls[CmdId::Save as usize] += 1;
+        if let Err(e) = snapshot::start(self.shards, crate::config::RUNTIME.rdb_path()) {
+            let mut sh = ctx.shard.borrow_mut();
+            return cmd::write_error(&mut sh, &CmdError::Other(e), out);
+        }
+        while snapshot::in_progress() {
+            glommio::timer::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        if snapshot::last_ok() {
+            reply::ok(out);
+        } else {
+            reply::error(out, b"ERR Background save failed (see the server log)");
         }
     }
 

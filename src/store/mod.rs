@@ -59,6 +59,7 @@ mod evict;
 mod glob;
 mod keyspace;
 mod num;
+mod snapshot;
 mod strings;
 
 #[cfg(test)]
@@ -74,6 +75,7 @@ use hashbrown::HashTable;
 pub use entry::Type;
 pub use evict::{Policy, WriteAdmission, SAMPLES as EVICTION_SAMPLES};
 pub use glob::glob_match;
+pub use snapshot::SnapEntry;
 
 /// Largest string value (and key) in bytes, as Redis' proto-max-bulk-len.
 pub const MAX_STRING_LEN: usize = 512 * 1024 * 1024;
@@ -162,6 +164,8 @@ pub struct Store {
     graveyard: Box<[u8]>,
     /// maxmemory policy, budget and per-key access state (see `evict`).
     evict: evict::Evictor,
+    /// The snapshot in progress, if any (see `snapshot`).
+    snap: snapshot::Snapshot,
 }
 
 impl Default for Store {
@@ -185,6 +189,7 @@ impl Store {
             heap_bytes: 0,
             graveyard: Box::default(),
             evict: evict::Evictor::default(),
+            snap: snapshot::Snapshot::default(),
         }
     }
 
@@ -219,6 +224,7 @@ impl Store {
 
     /// Drops everything. O(n); the caller decides when.
     pub fn flush(&mut self) {
+        self.snapshot_cow_all();
         self.table = HashTable::new();
         self.slab = Vec::new();
         self.free_head = NIL;
@@ -328,6 +334,7 @@ impl Store {
     /// Removes the slot from the table and frees it; returns its allocation
     /// and key length so callers can still hand out the value.
     fn unlink(&mut self, hash: u64, idx: u32) -> (Box<[u8]>, usize) {
+        self.snapshot_cow(idx);
         if let Ok(e) = self.table.find_entry(hash, |&i| i == idx) {
             e.remove();
         }
@@ -341,6 +348,7 @@ impl Store {
     }
 
     fn set_expiry(&mut self, idx: u32, at: Option<u64>) {
+        self.snapshot_cow(idx);
         let aux = self.slab[idx as usize].aux;
         match (aux != NIL, at) {
             (true, Some(t)) => self.vol_at[aux as usize] = t,
@@ -364,6 +372,7 @@ impl Store {
 
     /// Replaces a live slot's value, keeping the byte accounting right.
     fn replace_value(&mut self, idx: u32, value: &[u8]) {
+        self.snapshot_cow(idx);
         let slot = &mut self.slab[idx as usize];
         let before = slot.total_len();
         slot.set_string(value);

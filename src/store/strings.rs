@@ -136,6 +136,7 @@ impl Store {
         let h = self.hash(key);
         match self.string_slot(h, key, now_ms)? {
             Some(idx) => {
+                self.snapshot_cow(idx);
                 let slot = &mut self.slab[idx as usize];
                 let new_len = slot.value().len().saturating_add(value.len());
                 if new_len > MAX_STRING_LEN {
@@ -272,6 +273,7 @@ impl Store {
             Some(idx) => idx,
             None => self.insert(h, key, &[], None)?,
         };
+        self.snapshot_cow(idx);
         let slot = &mut self.slab[idx as usize];
         let before = slot.total_len();
         slot.write_at(offset, value);

@@ -1,0 +1,185 @@
+//! SAVE / BGSAVE: one Redis-format RDB file from every shard, with no fork and no pause.
+//!
+//! ```text
+//!  BGSAVE (any connection) -> start(): writer thread + job epoch
+//!  each shard's background task sees the new epoch -> store.snapshot_begin()
+//!     -> snapshot_step() a budget at a time -> entries --channel--> writer thread (RdbWriter)
+//!     -> Done                                                   -> EOF + CRC, fsync, rename
+//! ```
+//! Each shard's part is point-in-time (see `store::snapshot`); the shards start within one
+//! background cycle of each other. The channel is bounded: a shard whose writer is behind
+//! yields and retries, so memory stays bounded by the channel plus the copies of keys changed
+//! during the walk. The file is written to a temporary name and renamed when complete, so
+//! `dump.rdb` is always a whole snapshot.
+
+use super::rdb::{RdbReader, RdbWriter};
+use crate::store::SnapEntry;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex};
+
+pub enum Msg {
+    Entries(Vec<SnapEntry>),
+    Done,
+}
+
+/// Messages a shard may have in flight to the writer.
+const CHANNEL_MSGS: usize = 64;
+
+static JOB: Mutex<Option<mpsc::SyncSender<Msg>>> = Mutex::new(None);
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+static IN_PROGRESS: AtomicBool = AtomicBool::new(false);
+static LAST_SAVE_SECS: AtomicU64 = AtomicU64::new(0);
+static LAST_OK: AtomicBool = AtomicBool::new(true);
+static LAST_KEYS: AtomicU64 = AtomicU64::new(0);
+
+pub fn in_progress() -> bool {
+    IN_PROGRESS.load(Ordering::SeqCst)
+}
+
+/// Unix time of the last successful save (LASTSAVE); the start time until one happened.
+pub fn last_save() -> u64 {
+    LAST_SAVE_SECS.load(Ordering::Relaxed)
+}
+
+pub fn last_ok() -> bool {
+    LAST_OK.load(Ordering::Relaxed)
+}
+
+pub fn init_last_save(secs: u64) {
+    LAST_SAVE_SECS.store(secs, Ordering::Relaxed);
+}
+
+/// The current job's epoch; a shard joins a job whose epoch it has not seen.
+pub fn epoch() -> u64 {
+    EPOCH.load(Ordering::SeqCst)
+}
+
+/// The sender of the job in progress (a shard clones it when it joins).
+pub fn sender() -> Option<mpsc::SyncSender<Msg>> {
+    JOB.lock().ok().and_then(|j| j.clone())
+}
+
+/// Starts a save of `shards` shards into `path`. Err when one is already running.
+pub fn start(shards: usize, path: PathBuf) -> Result<(), String> {
+    if IN_PROGRESS.swap(true, Ordering::SeqCst) {
+        return Err("ERR Background save already in progress".into());
+    }
+    let (tx, rx) = mpsc::sync_channel::<Msg>(CHANNEL_MSGS);
+    let spawned = std::thread::Builder::new()
+        .name("corekv-rdb-writer".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            let result = write_file(&path, shards, rx);
+            match &result {
+                Ok(keys) => {
+                    LAST_KEYS.store(*keys, Ordering::Relaxed);
+                    LAST_SAVE_SECS.store(crate::cmd::server::now_ms() / 1000, Ordering::Relaxed);
+                    println!(
+                        "corekv: saved {keys} keys to {} in {} ms",
+                        path.display(),
+                        started.elapsed().as_millis()
+                    );
+                }
+                Err(e) => eprintln!("corekv: saving {} failed: {e}", path.display()),
+            }
+            LAST_OK.store(result.is_ok(), Ordering::Relaxed);
+            if let Ok(mut j) = JOB.lock() {
+                *j = None;
+            }
+            IN_PROGRESS.store(false, Ordering::SeqCst);
+        });
+    match spawned {
+        Ok(_) => {
+            if let Ok(mut j) = JOB.lock() {
+                *j = Some(tx);
+            }
+            EPOCH.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        Err(e) => {
+            IN_PROGRESS.store(false, Ordering::SeqCst);
+            Err(format!("ERR cannot start the background save: {e}"))
+        }
+    }
+}
+
+fn write_file(path: &Path, shards: usize, rx: mpsc::Receiver<Msg>) -> Result<u64, String> {
+    let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
+    let file =
+        std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    let mut w = RdbWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), 0, 0)
+        .map_err(|e| e.to_string())?;
+    let (mut done, mut keys) = (0, 0u64);
+    while done < shards {
+        match rx.recv() {
+            Ok(Msg::Entries(entries)) => {
+                for e in entries {
+                    w.write_string(&e.key, &e.value, e.expire_at)
+                        .map_err(|e| e.to_string())?;
+                    keys += 1;
+                }
+            }
+            Ok(Msg::Done) => done += 1,
+            Err(_) => return Err("a shard stopped before finishing its part".into()),
+        }
+    }
+    let buf = w.finish().map_err(|e| e.to_string())?;
+    let file = buf.into_inner().map_err(|e| e.to_string())?;
+    file.sync_all().map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), path.display()))?;
+    Ok(keys)
+}
+
+/// Loads the keys of `shard` (of `shards`) from an RDB file into `store`, skipping expired
+/// ones. Every shard reads the file in parallel and keeps its own keys.
+pub fn load(
+    store: &mut crate::store::Store,
+    path: &Path,
+    shard: usize,
+    shards: usize,
+) -> Result<u64, String> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
+    };
+    let mut r = RdbReader::new(std::io::BufReader::with_capacity(1 << 20, file))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let now = crate::cmd::server::now_ms();
+    let mut n = 0;
+    while let Some(e) = r
+        .next_entry()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+    {
+        if crate::shard::slot::key_shard(&e.key, shards) != shard
+            || e.expire_at_ms.is_some_and(|t| t <= now)
+        {
+            continue;
+        }
+        store.put(&e.key, &e.value, e.expire_at_ms, now);
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Starts a save when a --save rule is due (called about every 100 ms by shard 0).
+pub fn check_save_rules(shards: usize) {
+    use crate::config::RUNTIME;
+    if !RUNTIME.has_save_rules.load(Ordering::Relaxed) || in_progress() {
+        return;
+    }
+    let dirty = RUNTIME.dirty.load(Ordering::Relaxed);
+    let elapsed = (crate::cmd::server::now_ms() / 1000).saturating_sub(last_save());
+    if RUNTIME
+        .save_rules()
+        .iter()
+        .any(|&(secs, changes)| dirty >= changes && elapsed >= secs)
+    {
+        println!("corekv: {dirty} changes in {elapsed} seconds; saving");
+        if start(shards, RUNTIME.rdb_path()).is_ok() {
+            RUNTIME.dirty.fetch_sub(dirty, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Snapshots in Redis's RDB format against the real tools: SAVE/BGSAVE/LASTSAVE, redis-check-rdb
+//! accepts the file, redis-server loads it with the same keys, values and TTLs, corekv loads a
+//! dump.rdb written by redis-server (spreading keys over its shards), a snapshot taken under a
+//! writing client is whole, and --save rules trigger saves.
+
+mod common;
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+fn start(shards: usize, dir: &std::path::Path, extra: &[&str]) -> Server {
+    let mut args = vec!["--dir", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    Server::start_with(shards, &args)
+}
+
+fn fill(raw: &mut Raw, n: usize) {
+    let mut stream = Vec::new();
+    for i in 0..n {
+        stream.extend(cmd(&["SET", &format!("key:{i}"), &format!("value-{i}")]));
+        if i % 10 == 0 {
+            stream.extend(cmd(&["PEXPIREAT", &format!("key:{i}"), "4102444800000"]));
+        }
+    }
+    raw.send(&stream);
+    for i in 0..n {
+        assert_eq!(raw.reply_string(), "+OK\r\n");
+        if i % 10 == 0 {
+            assert_eq!(raw.reply_string(), ":1\r\n");
+        }
+    }
+}
+
+fn check(raw: &mut Raw, n: usize) {
+    assert_eq!(raw.call(&["DBSIZE"]), format!(":{n}\r\n"));
+    for i in (0..n).step_by(7) {
+        let v = format!("value-{i}");
+        assert_eq!(
+            raw.call(&["GET", &format!("key:{i}")]),
+            format!("${}\r\n{v}\r\n", v.len())
+        );
+        let want = if i % 10 == 0 {
+            ":4102444800000\r\n".to_string()
+        } else {
+            ":-1\r\n".to_string()
+        };
+        assert_eq!(
+            raw.call(&["PEXPIRETIME", &format!("key:{i}")]),
+            want,
+            "key:{i}"
+        );
+    }
+}
+
+#[test]
+fn save_then_load_in_corekv_at_another_shard_count() {
+    let dir = temp_dir("save");
+    let s = start(4, &dir, &[]);
+    let mut raw = s.raw();
+    fill(&mut raw, 3000);
+    let before: i64 = raw
+        .call(&["LASTSAVE"])
+        .trim_start_matches(':')
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(raw.call(&["SAVE"]), "+OK\r\n");
+    let after: i64 = raw
+        .call(&["LASTSAVE"])
+        .trim_start_matches(':')
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(after >= before);
+    assert!(raw
+        .call(&["INFO", "persistence"])
+        .contains("rdb_last_bgsave_status:ok"));
+    assert!(s.stop().success());
+    for shards in SHARD_COUNTS {
+        let s = start(shards, &dir, &[]);
+        check(&mut s.raw(), 3000);
+    }
+}
+
+#[test]
+fn bgsave_under_a_writing_client_gives_a_whole_file() {
+    let dir = temp_dir("bgsave");
+    let s = start(4, &dir, &[]);
+    let mut raw = s.raw();
+    fill(&mut raw, 20_000);
+    assert_eq!(raw.call(&["BGSAVE"]), "+Background saving started\r\n");
+    // Rewrite every key while the save runs.
+    let mut writer = s.raw();
+    let mut stream = Vec::new();
+    for i in 0..20_000 {
+        stream.extend(cmd(&["SET", &format!("key:{i}"), "changed"]));
+    }
+    writer.send(&stream);
+    for _ in 0..20_000 {
+        assert_eq!(writer.reply_string(), "+OK\r\n");
+    }
+    assert!(eventually(Duration::from_secs(20), || raw
+        .call(&["INFO", "persistence"])
+        .contains("rdb_bgsave_in_progress:0")));
+    assert!(s.stop().success());
+    let s = start(2, &dir, &[]);
+    let mut raw = s.raw();
+    assert_eq!(raw.call(&["DBSIZE"]), ":20000\r\n");
+    for i in (0..20_000).step_by(97) {
+        let v = raw.call(&["GET", &format!("key:{i}")]);
+        assert!(
+            v == format!("${}\r\nvalue-{i}\r\n", format!("value-{i}").len())
+                || v == "$7\r\nchanged\r\n",
+            "key:{i} = {v}"
+        );
+    }
+}
+
+#[test]
+fn redis_tools_accept_corekv_snapshots_and_corekv_loads_redis_dumps() {
+    if !have_tool("redis-server") || !have_tool("redis-check-rdb") {
+        return;
+    }
+    let dir = temp_dir("interop");
+    let s = start(4, &dir, &[]);
+    let mut raw = s.raw();
+    fill(&mut raw, 2000);
+    assert_eq!(raw.call(&["SAVE"]), "+OK\r\n");
+    drop(s);
+    let dump = dir.join("dump.rdb");
+    let checked = Command::new("redis-check-rdb").arg(&dump).output().unwrap();
+    let text = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        checked.status.success() && text.contains("2000 keys read"),
+        "{text}"
+    );
+    // redis-server loads it: same keys, values, TTLs.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--dbfilename",
+            "dump.rdb",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut r = None;
+    assert!(eventually(Duration::from_secs(10), || {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(_) => {
+                r = Some(Raw::connect(port));
+                true
+            }
+            Err(_) => false,
+        }
+    }));
+    let mut r = r.unwrap();
+    assert!(eventually(Duration::from_secs(10), || r.call(&["PING"]) == "+PONG\r\n"));
+    check(&mut r, 2000);
+    // And redis-server writes a dump that corekv loads, keys spread over 4 shards.
+    assert_eq!(r.call(&["SET", "from-redis", "12345"]), "+OK\r\n");
+    assert_eq!(r.call(&["SET", "big", &"abc".repeat(2000)]), "+OK\r\n");
+    assert_eq!(r.call(&["SAVE"]), "+OK\r\n");
+    r.send(&cmd(&["SHUTDOWN", "NOSAVE"]));
+    let _ = redis.wait();
+    let s = start(4, &dir, &[]);
+    let mut raw = s.raw();
+    assert_eq!(raw.call(&["DBSIZE"]), ":2002\r\n");
+    assert_eq!(raw.call(&["GET", "from-redis"]), "$5\r\n12345\r\n");
+    assert_eq!(raw.call(&["STRLEN", "big"]), ":6000\r\n");
+    check_sample(&mut raw);
+}
+
+fn check_sample(raw: &mut Raw) {
+    assert_eq!(raw.call(&["GET", "key:7"]), "$7\r\nvalue-7\r\n");
+    assert_eq!(raw.call(&["PEXPIRETIME", "key:10"]), ":4102444800000\r\n");
+}
+
+#[test]
+fn save_rules_trigger_a_snapshot() {
+    let dir = temp_dir("rules");
+    let s = start(2, &dir, &["--save", "1 5"]);
+    let mut raw = s.raw();
+    assert_eq!(
+        raw.call(&["CONFIG", "GET", "save"]),
+        "*2\r\n$4\r\nsave\r\n$3\r\n1 5\r\n"
+    );
+    fill(&mut raw, 10);
+    assert!(eventually(Duration::from_secs(10), || dir
+        .join("dump.rdb")
+        .exists()));
+    assert!(eventually(Duration::from_secs(5), || raw
+        .call(&["INFO", "persistence"])
+        .contains("rdb_changes_since_last_save:0")));
+    assert_eq!(raw.call(&["CONFIG", "SET", "save", ""]), "+OK\r\n");
+    assert_eq!(raw.call(&["BGSAVE"]), "+Background saving started\r\n");
+}
