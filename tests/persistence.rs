@@ -227,3 +227,42 @@ fn a_changed_shard_count_is_refused() {
     assert!(!ok);
     assert!(text.contains("--shards 2"), "{text}");
 }
+
+#[test]
+fn a_snapshot_restarts_the_log_and_a_restart_loads_both() {
+    for shards in SHARD_COUNTS {
+        let dir = temp_dir(&format!("rotate-{shards}"));
+        let s = start(shards, &dir, "always");
+        let mut raw = s.raw();
+        let before = write_acked(&mut raw, 0, 2000);
+        let log_size = || -> u64 {
+            (0..shards)
+                .map(|i| {
+                    std::fs::metadata(dir.join(format!("appendonly-{i}-of-{shards}.aof")))
+                        .map_or(0, |m| m.len())
+                })
+                .sum()
+        };
+        let big = log_size();
+        assert_eq!(
+            raw.call(&["BGREWRITEAOF"]),
+            "+Background append only file rewriting started\r\n"
+        );
+        assert!(eventually(Duration::from_secs(20), || raw
+            .call(&["INFO", "persistence"])
+            .contains("rdb_bgsave_in_progress:0")));
+        // Writes after the snapshot go to the new log.
+        let after = write_acked(&mut raw, 1, 100);
+        assert!(
+            eventually(Duration::from_secs(10), || log_size() < big / 2),
+            "the log did not start over: {} -> {}",
+            big,
+            log_size()
+        );
+        s.kill9();
+        let s = start(shards, &dir, "always");
+        let mut raw = s.raw();
+        check_acked(&mut raw, &before);
+        check_acked(&mut raw, &after);
+    }
+}

@@ -146,6 +146,7 @@ commands! {
     Flushall = "flushall", -1, WRITE, (0, 0, 0), All(AllOk), "server", "Removes all keys from all databases.";
     Save = "save", 1, ADMIN | NOSCRIPT, (0, 0, 0), Conn, "server", "Synchronously saves the database(s) to disk.";
     Bgsave = "bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), Conn, "server", "Asynchronously saves the database(s) to disk.";
+    Bgrewriteaof = "bgrewriteaof", 1, ADMIN | NOSCRIPT, (0, 0, 0), Conn, "server", "Asynchronously rewrites the append-only file to disk.";
     Lastsave = "lastsave", 1, FAST | LOADING | STALE, (0, 0, 0), Local, "server", "Returns the Unix timestamp of the last successful save to disk.";
     Time = "time", 1, FAST | LOADING | STALE, (0, 0, 0), Local, "server", "Returns the server time.";
     // strings
@@ -377,7 +378,7 @@ fn dispatch(
         ShardStats => server::stats(sh, now, out),
         ShardClients => server::client_lines(sh, out),
         ShardKill => connection::shard_kill(sh, a, out),
-        Quit | Select | Hello | Client | Auth | Shutdown | Save | Bgsave => {
+        Quit | Select | Hello | Client | Auth | Shutdown | Save | Bgsave | Bgrewriteaof => {
             // Connection commands never reach a shard; the connection runs them itself.
             Err(CmdError::Other(
                 "ERR connection command routed to a shard".into(),

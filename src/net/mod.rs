@@ -235,7 +235,17 @@ async fn shard_main(
         let path = crate::persist::aof::file_path(&dir, me, shards);
         (path, fsync)
     });
-    if aof.is_none() {
+    // The snapshot is the base when the log is off, or when the log continues from it (a
+    // rotation happened; after a crash mid-rotation both log files are replayed in order, which
+    // is safe because every record sets a key's whole state).
+    let base = match &aof {
+        None => true,
+        Some((p, _)) => {
+            crate::persist::aof::continues_from_snapshot(p)
+                || crate::persist::aof::new_path(p).exists()
+        }
+    };
+    if base {
         let path = RUNTIME.rdb_path();
         if path.exists() {
             let started = Instant::now();
@@ -249,7 +259,22 @@ async fn shard_main(
     }
     if let Some((path, fsync)) = &aof {
         let started = Instant::now();
-        let n = crate::persist::aof::replay(&mut shard, path)?;
+        let mut n = crate::persist::aof::replay(&mut shard, path)?;
+        let unfinished = crate::persist::aof::new_path(path);
+        if unfinished.exists() {
+            // A crash during a rotation: its records go on after the old log's, in one file.
+            n += crate::persist::aof::replay(&mut shard, &unfinished)?;
+            let bytes = std::fs::read(&unfinished).map_err(|e| e.to_string())?;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(path)
+                .map_err(|e| e.to_string())?;
+            std::io::Write::write_all(&mut f, &bytes)
+                .and_then(|_| f.sync_data())
+                .map_err(|e| e.to_string())?;
+            std::fs::remove_file(&unfinished).map_err(|e| e.to_string())?;
+        }
         println!(
             "corekv: shard {me}: loaded {n} commands from {} in {} ms, {} keys",
             path.display(),
@@ -346,7 +371,14 @@ fn spawn_stop_watch(ctx: &Rc<Ctx>) {
 async fn snapshot_part(ctx: &Rc<Ctx>) {
     use crate::persist::snapshot::{sender, Msg};
     let Some(tx) = sender() else { return };
-    ctx.shard.borrow_mut().store.snapshot_begin();
+    {
+        let mut sh = ctx.shard.borrow_mut();
+        sh.store.snapshot_begin();
+        // The log starts over from this point once the snapshot is complete (BGREWRITEAOF).
+        if let Some(log) = sh.aof.as_mut() {
+            log.begin_rotation();
+        }
+    }
     loop {
         let mut entries = Vec::new();
         let done = ctx
@@ -394,6 +426,11 @@ fn spawn_active_expiry(ctx: &Rc<Ctx>) {
             if crate::persist::snapshot::epoch() != joined_epoch {
                 joined_epoch = crate::persist::snapshot::epoch();
                 snapshot_part(&ctx).await;
+            }
+            if !crate::persist::snapshot::in_progress() {
+                if let Some(log) = ctx.shard.borrow_mut().aof.as_mut().filter(|l| l.rotating) {
+                    log.wake_flusher();
+                }
             }
             let start = Instant::now();
             loop {

@@ -71,7 +71,14 @@ pub struct AofLog {
     kick: Option<Waker>,
     /// Set by the everysec timer: fsync what was written even if nothing new is pending.
     sync_due: bool,
+    /// Records from before a snapshot began, still to be written to the old file.
+    old_pending: Option<Vec<u8>>,
+    /// The flusher writes to `<file>.new` until the snapshot completes.
+    pub rotating: bool,
 }
+
+/// First record of a log that continues from the snapshot in --dir/--dbfilename.
+pub const BASE_MARKER: &[u8] = b"__rdb-base";
 
 impl AofLog {
     pub fn new(fsync: Fsync) -> Self {
@@ -81,7 +88,20 @@ impl AofLog {
             appended: 0,
             kick: None,
             sync_due: false,
+            old_pending: None,
+            rotating: false,
         }
+    }
+
+    /// A snapshot begins on this shard: what was logged so far goes to the current file, what
+    /// comes next to a new one that starts from the snapshot (it replaces the old file once the
+    /// snapshot file is complete).
+    pub fn begin_rotation(&mut self) {
+        if self.rotating || self.old_pending.is_some() {
+            return; // one rotation at a time; this snapshot's records stay in the new file
+        }
+        self.old_pending = Some(std::mem::take(&mut self.pending));
+        self.append_cmd(&[BASE_MARKER]);
     }
 
     /// Wakes the flusher (at shutdown, so it writes the rest and stops).
@@ -235,6 +255,9 @@ pub fn replay(sh: &mut Shard, path: &Path) -> Result<u64, String> {
                 let mut record_start = start;
                 for i in 0..batch.len() {
                     let args = Args::new(&data, batch.cmd_args(i));
+                    if args.get(0) == BASE_MARKER {
+                        continue;
+                    }
                     let Some(id) = CmdId::lookup(args.get(0)) else {
                         sh.aof = saved;
                         return Err(format!(
@@ -350,7 +373,12 @@ pub async fn run_flusher(
         let (mut buf, target, fsync) = std::future::poll_fn(|cx| {
             let mut sh = ctx.shard.borrow_mut();
             let log = sh.aof.as_mut().expect("the flusher runs only with a log");
-            if !log.pending.is_empty() || stop.get() || log.sync_due {
+            if !log.pending.is_empty()
+                || stop.get()
+                || log.sync_due
+                || log.old_pending.is_some()
+                || (log.rotating && !crate::persist::snapshot::in_progress())
+            {
                 log.sync_due = false;
                 std::mem::swap(&mut log.pending, &mut spare);
                 Poll::Ready((std::mem::take(&mut spare), log.appended, log.fsync))
@@ -360,6 +388,50 @@ pub async fn run_flusher(
             }
         })
         .await;
+        // Rotation: finish the old file with the records from before the snapshot, then go on
+        // in `<file>.new`; once the snapshot is complete, `.new` replaces the old file.
+        let old = ctx
+            .shard
+            .borrow_mut()
+            .aof
+            .as_mut()
+            .and_then(|l| l.old_pending.take());
+        if let Some(old) = old {
+            let f = file.take().expect("the file comes back after each write");
+            let new_path = new_path(&path);
+            let (res, f) = glommio::executor()
+                .spawn_blocking(move || {
+                    let mut f = f;
+                    let r = f.write_all(&old).and_then(|_| f.sync_data());
+                    let n = std::fs::OpenOptions::new()
+                        .create(true)
+                        .write(true)
+                        .truncate(true)
+                        .open(&new_path);
+                    (r, n.map_err(|e| (e, f)))
+                })
+                .await;
+            match (res, f) {
+                (Ok(()), Ok(newf)) => {
+                    file = Some(newf);
+                    if let Some(l) = ctx.shard.borrow_mut().aof.as_mut() {
+                        l.rotating = true;
+                    }
+                }
+                (r, f) => {
+                    eprintln!(
+                        "corekv: rotating {} failed ({r:?}); staying on it",
+                        path.display()
+                    );
+                    file = Some(match f {
+                        Ok(newf) => newf,
+                        Err((_, oldf)) => oldf,
+                    });
+                }
+            }
+        }
+        let finish = ctx.shard.borrow().aof.as_ref().is_some_and(|l| l.rotating)
+            && !crate::persist::snapshot::in_progress();
         let sync = match fsync {
             Fsync::Always => true,
             Fsync::EverySec => last_sync.elapsed() >= Duration::from_millis(990) || stop.get(),
@@ -377,6 +449,18 @@ pub async fn run_flusher(
             .await;
         file = Some(f);
         spare = buf_back;
+        if finish {
+            let (p, ok) = (path.clone(), crate::persist::snapshot::last_ok());
+            let f = file.take().expect("the file comes back after each write");
+            file = Some(
+                glommio::executor()
+                    .spawn_blocking(move || finish_rotation(&p, f, ok))
+                    .await,
+            );
+            if let Some(l) = ctx.shard.borrow_mut().aof.as_mut() {
+                l.rotating = false;
+            }
+        }
         match result {
             Ok(()) => {
                 if sync {
@@ -423,6 +507,38 @@ pub async fn run_flusher(
             return;
         }
     }
+}
+
+/// The file a rotation writes to until the snapshot is complete.
+pub fn new_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".new");
+    PathBuf::from(p)
+}
+
+/// Ends a rotation: on success `.new` (the records since the snapshot, after the base marker)
+/// replaces the log; on failure its records are appended to the old log, which goes on.
+/// Returns the file to keep appending to.
+fn finish_rotation(path: &Path, new_file: std::fs::File, snapshot_ok: bool) -> std::fs::File {
+    let new = new_path(path);
+    let _ = new_file.sync_data();
+    if snapshot_ok && std::fs::rename(&new, path).is_ok() {
+        return new_file;
+    }
+    let moved = std::fs::read(&new).ok().and_then(|bytes| {
+        let mut old = std::fs::OpenOptions::new().append(true).open(path).ok()?;
+        old.write_all(&bytes).ok()?;
+        old.sync_data().ok()?;
+        let _ = std::fs::remove_file(&new);
+        Some(old)
+    });
+    moved.unwrap_or(new_file)
+}
+
+/// Whether the log at `path` continues from a snapshot (starts with the base marker).
+pub fn continues_from_snapshot(path: &Path) -> bool {
+    let marker_record = format!("*1\r\n${}\r\n", BASE_MARKER.len());
+    std::fs::read(path).map_or(false, |d| d.starts_with(marker_record.as_bytes()))
 }
 
 /// Default directory for persistence files.

@@ -210,6 +210,28 @@ impl Pipeline {
             CmdId::Hello => connection::hello(sh, &mut client.borrow_mut(), args, &mut buf),
             CmdId::Shutdown => connection::shutdown(args, &mut buf),
             CmdId::Save => return Flow::Barrier,
+            // The log is rewritten by taking a snapshot: each shard's log then starts over from it.
+            CmdId::Bgrewriteaof
+                if !crate::config::RUNTIME
+                    .appendonly
+                    .load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                Err(CmdError::Other(
+                    "ERR Append only file is not enabled (appendonly no)".into(),
+                ))
+            }
+            CmdId::Bgrewriteaof => match crate::persist::snapshot::start(
+                self.shards,
+                crate::config::RUNTIME.rdb_path(),
+            ) {
+                Ok(()) => {
+                    reply::simple(&mut buf, b"Background append only file rewriting started");
+                    Ok(())
+                }
+                Err(_) => Err(CmdError::Other(
+                    "ERR Background append only file rewriting already in progress".into(),
+                )),
+            },
             CmdId::Bgsave => match crate::persist::snapshot::start(
                 self.shards,
                 crate::config::RUNTIME.rdb_path(),
