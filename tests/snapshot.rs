@@ -209,3 +209,21 @@ fn save_rules_trigger_a_snapshot() {
     assert_eq!(raw.call(&["CONFIG", "SET", "save", ""]), "+OK\r\n");
     assert_eq!(raw.call(&["BGSAVE"]), "+Background saving started\r\n");
 }
+
+#[test]
+fn shutdown_takes_a_snapshot_when_save_rules_are_set() {
+    for shards in SHARD_COUNTS {
+        let dir = temp_dir(&format!("shutdown-save-{shards}"));
+        let s = start(shards, &dir, &["--save", "3600 1000000"]);
+        let mut raw = s.raw();
+        fill(&mut raw, 500);
+        assert!(!dir.join("dump.rdb").exists());
+        assert!(s.stop().success());
+        assert!(
+            dir.join("dump.rdb").exists(),
+            "SIGTERM with save rules must leave a snapshot"
+        );
+        let s = start(shards, &dir, &[]);
+        check(&mut s.raw(), 500);
+    }
+}

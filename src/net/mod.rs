@@ -341,6 +341,27 @@ async fn shard_main(
     while DRAINED.load(Ordering::SeqCst) < shards {
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
+    // With save rules, shutting down takes a snapshot, as Redis does: shard 0 starts it, every
+    // shard writes its part (their background tasks have stopped), and all wait for the file.
+    if RUNTIME.has_save_rules.load(Ordering::Relaxed) {
+        let epoch = crate::persist::snapshot::epoch();
+        if me == 0 {
+            while crate::persist::snapshot::in_progress() {
+                glommio::timer::sleep(Duration::from_millis(2)).await;
+            }
+            if let Err(e) = crate::persist::snapshot::start(shards, RUNTIME.rdb_path()) {
+                eprintln!("corekv: no snapshot at shutdown: {e}");
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while crate::persist::snapshot::epoch() == epoch && Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        snapshot_part(&ctx).await;
+        while crate::persist::snapshot::in_progress() {
+            glommio::timer::sleep(Duration::from_millis(2)).await;
+        }
+    }
     // No connection is left anywhere, so no write can come: write and fsync the rest of the log.
     if let Some((task, stop)) = flusher {
         stop.set(true);
@@ -369,7 +390,11 @@ fn spawn_stop_watch(ctx: &Rc<Ctx>) {
 /// and stream the entries to the writer thread; a full channel means the writer is behind, so
 /// wait and retry rather than buffer.
 async fn snapshot_part(ctx: &Rc<Ctx>) {
-    use crate::persist::snapshot::{sender, Msg};
+    use crate::persist::snapshot::{epoch, sender, Msg};
+    let current = epoch();
+    if ctx.snapshot_epoch.replace(current) == current {
+        return; // already wrote (or is writing) its part of this snapshot
+    }
     let Some(tx) = sender() else { return };
     {
         let mut sh = ctx.shard.borrow_mut();
@@ -398,7 +423,7 @@ async fn snapshot_part(ctx: &Rc<Ctx>) {
             }
         }
         if done {
-            let _ = tx.send(Msg::Done);
+            let _ = tx.send(Msg::Done(ctx.id));
             return;
         }
         glommio::yield_if_needed().await;
@@ -416,15 +441,14 @@ fn spawn_active_expiry(ctx: &Rc<Ctx>) {
     );
     let ctx = ctx.clone();
     let task = async move {
-        let mut joined_epoch = crate::persist::snapshot::epoch();
         while !ctx.stopping.get() {
             let hz = RUNTIME.hz.load(Ordering::Relaxed).max(1);
             glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
             if ctx.id == 0 {
                 crate::persist::snapshot::check_save_rules(ctx.shards);
             }
-            if crate::persist::snapshot::epoch() != joined_epoch {
-                joined_epoch = crate::persist::snapshot::epoch();
+            if crate::persist::snapshot::epoch() != ctx.snapshot_epoch.get() && !ctx.stopping.get()
+            {
                 snapshot_part(&ctx).await;
             }
             if !crate::persist::snapshot::in_progress() {

@@ -20,7 +20,8 @@ use std::sync::{mpsc, Mutex};
 
 pub enum Msg {
     Entries(Vec<SnapEntry>),
-    Done,
+    /// Shard `n` has sent all its entries.
+    Done(usize),
 }
 
 /// Messages a shard may have in flight to the writer.
@@ -110,8 +111,8 @@ fn write_file(path: &Path, shards: usize, rx: mpsc::Receiver<Msg>) -> Result<u64
         std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let mut w = RdbWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), 0, 0)
         .map_err(|e| e.to_string())?;
-    let (mut done, mut keys) = (0, 0u64);
-    while done < shards {
+    let (mut done, mut keys) = (std::collections::HashSet::new(), 0u64);
+    while done.len() < shards {
         match rx.recv() {
             Ok(Msg::Entries(entries)) => {
                 for e in entries {
@@ -120,7 +121,9 @@ fn write_file(path: &Path, shards: usize, rx: mpsc::Receiver<Msg>) -> Result<u64
                     keys += 1;
                 }
             }
-            Ok(Msg::Done) => done += 1,
+            Ok(Msg::Done(shard)) => {
+                done.insert(shard);
+            }
             Err(_) => return Err("a shard stopped before finishing its part".into()),
         }
     }

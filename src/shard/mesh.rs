@@ -42,6 +42,8 @@ pub struct Ctx {
     pub stop_signal: glommio::sync::Semaphore,
     /// Connections alive on this core.
     pub live_connections: Cell<usize>,
+    /// The last snapshot epoch this shard joined (a shard writes its part once per snapshot).
+    pub snapshot_epoch: Cell<u64>,
     /// How far this shard's append-only log is durable, when the log is on.
     pub durability: std::cell::OnceCell<Rc<crate::persist::aof::Durability>>,
 }
@@ -65,6 +67,7 @@ impl Ctx {
             stop_signal: glommio::sync::Semaphore::new(0),
             live_connections: Cell::new(0),
             durability: std::cell::OnceCell::new(),
+            snapshot_epoch: Cell::new(crate::persist::snapshot::epoch()),
         }
     }
 
