@@ -692,5 +692,8 @@ impl<R: Read> RdbReader<R> {
 }
 
 #[cfg(test)]
+#[path = "rdb_interop_tests.rs"]
+mod interop_tests;
+#[cfg(test)]
 #[path = "rdb_tests.rs"]
 mod tests;

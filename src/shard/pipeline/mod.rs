@@ -16,12 +16,29 @@
 //! A cross-shard RENAME needs two dependent steps (take the value, then store it), so it is a
 //! barrier: everything before it is flushed, it runs alone, and planning resumes after it.
 
+mod barrier;
+mod gather;
+
 use super::mesh::Ctx;
 use super::slot::key_shard;
 use super::{ClientInfo, Hop, Shard};
 use crate::cmd::{self, args::eq_ic, connection, server, Args, CmdId, Gather, Route};
 use crate::error::CmdError;
 use crate::resp::reply;
+use gather::gather;
+
+/// BGSAVE / BGREWRITEAOF: starts a snapshot (which also restarts the append-only logs).
+fn background_save(
+    shards: usize,
+    started: &[u8],
+    busy: &str,
+    buf: &mut Vec<u8>,
+) -> Result<(), CmdError> {
+    crate::persist::snapshot::start(shards, crate::config::RUNTIME.rdb_path())
+        .map_err(|_| CmdError::Other(busy.into()))?;
+    reply::simple(buf, started);
+    Ok(())
+}
 
 /// Capacity of the deferred-local reply buffer kept between batches.
 const LOCAL_KEEP_CAPACITY: usize = 64 * 1024;
@@ -220,37 +237,19 @@ impl Pipeline {
                     "ERR Append only file is not enabled (appendonly no)".into(),
                 ))
             }
-            CmdId::Bgrewriteaof => match crate::persist::snapshot::start(
+            CmdId::Bgrewriteaof => background_save(
                 self.shards,
-                crate::config::RUNTIME.rdb_path(),
-            ) {
-                Ok(()) => {
-                    reply::simple(&mut buf, b"Background append only file rewriting started");
-                    Ok(())
-                }
-                Err(_) => Err(CmdError::Other(
-                    "ERR Background append only file rewriting already in progress".into(),
-                )),
-            },
-            CmdId::Bgsave => match crate::persist::snapshot::start(
+                b"Background append only file rewriting started",
+                "ERR Background append only file rewriting already in progress",
+                &mut buf,
+            ),
+            // SCHEDULE starts now when no save runs (nothing is queued behind a running one).
+            CmdId::Bgsave => background_save(
                 self.shards,
-                crate::config::RUNTIME.rdb_path(),
-            ) {
-                Ok(()) => {
-                    reply::simple(&mut buf, b"Background saving started");
-                    Ok(())
-                }
-                Err(e)
-                    if args.len() == 2
-                        && eq_ic(args.get(1), "schedule")
-                        && crate::persist::snapshot::in_progress() =>
-                {
-                    let _ = e;
-                    reply::simple(&mut buf, b"Background saving scheduled");
-                    Ok(())
-                }
-                Err(e) => Err(CmdError::Other(e)),
-            },
+                b"Background saving started",
+                "ERR Background save already in progress",
+                &mut buf,
+            ),
             CmdId::Client if eq_ic(args.get(1), "list") => {
                 self.all(ctx, sh, id, args, Gather::ConcatText, now, out);
                 self.local.data = buf;
@@ -390,9 +389,9 @@ impl Pipeline {
         if s == self.me {
             let mut ranges = std::mem::take(&mut self.scratch_ranges);
             ranges.clear();
-            let all = args_ranges(args);
+            let all = args.ranges();
             ranges.extend(picks.iter().map(|&i| all[i]));
-            let op = self.run_deferred(sh, id, &Args::new(args_buf(args), &ranges), now);
+            let op = self.run_deferred(sh, id, &Args::new(args.buf(), &ranges), now);
             self.scratch_ranges = ranges;
             op
         } else {
@@ -648,293 +647,6 @@ impl Pipeline {
             self.by_shard[shard as usize]
                 .as_ref()
                 .map_or(&b"-ERR shard reply missing\r\n"[..], |h| h.op_reply(op))
-        }
-    }
-
-    /// Runs one op on shard `s` now and returns its reply.
-    async fn one(&mut self, ctx: &Ctx, s: usize, id: CmdId, args: &[&[u8]], now: u64) -> Vec<u8> {
-        if s == self.me {
-            let data: Vec<u8> = args.concat();
-            let mut ranges = Vec::with_capacity(args.len());
-            let mut at = 0;
-            for a in args {
-                ranges.push((at, at + a.len()));
-                at += a.len();
-            }
-            let mut out = Vec::new();
-            cmd::execute(
-                &mut ctx.shard.borrow_mut(),
-                id,
-                &Args::new(&data, &ranges),
-                now,
-                &mut out,
-            );
-            return out;
-        }
-        let mut hop = ctx.hop(self.waiter);
-        hop.now_ms = now;
-        hop.push_op(id, args.iter().copied());
-        hop.dest = s;
-        ctx.send(s, hop).await;
-        ctx.wait(self.waiter, 1, &mut self.back).await;
-        let hop = self.back.pop().expect("one hop came back");
-        let r = hop.op_reply(0).to_vec();
-        ctx.recycle(hop);
-        r
-    }
-
-    /// A barrier command whose keys live on several shards, run in dependent steps.
-    pub async fn barrier(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
-        if eq_ic(args.get(0), "save") {
-            return self.save(ctx, out).await;
-        }
-        if eq_ic(args.get(0), "msetnx") {
-            self.msetnx_across(ctx, args, now, out).await
-        } else {
-            self.rename_across(ctx, args, now, out).await
-        }
-    }
-
-    /// SAVE: a snapshot like BGSAVE, answered when the file is complete. Only this client
-    /// waits; every shard keeps serving.
-    async fn save(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
-        use crate::persist::snapshot;
-        ctx.shard.borrow_mut().stats.calls[CmdId::Save as usize] += 1;
-        if let Err(e) = snapshot::start(self.shards, crate::config::RUNTIME.rdb_path()) {
-            let mut sh = ctx.shard.borrow_mut();
-            return cmd::write_error(&mut sh, &CmdError::Other(e), out);
-        }
-        while snapshot::in_progress() {
-            glommio::timer::sleep(std::time::Duration::from_millis(2)).await;
-        }
-        if snapshot::last_ok() {
-            reply::ok(out);
-        } else {
-            reply::error(out, b"ERR Background save failed (see the server log)");
-        }
-    }
-
-    /// MSETNX over several shards: ask every shard whether any of its keys exists, then set.
-    /// Not atomic across shards: a key created between the two steps is overwritten.
-    async fn msetnx_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
-        ctx.shard.borrow_mut().stats.calls[CmdId::Msetnx as usize] += 1;
-        let mut by_shard: Vec<Vec<&[u8]>> = vec![Vec::new(); self.shards];
-        for i in (1..args.len()).step_by(2) {
-            by_shard[key_shard(args.get(i), self.shards)].extend([args.get(i), args.get(i + 1)]);
-        }
-        for (s, kv) in by_shard.iter().enumerate().filter(|(_, kv)| !kv.is_empty()) {
-            let mut exists: Vec<&[u8]> = vec![b"exists"];
-            exists.extend(kv.iter().step_by(2));
-            if self.one(ctx, s, CmdId::Exists, &exists, now).await != b":0\r\n" {
-                return reply::int(out, 0);
-            }
-        }
-        for (s, kv) in by_shard.iter().enumerate().filter(|(_, kv)| !kv.is_empty()) {
-            let mut mset: Vec<&[u8]> = vec![b"mset"];
-            mset.extend(kv.iter().copied());
-            self.one(ctx, s, CmdId::Mset, &mset, now).await;
-        }
-        reply::int(out, 1);
-    }
-
-    /// RENAME / RENAMENX between keys on different shards: check, take, put. Not atomic: another
-    /// client may briefly see neither key (documented in the README).
-    async fn rename_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
-        let nx = eq_ic(args.get(0), "renamenx");
-        let id = if nx { CmdId::Renamenx } else { CmdId::Rename };
-        let (src, dst) = (args.get(1), args.get(2));
-        let (s_src, s_dst) = (key_shard(src, self.shards), key_shard(dst, self.shards));
-        ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
-        let fail = |ctx: &Ctx, e: CmdError, out: &mut Vec<u8>| {
-            let mut sh = ctx.shard.borrow_mut();
-            sh.stats.failed[id as usize] += 1;
-            cmd::write_error(&mut sh, &e, out);
-        };
-        if nx
-            && self
-                .one(ctx, s_src, CmdId::Exists, &[b"exists", src], now)
-                .await
-                != b":1\r\n"
-        {
-            return fail(ctx, CmdError::NoSuchKey, out);
-        }
-        if nx
-            && self
-                .one(ctx, s_dst, CmdId::Exists, &[b"exists", dst], now)
-                .await
-                == b":1\r\n"
-        {
-            return reply::int(out, 0);
-        }
-        let taken = self
-            .one(ctx, s_src, CmdId::ShardTake, &[b"__take", src], now)
-            .await;
-        let Some((value, expire)) = parse_taken(&taken) else {
-            return fail(ctx, CmdError::NoSuchKey, out);
-        };
-        let expire = itoa::Buffer::new().format(expire).to_owned();
-        self.one(
-            ctx,
-            s_dst,
-            CmdId::ShardPut,
-            &[b"__put", dst, value, expire.as_bytes()],
-            now,
-        )
-        .await;
-        if nx {
-            reply::int(out, 1);
-        } else {
-            reply::ok(out);
-        }
-    }
-}
-
-fn args_ranges<'a>(args: &Args<'a>) -> &'a [(usize, usize)] {
-    args.ranges()
-}
-
-fn args_buf<'a>(args: &Args<'a>) -> &'a [u8] {
-    args.buf()
-}
-
-/// `*2\r\n$<n>\r\n<value>\r\n:<expire>\r\n` -> (value, expire)
-fn parse_taken(r: &[u8]) -> Option<(&[u8], i64)> {
-    let r = r.strip_prefix(b"*2\r\n")?;
-    let (value, rest) = read_bulk(r)?;
-    let value = value?;
-    Some((value, reply::parse_int(rest)?))
-}
-
-/// Reads one `$n\r\n...\r\n` or `$-1\r\n` element; returns (payload or None for null, rest).
-fn read_bulk(r: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
-    let r = r.strip_prefix(b"$")?;
-    let nl = memchr::memchr(b'\n', r)?;
-    let n: i64 = atoi::atoi(&r[..nl.checked_sub(1)?])?;
-    let body = &r[nl + 1..];
-    if n < 0 {
-        return Some((None, body));
-    }
-    let n = n as usize;
-    if body.len() < n + 2 {
-        return None;
-    }
-    Some((Some(&body[..n]), &body[n + 2..]))
-}
-
-/// Reads an array header `*n\r\n`; returns (n, rest).
-fn read_array(r: &[u8]) -> Option<(i64, &[u8])> {
-    let r = r.strip_prefix(b"*")?;
-    let nl = memchr::memchr(b'\n', r)?;
-    let n: i64 = atoi::atoi(&r[..nl.checked_sub(1)?])?;
-    Some((n, &r[nl + 1..]))
-}
-
-/// Combines the parts of a split command into one reply. A part that is an error becomes the
-/// reply (every part ran the same checks, so they fail alike).
-fn gather(
-    kind: Gather,
-    parts: &[(u16, &[u8])],
-    order: &[u16],
-    info: u32,
-    settings: &super::ServerInfo,
-    out: &mut Vec<u8>,
-) {
-    if let Some((_, err)) = parts.iter().find(|(_, r)| r.first() == Some(&b'-')) {
-        out.extend_from_slice(err);
-        return;
-    }
-    match kind {
-        Gather::SumInt => reply::int(
-            out,
-            parts.iter().filter_map(|(_, r)| reply::parse_int(r)).sum(),
-        ),
-        Gather::KilledOrNoSuchClient => {
-            if parts
-                .iter()
-                .filter_map(|(_, r)| reply::parse_int(r))
-                .sum::<i64>()
-                > 0
-            {
-                reply::ok(out);
-            } else {
-                reply::error(out, b"ERR No such client");
-            }
-        }
-        Gather::AllOk => reply::ok(out),
-        Gather::Elements => {
-            // Each part is an array of bulks in its keys' order; interleave them by key order.
-            let mut rest: Vec<(u16, &[u8])> = parts
-                .iter()
-                .map(|&(s, r)| (s, read_array(r).map_or(&b""[..], |(_, body)| body)))
-                .collect();
-            reply::array(out, order.len());
-            for s in order {
-                let Some(cur) = rest.iter_mut().find(|(t, _)| t == s) else {
-                    continue;
-                };
-                match read_bulk(cur.1) {
-                    Some((v, next)) => {
-                        match v {
-                            Some(v) => reply::bulk(out, v),
-                            None => reply::null(out),
-                        }
-                        cur.1 = next;
-                    }
-                    None => reply::null(out),
-                }
-            }
-        }
-        Gather::ConcatArrays => {
-            let total: i64 = parts
-                .iter()
-                .filter_map(|(_, r)| read_array(r))
-                .map(|(n, _)| n.max(0))
-                .sum();
-            reply::array(out, total as usize);
-            for (_, r) in parts {
-                if let Some((_, body)) = read_array(r) {
-                    out.extend_from_slice(body);
-                }
-            }
-        }
-        Gather::AnyNonNull => {
-            let found = parts
-                .iter()
-                .filter_map(|(_, r)| read_bulk(r))
-                .find_map(|(v, _)| v);
-            match found {
-                Some(k) => reply::bulk(out, k),
-                None => reply::null(out),
-            }
-        }
-        Gather::ConcatText => {
-            let text: Vec<u8> = parts
-                .iter()
-                .filter_map(|(_, r)| read_bulk(r))
-                .filter_map(|(v, _)| v)
-                .flatten()
-                .copied()
-                .collect();
-            reply::bulk(out, &text);
-        }
-        Gather::Info => {
-            let per_shard: Vec<Vec<i64>> = parts
-                .iter()
-                .map(|(_, r)| {
-                    let mut v = Vec::new();
-                    if let Some((n, mut body)) = read_array(r) {
-                        for _ in 0..n.max(0) {
-                            let Some(nl) = memchr::memchr(b'\n', body) else {
-                                break;
-                            };
-                            v.push(reply::parse_int(&body[..nl + 1]).unwrap_or(0));
-                            body = &body[nl + 1..];
-                        }
-                    }
-                    v
-                })
-                .collect();
-            server::format_info(info, &per_shard, settings, out);
         }
     }
 }

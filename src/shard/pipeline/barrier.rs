@@ -1,0 +1,158 @@
+//! Commands whose keys live on several shards and need dependent steps (take, then put; check,
+//! then write), and SAVE, which waits for the snapshot: each runs alone, after everything before
+//! it in the pipeline was flushed.
+
+use super::super::mesh::Ctx;
+use super::super::slot::key_shard;
+use super::gather::read_bulk;
+use super::Pipeline;
+use crate::cmd::{self, args::eq_ic, Args, CmdId};
+use crate::error::CmdError;
+use crate::resp::reply;
+
+impl Pipeline {
+    /// Runs one op on shard `s` now and returns its reply.
+    async fn one(&mut self, ctx: &Ctx, s: usize, id: CmdId, args: &[&[u8]], now: u64) -> Vec<u8> {
+        if s == self.me {
+            let data: Vec<u8> = args.concat();
+            let mut ranges = Vec::with_capacity(args.len());
+            let mut at = 0;
+            for a in args {
+                ranges.push((at, at + a.len()));
+                at += a.len();
+            }
+            let mut out = Vec::new();
+            cmd::execute(
+                &mut ctx.shard.borrow_mut(),
+                id,
+                &Args::new(&data, &ranges),
+                now,
+                &mut out,
+            );
+            return out;
+        }
+        let mut hop = ctx.hop(self.waiter);
+        hop.now_ms = now;
+        hop.push_op(id, args.iter().copied());
+        hop.dest = s;
+        ctx.send(s, hop).await;
+        ctx.wait(self.waiter, 1, &mut self.back).await;
+        let hop = self.back.pop().expect("one hop came back");
+        let r = hop.op_reply(0).to_vec();
+        ctx.recycle(hop);
+        r
+    }
+
+    /// A barrier command whose keys live on several shards, run in dependent steps.
+    pub async fn barrier(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
+        if eq_ic(args.get(0), "save") {
+            return self.save(ctx, out).await;
+        }
+        if eq_ic(args.get(0), "msetnx") {
+            self.msetnx_across(ctx, args, now, out).await
+        } else {
+            self.rename_across(ctx, args, now, out).await
+        }
+    }
+
+    /// SAVE: a snapshot like BGSAVE, answered when the file is complete. Only this client
+    /// waits; every shard keeps serving.
+    async fn save(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
+        use crate::persist::snapshot;
+        ctx.shard.borrow_mut().stats.calls[CmdId::Save as usize] += 1;
+        if let Err(e) = snapshot::start(self.shards, crate::config::RUNTIME.rdb_path()) {
+            let mut sh = ctx.shard.borrow_mut();
+            return cmd::write_error(&mut sh, &CmdError::Other(e), out);
+        }
+        while snapshot::in_progress() {
+            glommio::timer::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        if snapshot::last_ok() {
+            reply::ok(out);
+        } else {
+            reply::error(out, b"ERR Background save failed (see the server log)");
+        }
+    }
+
+    /// MSETNX over several shards: ask every shard whether any of its keys exists, then set.
+    /// Not atomic across shards: a key created between the two steps is overwritten.
+    async fn msetnx_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
+        ctx.shard.borrow_mut().stats.calls[CmdId::Msetnx as usize] += 1;
+        let mut by_shard: Vec<Vec<&[u8]>> = vec![Vec::new(); self.shards];
+        for i in (1..args.len()).step_by(2) {
+            by_shard[key_shard(args.get(i), self.shards)].extend([args.get(i), args.get(i + 1)]);
+        }
+        for (s, kv) in by_shard.iter().enumerate().filter(|(_, kv)| !kv.is_empty()) {
+            let mut exists: Vec<&[u8]> = vec![b"exists"];
+            exists.extend(kv.iter().step_by(2));
+            if self.one(ctx, s, CmdId::Exists, &exists, now).await != b":0\r\n" {
+                return reply::int(out, 0);
+            }
+        }
+        for (s, kv) in by_shard.iter().enumerate().filter(|(_, kv)| !kv.is_empty()) {
+            let mut mset: Vec<&[u8]> = vec![b"mset"];
+            mset.extend(kv.iter().copied());
+            self.one(ctx, s, CmdId::Mset, &mset, now).await;
+        }
+        reply::int(out, 1);
+    }
+
+    /// RENAME / RENAMENX between keys on different shards: check, take, put. Not atomic: another
+    /// client may briefly see neither key (documented in the README).
+    async fn rename_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
+        let nx = eq_ic(args.get(0), "renamenx");
+        let id = if nx { CmdId::Renamenx } else { CmdId::Rename };
+        let (src, dst) = (args.get(1), args.get(2));
+        let (s_src, s_dst) = (key_shard(src, self.shards), key_shard(dst, self.shards));
+        ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Vec<u8>| {
+            let mut sh = ctx.shard.borrow_mut();
+            sh.stats.failed[id as usize] += 1;
+            cmd::write_error(&mut sh, &e, out);
+        };
+        if nx
+            && self
+                .one(ctx, s_src, CmdId::Exists, &[b"exists", src], now)
+                .await
+                != b":1\r\n"
+        {
+            return fail(ctx, CmdError::NoSuchKey, out);
+        }
+        if nx
+            && self
+                .one(ctx, s_dst, CmdId::Exists, &[b"exists", dst], now)
+                .await
+                == b":1\r\n"
+        {
+            return reply::int(out, 0);
+        }
+        let taken = self
+            .one(ctx, s_src, CmdId::ShardTake, &[b"__take", src], now)
+            .await;
+        let Some((value, expire)) = parse_taken(&taken) else {
+            return fail(ctx, CmdError::NoSuchKey, out);
+        };
+        let expire = itoa::Buffer::new().format(expire).to_owned();
+        self.one(
+            ctx,
+            s_dst,
+            CmdId::ShardPut,
+            &[b"__put", dst, value, expire.as_bytes()],
+            now,
+        )
+        .await;
+        if nx {
+            reply::int(out, 1);
+        } else {
+            reply::ok(out);
+        }
+    }
+}
+
+/// `*2\r\n$<n>\r\n<value>\r\n:<expire>\r\n` -> (value, expire)
+fn parse_taken(r: &[u8]) -> Option<(&[u8], i64)> {
+    let r = r.strip_prefix(b"*2\r\n")?;
+    let (value, rest) = read_bulk(r)?;
+    let value = value?;
+    Some((value, reply::parse_int(rest)?))
+}
