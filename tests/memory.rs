@@ -181,3 +181,24 @@ fn memory_usage_reports_a_key() {
             .starts_with("-ERR unknown subcommand 'DOCTOR'"));
     }
 }
+
+#[test]
+fn connection_buffers_count_in_used_memory() {
+    let s = Server::start(2);
+    let mut raw = s.raw();
+    let before = info_u64(&mut raw, "memory", "mem_clients_normal");
+    assert!(before >= 16 * 1024, "one connection's buffers: {before}");
+    let mut others: Vec<Raw> = (0..20).map(|_| s.raw()).collect();
+    for o in others.iter_mut() {
+        assert_eq!(o.call(&["PING"]), "+PONG\r\n");
+    }
+    let with = info_u64(&mut raw, "memory", "mem_clients_normal");
+    assert!(with >= before + 20 * 16 * 1024, "{before} -> {with}");
+    assert!(info_u64(&mut raw, "memory", "used_memory") >= with);
+    drop(others);
+    assert!(eventually(Duration::from_secs(5), || info_u64(
+        &mut raw,
+        "memory",
+        "mem_clients_normal"
+    ) <= before + 4096));
+}

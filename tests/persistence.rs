@@ -96,7 +96,16 @@ fn kill9_with_always_loses_nothing_acknowledged_even_in_loops() {
             .parse()
             .unwrap();
         assert!(pttl > 400_000 && pttl <= 500_000, "{pttl}");
-        assert!(raw.call(&["INFO", "persistence"]).contains("aof_enabled:1"));
+        let info = raw.call(&["INFO", "persistence"]);
+        assert!(info.contains("aof_enabled:1"), "{info}");
+        let size: u64 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("aof_current_size:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(size > 10_000, "{info}");
     }
 }
 

@@ -344,7 +344,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
 }
 
 /// The counters one shard reports to INFO, in the order [`format_info`] reads them.
-pub const STAT_FIELDS: usize = 16;
+pub const STAT_FIELDS: usize = 17;
 pub const ERROR_CODES: &[&str] = &["ERR", "WRONGTYPE", "NOPROTO", "NOAUTH", "WRONGPASS", "OOM"];
 
 /// __stats: this shard's counters as one array of integers.
@@ -369,6 +369,7 @@ pub fn stats(sh: &mut Shard, _now: u64, out: &mut Vec<u8>) -> R {
         sh.stats.protocol_errors,
         sh.store.evicted_keys(),
         sh.store.used_memory() as u64,
+        sh.store.client_bytes() as u64,
     ];
     reply::array(out, STAT_FIELDS + TABLE.len() * 2 + ERROR_CODES.len());
     for f in fields {
@@ -478,11 +479,12 @@ pub fn format_info(
         };
         let _ = write!(
             s,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{frag:.2}\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{}\r\nmem_clients_normal:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{frag:.2}\r\n\r\n",
             human(used as u64),
             human(rss),
             human(peak),
             total(5),
+            total(16),
             human(maxmemory),
             RUNTIME.policy().name(),
         );
@@ -490,13 +492,14 @@ pub fn format_info(
     if on("persistence") {
         let _ = write!(
             s,
-            "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\naof_enabled:{}\r\naof_fsync:{}\r\naof_rewrite_in_progress:0\r\n\r\n",
+            "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\naof_enabled:{}\r\naof_fsync:{}\r\naof_rewrite_in_progress:0\r\naof_current_size:{}\r\n\r\n",
             RUNTIME.dirty.load(Ordering::Relaxed),
             crate::persist::snapshot::in_progress() as u8,
             crate::persist::snapshot::last_save(),
             if crate::persist::snapshot::last_ok() { "ok" } else { "err" },
             RUNTIME.appendonly.load(Ordering::Relaxed) as u8,
-            RUNTIME.appendfsync_name()
+            RUNTIME.appendfsync_name(),
+            aof_size(per_shard.len()),
         );
     }
     if on("stats") {
@@ -592,6 +595,20 @@ fn human(bytes: u64) -> String {
     } else {
         format!("{bytes}B")
     }
+}
+
+/// Bytes in the append-only log files of all shards (0 when the log is off).
+fn aof_size(shards: usize) -> u64 {
+    if !RUNTIME.appendonly.load(Ordering::Relaxed) {
+        return 0;
+    }
+    let dir = std::path::PathBuf::from(RUNTIME.dir());
+    (0..shards)
+        .map(|i| crate::persist::aof::file_path(&dir, i, shards))
+        .flat_map(|p| [crate::persist::aof::new_path(&p), p])
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// Highest used_memory INFO has reported.

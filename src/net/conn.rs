@@ -90,11 +90,31 @@ struct Registration<'a> {
     ctx: &'a Ctx,
     id: u64,
     waiter: u32,
+    /// Bytes of read and output buffer this connection reported to its shard's accounting.
+    footprint: std::cell::Cell<usize>,
+}
+
+impl Registration<'_> {
+    /// Reports the connection's current buffer capacity to the shard (counted in used_memory).
+    fn account(&self, bytes: usize) {
+        let old = self.footprint.replace(bytes);
+        if old != bytes {
+            self.ctx
+                .shard
+                .borrow_mut()
+                .store
+                .add_client_bytes(bytes as isize - old as isize);
+        }
+    }
 }
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        self.ctx.shard.borrow_mut().clients.remove(&self.id);
+        {
+            let mut sh = self.ctx.shard.borrow_mut();
+            sh.clients.remove(&self.id);
+            sh.store.add_client_bytes(-(self.footprint.get() as isize));
+        }
         self.ctx.free_waiter(self.waiter);
         self.ctx
             .live_connections
@@ -164,10 +184,11 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
     }
     ctx.live_connections.set(ctx.live_connections.get() + 1);
     let waiter = ctx.new_waiter();
-    let _reg = Registration {
+    let reg = Registration {
         ctx: &ctx,
         id,
         waiter,
+        footprint: std::cell::Cell::new(0),
     };
     if ctx.stopping.get() {
         return;
@@ -201,6 +222,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
             );
             break;
         }
+        reg.account(buf.capacity() + out.capacity());
         let n = match stream.read(&mut buf[filled..]).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,

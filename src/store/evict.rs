@@ -122,6 +122,8 @@ pub(super) struct Evictor {
     pub(super) journal: Option<Vec<Vec<u8>>>,
     /// The time of the store's latest operation (inserts have no clock parameter of their own).
     pub(super) now_ms: u64,
+    /// Bytes held by the shard's connection buffers (reported by the connections).
+    pub(super) client_bytes: usize,
     small: VecDeque<(u32, u16)>,
     main: VecDeque<(u32, u16)>,
     ghost: VecDeque<u64>,
@@ -138,6 +140,7 @@ impl Default for Evictor {
             evicted_keys: 0,
             journal: None,
             now_ms: 0,
+            client_bytes: 0,
             small: VecDeque::new(),
             main: VecDeque::new(),
             ghost: VecDeque::new(),
@@ -278,13 +281,26 @@ impl Store {
         self.evict.policy
     }
 
-    /// Bytes this store uses: entries (rounded to allocator chunks), slab, table, expiry arrays.
+    /// Bytes this shard uses: entries (rounded to allocator chunks), slab, table, expiry and
+    /// eviction state, plus what its connections' buffers hold ([`Store::add_client_bytes`]),
+    /// which count towards maxmemory as in Redis.
     pub fn used_memory(&self) -> usize {
         let s = self.stats();
         s.data_bytes
             + s.overhead_bytes
             + self.evict.hot.capacity() * 2
             + (self.evict.small.capacity() + self.evict.main.capacity()) * 8
+            + self.evict.client_bytes
+    }
+
+    /// Connection buffers of this shard grew (positive) or shrank (negative) by `delta` bytes.
+    pub fn add_client_bytes(&mut self, delta: isize) {
+        self.evict.client_bytes = self.evict.client_bytes.saturating_add_signed(delta);
+    }
+
+    /// Bytes held by this shard's connection buffers.
+    pub fn client_bytes(&self) -> usize {
+        self.evict.client_bytes
     }
 
     /// Keeps the keys that eviction removes, for [`Store::drain_evicted`] (the append-only log

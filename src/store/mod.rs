@@ -235,9 +235,10 @@ impl Store {
         self.heap_bytes = 0;
         self.graveyard = Box::default();
         let (policy, limit) = (self.evict.policy, self.evict.limit);
-        let evicted = self.evict.evicted_keys;
+        let (evicted, client_bytes) = (self.evict.evicted_keys, self.evict.client_bytes);
         self.evict = evict::Evictor::default();
         self.evict.evicted_keys = evicted;
+        self.evict.client_bytes = client_bytes;
         self.set_eviction(policy, limit);
     }
 
