@@ -396,13 +396,17 @@ async fn snapshot_part(ctx: &Rc<Ctx>) {
         return; // already wrote (or is writing) its part of this snapshot
     }
     let Some(tx) = sender() else { return };
-    {
+    let keys = {
         let mut sh = ctx.shard.borrow_mut();
         sh.store.snapshot_begin();
         // The log starts over from this point once the snapshot is complete (BGREWRITEAOF).
         if let Some(log) = sh.aof.as_mut() {
             log.begin_rotation();
         }
+        sh.store.len() as u64
+    };
+    if !send_to_writer(&tx, Msg::Begin(ctx.id, keys)).await {
+        return;
     }
     loop {
         let mut entries = Vec::new();
@@ -411,22 +415,32 @@ async fn snapshot_part(ctx: &Rc<Ctx>) {
             .borrow_mut()
             .store
             .snapshot_step(SNAPSHOT_STEP, &mut entries);
-        let mut msg = Msg::Entries(entries);
-        loop {
-            match tx.try_send(msg) {
-                Ok(()) => break,
-                Err(std::sync::mpsc::TrySendError::Full(m)) => {
-                    msg = m;
-                    glommio::timer::sleep(Duration::from_micros(200)).await;
-                }
-                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return,
-            }
+        if !send_to_writer(&tx, Msg::Entries(entries)).await {
+            return;
         }
         if done {
-            let _ = tx.send(Msg::Done(ctx.id));
+            send_to_writer(&tx, Msg::Done(ctx.id)).await;
             return;
         }
         glommio::yield_if_needed().await;
+    }
+}
+
+/// Sends to the snapshot writer without blocking the executor: a full channel means the writer
+/// is behind, so wait a little and retry. False when the writer is gone.
+async fn send_to_writer(
+    tx: &std::sync::mpsc::SyncSender<crate::persist::snapshot::Msg>,
+    mut msg: crate::persist::snapshot::Msg,
+) -> bool {
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => return true,
+            Err(std::sync::mpsc::TrySendError::Full(m)) => {
+                msg = m;
+                glommio::timer::sleep(Duration::from_micros(200)).await;
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return false,
+        }
     }
 }
 

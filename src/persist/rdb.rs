@@ -429,6 +429,8 @@ pub struct RdbReader<R: Read> {
     version: u32,
     db: u64,
     state: State,
+    /// Sum of the key counts of RESIZEDB opcodes seen so far (a sizing hint for loaders).
+    keys_hint: u64,
 }
 
 impl<R: Read> RdbReader<R> {
@@ -443,6 +445,7 @@ impl<R: Read> RdbReader<R> {
             version: 0,
             db: 0,
             state: State::Running,
+            keys_hint: 0,
         };
         let mut head = [0u8; 9];
         let mut got = 0;
@@ -481,6 +484,11 @@ impl<R: Read> RdbReader<R> {
     }
 
     /// Bytes consumed from the input so far.
+    /// Keys announced by RESIZEDB opcodes read so far (0 when the writer gave no hint).
+    pub fn keys_hint(&self) -> u64 {
+        self.keys_hint
+    }
+
     pub fn offset(&self) -> u64 {
         self.src.off
     }
@@ -526,8 +534,9 @@ impl<R: Read> RdbReader<R> {
                 }
                 OP_SELECTDB => self.db = self.plain_len("SELECTDB database number")?,
                 OP_RESIZEDB => {
-                    self.plain_len("RESIZEDB hash table size")?;
+                    let keys = self.plain_len("RESIZEDB hash table size")?;
                     self.plain_len("RESIZEDB expire table size")?;
+                    self.keys_hint = self.keys_hint.saturating_add(keys);
                 }
                 OP_AUX => {
                     self.string("aux field name")?;

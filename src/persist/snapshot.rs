@@ -19,6 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 
 pub enum Msg {
+    /// Shard `n` joined with this many keys (the file's header announces the total, so loaders
+    /// can size their tables once).
+    Begin(usize, u64),
     Entries(Vec<SnapEntry>),
     /// Shard `n` has sent all its entries.
     Done(usize),
@@ -107,26 +110,50 @@ pub fn start(shards: usize, path: PathBuf) -> Result<(), String> {
 
 fn write_file(path: &Path, shards: usize, rx: mpsc::Receiver<Msg>) -> Result<u64, String> {
     let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
-    let file =
-        std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-    let mut w = RdbWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), 0, 0)
-        .map_err(|e| e.to_string())?;
-    let (mut done, mut keys) = (std::collections::HashSet::new(), 0u64);
+    let mut file = Some(
+        std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?,
+    );
+    // The header waits until every shard said how many keys it has; entries that arrive before
+    // (a bounded number: the channel is bounded) are held until then.
+    let (mut begun, mut done) = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
+    let (mut announced, mut keys, mut held) = (0u64, 0u64, Vec::new());
+    let mut w: Option<RdbWriter<std::io::BufWriter<std::fs::File>>> = None;
     while done.len() < shards {
-        match rx.recv() {
-            Ok(Msg::Entries(entries)) => {
+        match rx
+            .recv()
+            .map_err(|_| "a shard stopped before finishing its part".to_string())?
+        {
+            Msg::Begin(shard, n) => {
+                if begun.insert(shard) {
+                    announced += n;
+                }
+            }
+            Msg::Entries(entries) => held.push(entries),
+            Msg::Done(shard) => {
+                done.insert(shard);
+            }
+        }
+        if w.is_none() && begun.len() == shards {
+            let f = file.take().expect("the file is used once");
+            w = Some(
+                RdbWriter::new(std::io::BufWriter::with_capacity(1 << 20, f), announced, 0)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        if let Some(w) = w.as_mut() {
+            for entries in held.drain(..) {
                 for e in entries {
                     w.write_string(&e.key, &e.value, e.expire_at)
                         .map_err(|e| e.to_string())?;
                     keys += 1;
                 }
             }
-            Ok(Msg::Done(shard)) => {
-                done.insert(shard);
-            }
-            Err(_) => return Err("a shard stopped before finishing its part".into()),
         }
     }
+    let w = w.ok_or_else(|| "not every shard began its part".to_string())?;
     let buf = w.finish().map_err(|e| e.to_string())?;
     let file = buf.into_inner().map_err(|e| e.to_string())?;
     file.sync_all().map_err(|e| e.to_string())?;
@@ -152,10 +179,20 @@ pub fn load(
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let now = crate::cmd::server::now_ms();
     let mut n = 0;
+    let mut sized = false;
     while let Some(e) = r
         .next_entry()
         .map_err(|e| format!("{}: {e}", path.display()))?
     {
+        if !sized {
+            // The header announced the key count: size the table once for this shard's share.
+            sized = true;
+            // A damaged or hostile header cannot make us reserve more than the file can hold
+            // (an entry takes at least 4 bytes).
+            let file_len = std::fs::metadata(path).map_or(0, |m| m.len());
+            let share = r.keys_hint().min(file_len / 4) / shards.max(1) as u64;
+            store.reserve((share + share / 10) as usize);
+        }
         if crate::shard::slot::key_shard(&e.key, shards) != shard
             || e.expire_at_ms.is_some_and(|t| t <= now)
         {

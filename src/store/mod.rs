@@ -222,6 +222,15 @@ impl Store {
         }
     }
 
+    /// Makes room for `additional` more keys at once (loading a snapshot of known size), so the
+    /// table does not rehash again and again while it fills.
+    pub fn reserve(&mut self, additional: usize) {
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        self.table
+            .reserve(additional, |&i| hasher.hash_one(slab[i as usize].key()));
+        self.slab.reserve(additional);
+    }
+
     /// Drops everything. O(n); the caller decides when.
     pub fn flush(&mut self) {
         self.snapshot_cow_all();
