@@ -1,9 +1,11 @@
 //! Persistence (off by default: corekv is an in-memory cache unless asked).
 //!
 //! - `aof`: the per-shard append-only log, replayed on start.
+//! - `crc64`: the checksum of RDB files.
 //! - `rdb`: the Redis RDB file format (strings with expiry), read and written.
 //! - `snapshot`: SAVE/BGSAVE without fork, one RDB file from every shard; loading it on start.
 
 pub mod aof;
+pub mod crc64;
 pub mod rdb;
 pub mod snapshot;
