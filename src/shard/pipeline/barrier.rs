@@ -14,13 +14,7 @@ impl Pipeline {
     /// Runs one op on shard `s` now and returns its reply.
     async fn one(&mut self, ctx: &Ctx, s: usize, id: CmdId, args: &[&[u8]], now: u64) -> Vec<u8> {
         if s == self.me {
-            let data: Vec<u8> = args.concat();
-            let mut ranges = Vec::with_capacity(args.len());
-            let mut at = 0;
-            for a in args {
-                ranges.push((at, at + a.len()));
-                at += a.len();
-            }
+            let (data, ranges) = super::owned_args(args);
             let mut out = Vec::new();
             cmd::execute(
                 &mut ctx.shard.borrow_mut(),

@@ -27,6 +27,19 @@ use crate::error::CmdError;
 use crate::resp::reply;
 use gather::gather;
 
+/// Arguments built by the server itself (internal parts, barrier steps), laid out like parsed
+/// ones: bytes back to back and their ranges.
+fn owned_args<T: AsRef<[u8]>>(parts: &[T]) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let mut data = Vec::new();
+    let mut ranges = Vec::with_capacity(parts.len());
+    for p in parts {
+        let start = data.len();
+        data.extend_from_slice(p.as_ref());
+        ranges.push((start, data.len()));
+    }
+    (data, ranges)
+}
+
 /// BGSAVE / BGREWRITEAOF: starts a snapshot (which also restarts the append-only logs).
 fn background_save(
     shards: usize,
@@ -519,13 +532,7 @@ impl Pipeline {
         let parts_start = self.parts.len() as u32;
         for s in 0..self.shards {
             let op = if s == self.me {
-                let data = part_args.concat();
-                let mut ranges = Vec::with_capacity(part_args.len());
-                let mut at = 0;
-                for a in part_args {
-                    ranges.push((at, at + a.len()));
-                    at += a.len();
-                }
+                let (data, ranges) = owned_args(part_args);
                 self.run_deferred(sh, part, &Args::new(&data, &ranges), now)
             } else {
                 self.remote(ctx, s, now)
