@@ -29,31 +29,6 @@ fn err(s: &str) -> String {
     format!("-{s}\r\n")
 }
 
-fn each(f: fn(&Server)) {
-    for shards in SHARD_COUNTS {
-        eprintln!("-- shards = {shards}");
-        let s = Server::start(shards);
-        f(&s);
-    }
-}
-
-fn check(r: &mut Raw, args: &[&str], want: &str) {
-    assert_eq!(r.call(args), want, "reply to {args:?}");
-}
-
-/// Asserts the wrong-arity error, which names the command in lower case.
-fn check_arity(r: &mut Raw, args: &[&str]) {
-    let name = args[0].to_lowercase();
-    let want = format!("-ERR wrong number of arguments for '{name}' command\r\n");
-    check(r, args, &want);
-}
-
-fn int_of(r: &mut Raw, args: &[&str]) -> i64 {
-    let rep = r.call(args);
-    assert!(rep.starts_with(':'), "{args:?} answered {rep:?}");
-    rep[1..rep.len() - 2].parse().unwrap()
-}
-
 /// An integer-reply command over `keys` then `more`, through the redis crate.
 fn count(con: &mut redis::Connection, name: &str, keys: &[String], more: &[&str]) -> i64 {
     redis::cmd(name).arg(keys).arg(more).query(con).unwrap()

@@ -26,34 +26,6 @@ fn err(s: &str) -> String {
 const SYNTAX: &str = "-ERR syntax error\r\n";
 const NOT_INT: &str = "-ERR value is not an integer or out of range\r\n";
 
-/// Runs `f` against a fresh server at every shard count.
-fn each(f: fn(&Server)) {
-    for shards in SHARD_COUNTS {
-        eprintln!("-- shards = {shards}");
-        let s = Server::start(shards);
-        f(&s);
-    }
-}
-
-/// Sends `args` and asserts the exact reply.
-fn check(r: &mut Raw, args: &[&str], want: &str) {
-    assert_eq!(r.call(args), want, "reply to {args:?}");
-}
-
-/// Asserts the wrong-arity error, which names the command in lower case.
-fn check_arity(r: &mut Raw, args: &[&str]) {
-    let name = args[0].to_lowercase();
-    let want = format!("-ERR wrong number of arguments for '{name}' command\r\n");
-    check(r, args, &want);
-}
-
-/// An integer reply's value.
-fn int_of(r: &mut Raw, args: &[&str]) -> i64 {
-    let rep = r.call(args);
-    assert!(rep.starts_with(':'), "{args:?} answered {rep:?}");
-    rep[1..rep.len() - 2].parse().unwrap()
-}
-
 #[test]
 fn get_set_basics() {
     each(|s| {

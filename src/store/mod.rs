@@ -65,6 +65,8 @@ mod strings;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
+mod test_util;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_walks;

@@ -112,21 +112,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{ExpireCond, ExpiryUpdate, SetCond, Store};
-
-    const T: u64 = 1_700_000_000_000;
-
-    fn set(s: &mut Store, k: &str, v: &str) {
-        s.set(
-            k.as_bytes(),
-            v.as_bytes(),
-            SetCond::Always,
-            ExpiryUpdate::Persist,
-            false,
-            T,
-        )
-        .unwrap();
-    }
+    use crate::store::test_util::{set, T0 as T};
+    use crate::store::{ExpireCond, Store};
 
     #[test]
     fn the_snapshot_is_the_state_at_its_start_whatever_happens_during_the_walk() {

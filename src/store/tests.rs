@@ -2,31 +2,7 @@
 
 use super::*;
 
-const T0: u64 = 1_700_000_000_000;
-
-fn set(s: &mut Store, k: &str, v: &str) {
-    s.set(
-        k.as_bytes(),
-        v.as_bytes(),
-        SetCond::Always,
-        ExpiryUpdate::Persist,
-        false,
-        T0,
-    )
-    .unwrap();
-}
-
-fn set_px(s: &mut Store, k: &str, v: &str, at: u64) {
-    s.set(
-        k.as_bytes(),
-        v.as_bytes(),
-        SetCond::Always,
-        ExpiryUpdate::At(at),
-        false,
-        T0,
-    )
-    .unwrap();
-}
+use super::test_util::{set, set_px, T0};
 
 fn get(s: &mut Store, k: &str, now: u64) -> Option<String> {
     s.get(k.as_bytes(), now)

@@ -3,31 +3,7 @@
 use super::*;
 use std::collections::HashSet;
 
-const T0: u64 = 1_700_000_000_000;
-
-fn set(s: &mut Store, k: &str, v: &str) {
-    s.set(
-        k.as_bytes(),
-        v.as_bytes(),
-        SetCond::Always,
-        ExpiryUpdate::Persist,
-        false,
-        T0,
-    )
-    .unwrap();
-}
-
-fn set_px(s: &mut Store, k: &str, v: &str, at: u64) {
-    s.set(
-        k.as_bytes(),
-        v.as_bytes(),
-        SetCond::Always,
-        ExpiryUpdate::At(at),
-        false,
-        T0,
-    )
-    .unwrap();
-}
+use super::test_util::{set, set_px, T0};
 
 fn scan_all(s: &mut Store, count: usize, pattern: Option<&[u8]>, now: u64) -> Vec<Vec<u8>> {
     let mut out = Vec::new();

@@ -259,3 +259,31 @@ pub fn have_tool(name: &str) -> bool {
     }
     found
 }
+
+/// Runs `f` against a fresh server at every shard count.
+pub fn each(f: fn(&Server)) {
+    for shards in SHARD_COUNTS {
+        eprintln!("-- shards = {shards}");
+        let s = Server::start(shards);
+        f(&s);
+    }
+}
+
+/// Sends `args` and asserts the exact reply.
+pub fn check(r: &mut Raw, args: &[&str], want: &str) {
+    assert_eq!(r.call(args), want, "reply to {args:?}");
+}
+
+/// Asserts the wrong-arity error, which names the command in lower case.
+pub fn check_arity(r: &mut Raw, args: &[&str]) {
+    let name = args[0].to_lowercase();
+    let want = format!("-ERR wrong number of arguments for '{name}' command\r\n");
+    check(r, args, &want);
+}
+
+/// An integer reply's value.
+pub fn int_of(r: &mut Raw, args: &[&str]) -> i64 {
+    let rep = r.call(args);
+    assert!(rep.starts_with(':'), "{args:?} answered {rep:?}");
+    rep[1..rep.len() - 2].parse().unwrap()
+}

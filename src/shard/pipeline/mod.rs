@@ -500,19 +500,10 @@ impl Pipeline {
             let name = part_id.spec().name.as_bytes().to_vec();
             return self.on_every_shard(ctx, sh, part_id, &[name], gather, info, now);
         }
-        self.deferred = true;
-        let parts_start = self.parts.len() as u32;
-        let picks: Vec<usize> = (0..args.len()).collect();
-        for s in 0..self.shards {
-            let op = self.part(ctx, sh, s, id, args, &picks, now);
-            self.parts.push((s as u16, op));
-        }
-        self.pieces.push(Piece::Gather {
-            kind: gather,
-            parts: (parts_start, self.parts.len() as u32),
-            order: (0, 0),
-            info,
-        });
+        // The client's own command runs on every shard (DBSIZE, KEYS, FLUSHALL, RANDOMKEY): rare
+        // enough that copying its arguments once does not matter.
+        let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
+        self.on_every_shard(ctx, sh, id, &owned, gather, info, now);
     }
 
     /// Runs the internal op `part` (arguments `part_args`, the first being its name) on every
