@@ -427,9 +427,20 @@ impl Reactor {
         source
     }
 
+    #[allow(dead_code)] // corekv patch: streams use poll_read_ready_multishot
     pub(crate) fn poll_read_ready(&self, fd: RawFd) -> Source {
         let source = self.new_source(fd, SourceType::PollAdd, None);
         self.sys.poll_ready(&source, common_flags() | read_flags());
+        source
+    }
+
+    /// A poll for readability that stays armed: it completes once per readiness event (see
+    /// [`Source::take_result`]) until it is dropped or the kernel ends it
+    /// ([`Source::is_armed`] turns false).
+    pub(crate) fn poll_read_ready_multishot(&self, fd: RawFd) -> Source {
+        let source = self.new_source(fd, SourceType::PollAdd, None);
+        self.sys
+            .poll_ready_multishot(&source, common_flags() | read_flags());
         source
     }
 

@@ -221,6 +221,8 @@ pub(crate) struct NonBufferedStream<S> {
     stream: S,
     source_tx: Option<Source>,
     source_rx: Option<Source>,
+    /// The last read filled its buffer: try `recv` before waiting (corekv patch).
+    maybe_readable: bool,
     write_timeout: Timeout,
     read_timeout: Timeout,
 }
@@ -229,7 +231,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
     fn init(&mut self) {
         let reactor = self.reactor.upgrade().unwrap();
         let stream_fd = self.stream.as_raw_fd();
-        self.source_rx = Some(reactor.poll_read_ready(stream_fd));
+        self.source_rx = Some(reactor.poll_read_ready_multishot(stream_fd));
     }
 
     pub(crate) fn try_peek(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
@@ -253,6 +255,11 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         Ok(sz)
     }
 
+    /// Reads with one multishot poll that stays armed for the life of the stream (corekv
+    /// patch): the kernel posts a completion whenever data arrives, so a read that must wait
+    /// costs no submission, and a ready socket is read with a single `recv`. `maybe_readable`
+    /// remembers a read that filled the whole buffer (more may be waiting, and no new
+    /// completion will say so).
     pub(crate) fn poll_read(
         &mut self,
         cx: &Context<'_>,
@@ -261,35 +268,24 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         let reactor = self.reactor.upgrade().unwrap();
         let reactor = reactor.as_ref();
 
-        let no_pending_poll = self
-            .source_rx
-            .as_ref()
-            .map(|src| src.result().is_some())
-            .unwrap_or(true);
-
-        if no_pending_poll {
+        let fired = match &self.source_rx {
+            Some(src) => src.take_result() || !src.is_armed(),
+            None => true,
+        };
+        if fired || self.maybe_readable {
+            self.maybe_readable = false;
             if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
-                self.source_rx.take();
                 self.read_timeout.cancel_timer(reactor);
                 let result = poll_err!(result);
-                // Start an early poll if the buffer is not fully filled. So when
-                // the next time `poll_read` is called, it will be known immediately
-                // whether the underlying stream is ready for reading.
-                if result > 0 && result < buf.len() {
-                    self.source_rx = Some(reactor.poll_read_ready(self.stream.as_raw_fd()));
-                    // The `rush_dispatch`s here and after could be removed to
-                    // improve performance if #458 is handled appropriately.
-                    // reactor.rush_dispatch(self.source_rx.as_ref().unwrap());
-                }
+                self.maybe_readable = result > 0 && result == buf.len();
                 return Poll::Ready(Ok(result));
             }
         }
 
         poll_err!(self.read_timeout.check(reactor));
 
-        if no_pending_poll {
-            self.source_rx = Some(reactor.poll_read_ready(self.stream.as_raw_fd()));
-            // reactor.rush_dispatch(self.source_rx.as_ref().unwrap());
+        if !self.source_rx.as_ref().is_some_and(|src| src.is_armed()) {
+            self.source_rx = Some(reactor.poll_read_ready_multishot(self.stream.as_raw_fd()));
         }
 
         let source = self.source_rx.as_ref().unwrap();
@@ -366,6 +362,7 @@ where
             stream: socket.into(),
             source_tx: None,
             source_rx: None,
+            maybe_readable: true,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),
         };

@@ -224,6 +224,17 @@ impl Source {
         })
     }
 
+    /// Takes the latest completion of a multishot request, so that the next one is seen as new.
+    pub(crate) fn take_result(&self) -> bool {
+        self.inner.borrow_mut().wakers.result.take().is_some()
+    }
+
+    /// Whether the request is still queued or in the kernel: false once its last completion
+    /// was consumed (a multishot request the kernel ended, or any finished request).
+    pub(crate) fn is_armed(&self) -> bool {
+        self.inner.borrow().enqueued.is_some()
+    }
+
     pub(crate) fn result(&self) -> Option<io::Result<usize>> {
         let mut inner = self.inner.borrow_mut();
         let ret = inner

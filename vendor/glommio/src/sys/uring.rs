@@ -57,6 +57,9 @@ const MSG_ZEROCOPY: i32 = 0x4000000;
 #[derive(Debug)]
 enum UringOpDescriptor {
     PollAdd(PollFlags),
+    /// A multishot poll (IORING_POLL_ADD_MULTI, Linux 5.13+): one completion per readiness
+    /// event until it is cancelled or the kernel ends it (a completion without `MORE`).
+    PollAddMulti(PollFlags),
     PollRemove(*const u8),
     Cancel(u64),
     Write(*const u8, usize, u64),
@@ -274,6 +277,11 @@ fn fill_sqe<F>(
         match op.args {
             UringOpDescriptor::PollAdd(events) => {
                 sqe.prep_poll_add(op.fd, events);
+            }
+            UringOpDescriptor::PollAddMulti(events) => {
+                sqe.prep_poll_add(op.fd, events);
+                // IORING_POLL_ADD_MULTI goes in the sqe's len field.
+                sqe.raw_mut().len = 1;
             }
             UringOpDescriptor::PollRemove(to_remove) => {
                 user_data = 0;
@@ -537,20 +545,27 @@ fn process_one_event<F, R>(
     try_process: F,
     post_process: R,
     source_map: Rc<RefCell<SourceMap>>,
-) -> Option<bool>
+) -> Option<(bool, bool)>
 where
     F: FnOnce(Ref<'_, InnerSource>) -> Option<()>,
     R: FnOnce(RefMut<'_, InnerSource>, io::Result<usize>) -> io::Result<usize>,
 {
+    // Returns (woke a task, this was the request's last completion).
     if let Some(value) = cqe {
         // No user data is `POLL_REMOVE` or `CANCEL`, we won't process.
         if value.user_data() == 0 {
-            return Some(false);
+            return Some((false, true));
         }
 
-        let src = source_map
-            .borrow_mut()
-            .consume_source(from_user_data(value.user_data()));
+        // A multishot request that stays armed keeps its slot in the source map; only its
+        // last completion (no `MORE` flag) releases it.
+        let last = !value.flags().contains(iou::cqe::CompletionFlags::MORE);
+        let id = from_user_data(value.user_data());
+        let src = if last {
+            source_map.borrow_mut().consume_source(id)
+        } else {
+            source_map.borrow()[id].clone()
+        };
 
         let result = value.result();
 
@@ -561,7 +576,7 @@ where
             inner_source.wakers.result = res;
             woke = inner_source.wakers.wake_waiters();
         }
-        return Some(woke);
+        return Some((woke, last));
     }
     None
 }
@@ -848,9 +863,11 @@ impl UringCommon for PollRing {
             },
             source_map,
         )
-        .map(|x| {
-            self.in_kernel -= 1;
-            x
+        .map(|(woke, last)| {
+            if last {
+                self.in_kernel -= 1;
+            }
+            woke
         })
     }
 
@@ -1180,9 +1197,11 @@ impl UringCommon for SleepableRing {
             },
             source_map,
         )
-        .map(|x| {
-            self.in_kernel -= 1;
-            x
+        .map(|(woke, last)| {
+            if last {
+                self.in_kernel -= 1;
+            }
+            woke
         })
     }
 
@@ -1223,6 +1242,8 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// When the armed latency timer fires (corekv patch, see `keep_latency_timer`).
+    latency_preemption_deadline: Cell<Option<Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1354,6 +1375,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_preemption_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1437,6 +1459,16 @@ impl Reactor {
 
     pub(crate) fn read_buffered(&self, source: &Source, pos: u64, size: usize) {
         let op = UringOpDescriptor::Read(pos, size);
+        queue_request_into_ring(
+            &mut *self.ring_for_source(source),
+            source,
+            op,
+            &mut self.source_map.borrow_mut(),
+        );
+    }
+
+    pub(crate) fn poll_ready_multishot(&self, source: &Source, flags: PollFlags) {
+        let op = UringOpDescriptor::PollAddMulti(flags);
         queue_request_into_ring(
             &mut *self.ring_for_source(source),
             source,
@@ -1821,16 +1853,29 @@ impl Reactor {
         //
         // But if we will sleep, there might be a timer registered that needs
         // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        //
+        // corekv patch: an armed timer that fires no later than needed is kept instead (see
+        // `keep_latency_timer`): re-creating both timers on every call cost a timeout and a
+        // cancellation per executor loop, a fifth of a busy server's CPU. A kept timer can
+        // only fire early, which preempts (or wakes) once more than strictly needed.
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // up sleeping. (corekv patch: only when the previous one fired; it then counts
+        // completions since it was armed rather than since this call.)
+        let throughput_armed = {
+            let t = self.throughput_preemption_timeout_src.take();
+            let armed = t.as_ref().is_some_and(|t| t.is_armed());
+            self.throughput_preemption_timeout_src.set(t);
+            armed
+        };
+        if !throughput_armed {
+            self.throughput_preemption_timeout_src.replace(Some(
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                ),
+            ));
+        }
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1852,9 +1897,12 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                if !self.keep_latency_timer(dur) {
+                    self.latency_preemption_timeout_src
+                        .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+                    self.latency_preemption_deadline.set(Some(Instant::now() + dur));
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1881,8 +1929,12 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+            if !self.keep_latency_timer(preempt) {
+                self.latency_preemption_timeout_src
+                    .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+                self.latency_preemption_deadline
+                    .set(Some(Instant::now() + preempt));
+            }
             flush_rings!(lat_ring, main_ring)?;
         }
 
@@ -1894,6 +1946,25 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// corekv patch: whether the armed latency timer fires within `dur` from now, so that it
+    /// can stand in for a new one (firing early only preempts or wakes once more).
+    fn keep_latency_timer(&self, dur: Duration) -> bool {
+        let t = self.latency_preemption_timeout_src.take();
+        let keep = t.as_ref().is_some_and(|t| t.is_armed())
+            && self
+                .latency_preemption_deadline
+                .get()
+                .is_some_and(|d| d <= Instant::now() + dur);
+        if keep {
+            self.latency_preemption_timeout_src.set(t);
+        } else {
+            // Dropping an armed timer cancels it.
+            drop(t);
+            self.latency_preemption_deadline.set(None);
+        }
+        keep
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
