@@ -26,7 +26,7 @@ use crate::config::RUNTIME;
 use crate::resp::parse::{Batch, Limits, Parser};
 use crate::resp::reply;
 use crate::shard::mesh::Ctx;
-use crate::shard::pipeline::{Flow, Pipeline};
+use crate::shard::pipeline::{prefetch, Flow, Pipeline};
 use crate::shard::ClientInfo;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -197,6 +197,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
     let mut pipe = Pipeline::new(&ctx, waiter);
     let mut parser = Parser::new();
     let mut batch = Batch::default();
+    let mut prefetched: Vec<u64> = Vec::new();
     let mut buf = vec![0u8; READ_BUF_INITIAL];
     let mut out: Vec<u8> = Vec::with_capacity(READ_BUF_INITIAL);
     let (mut start, mut filled) = (0usize, 0usize);
@@ -256,6 +257,10 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
             let now = now_ms();
             client.borrow_mut().last_ms = now;
             for i in 0..batch.len() {
+                if i % prefetch::CHUNK == 0 {
+                    let chunk = i..batch.len().min(i + prefetch::CHUNK);
+                    prefetch::prefetch(&ctx, &buf, &batch, chunk, &mut prefetched);
+                }
                 let ranges = batch.cmd_args(i);
                 match pipe.command(&ctx, &client, &buf, ranges, now, &mut out) {
                     Flow::Continue => {}

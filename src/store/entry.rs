@@ -95,6 +95,15 @@ impl Slot {
         self.data.get(self.key_len()..).unwrap_or(&[])
     }
 
+    /// Asks the CPU to start loading the key and value bytes (first and last cache line).
+    #[inline]
+    pub(super) fn prefetch_data(&self) {
+        if let Some(last) = self.data.len().checked_sub(1) {
+            super::prefetch::prefetch(self.data.as_ptr());
+            super::prefetch::prefetch(self.data.as_ptr().wrapping_add(last));
+        }
+    }
+
     /// Bytes of the allocation (key + value).
     #[inline]
     pub(super) fn total_len(&self) -> usize {

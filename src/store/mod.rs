@@ -59,6 +59,7 @@ mod evict;
 mod glob;
 mod keyspace;
 mod num;
+mod prefetch;
 mod snapshot;
 mod strings;
 
@@ -72,6 +73,7 @@ mod tests;
 mod tests_walks;
 
 use entry::{heap_size, Slot, NIL};
+
 use hashbrown::HashTable;
 
 pub use entry::Type;
@@ -168,6 +170,8 @@ pub struct Store {
     evict: evict::Evictor,
     /// The snapshot in progress, if any (see `snapshot`).
     snap: snapshot::Snapshot,
+    /// Where the index's buckets sit, for prefetching (see `prefetch`).
+    index_layout: std::cell::Cell<Option<prefetch::IndexLayout>>,
 }
 
 impl Default for Store {
@@ -180,6 +184,7 @@ impl Store {
     pub fn new() -> Self {
         Store {
             table: HashTable::new(),
+            index_layout: std::cell::Cell::new(None),
             slab: Vec::new(),
             free_head: NIL,
             vol_slot: Vec::new(),
@@ -237,6 +242,7 @@ impl Store {
     pub fn flush(&mut self) {
         self.snapshot_cow_all();
         self.table = HashTable::new();
+        self.reset_index_layout();
         self.slab = Vec::new();
         self.free_head = NIL;
         self.vol_slot = Vec::new();

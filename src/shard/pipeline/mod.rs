@@ -18,6 +18,7 @@
 
 mod barrier;
 mod gather;
+pub mod prefetch;
 
 use super::mesh::Ctx;
 use super::slot::key_shard;
