@@ -197,7 +197,6 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
     let mut pipe = Pipeline::new(&ctx, waiter);
     let mut parser = Parser::new();
     let mut batch = Batch::default();
-    let mut prefetched: Vec<u64> = Vec::new();
     let mut buf = vec![0u8; READ_BUF_INITIAL];
     let mut out: Vec<u8> = Vec::with_capacity(READ_BUF_INITIAL);
     let (mut start, mut filled) = (0usize, 0usize);
@@ -259,7 +258,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
             for i in 0..batch.len() {
                 if i % prefetch::CHUNK == 0 {
                     let chunk = i..batch.len().min(i + prefetch::CHUNK);
-                    prefetch::prefetch(&ctx, &buf, &batch, chunk, &mut prefetched);
+                    prefetch::prefetch(&ctx, &buf, &batch, chunk);
                 }
                 let ranges = batch.cmd_args(i);
                 match pipe.command(&ctx, &client, &buf, ranges, now, &mut out) {

@@ -232,7 +232,18 @@ impl Hop {
         let now_ms = self.now_ms;
         self.reply.clear();
         self.ends.clear();
-        for &(id, first, argc) in &self.ops[self.first_op as usize..] {
+        let pending = &self.ops[self.first_op as usize..];
+        for (i, &(id, first, argc)) in pending.iter().enumerate() {
+            if i % pipeline::prefetch::CHUNK == 0 {
+                let chunk = &pending[i..pending.len().min(i + pipeline::prefetch::CHUNK)];
+                pipeline::prefetch::prefetch_ops(
+                    &shard.store,
+                    chunk.iter().map(|&(id, first, argc)| {
+                        let r = &self.ranges[first as usize..(first + argc) as usize];
+                        (id, crate::cmd::Args::new(&self.data, r))
+                    }),
+                );
+            }
             let args = crate::cmd::Args::new(
                 &self.data,
                 &self.ranges[first as usize..(first + argc) as usize],

@@ -12,6 +12,7 @@ use super::super::mesh::Ctx;
 use super::super::slot::key_shard;
 use crate::cmd::{Args, CmdId, Route};
 use crate::resp::parse::Batch;
+use crate::store::Store;
 use std::ops::Range;
 
 /// Commands per prefetch chunk: enough to overlap the misses of a pipeline of 16, few enough
@@ -20,39 +21,67 @@ pub const CHUNK: usize = 16;
 /// Most keys prefetched per chunk (an MGET of thousands of keys is fetched as it runs).
 const MAX_KEYS: usize = 64;
 
-/// Prefetches the keys of the commands `range` of `batch` that this core owns. `hashes` is
-/// scratch space kept by the caller so that nothing is allocated per batch.
-pub fn prefetch(ctx: &Ctx, buf: &[u8], batch: &Batch, range: Range<usize>, hashes: &mut Vec<u64>) {
-    hashes.clear();
-    let one_command = range.len() == 1;
-    let sh = ctx.shard.borrow();
-    let store = &sh.store;
-    for i in range {
+/// Prefetches the keys of the commands `range` of a connection's `batch` that this core owns.
+pub fn prefetch(ctx: &Ctx, buf: &[u8], batch: &Batch, range: Range<usize>) {
+    let cmds = range.clone().filter_map(|i| {
         let args = Args::new(buf, batch.cmd_args(i));
-        let Some(id) = CmdId::lookup(args.get(0)) else {
-            continue;
-        };
+        CmdId::lookup(args.get(0)).map(|id| (id, args))
+    });
+    if range.len() == 1 {
+        // A lone single-key command gains nothing: prefetching it would be its lookup.
+        let mut cmds = cmds;
+        match cmds.next() {
+            Some((id, args)) if !matches!(id.spec().route, Route::Key) => {
+                prefetch_cmds(&ctx.shard.borrow().store, ctx, std::iter::once((id, args)))
+            }
+            _ => {}
+        }
+        return;
+    }
+    prefetch_cmds(&ctx.shard.borrow().store, ctx, cmds);
+}
+
+/// Prefetches the keys of a hop's ops (all of them this core's) before they run.
+pub fn prefetch_ops<'a>(store: &Store, ops: impl ExactSizeIterator<Item = (CmdId, Args<'a>)>) {
+    if ops.len() > 1 {
+        prefetch_keys(store, ops, |_| true);
+    }
+}
+
+fn prefetch_cmds<'a>(store: &Store, ctx: &Ctx, cmds: impl Iterator<Item = (CmdId, Args<'a>)>) {
+    let (me, shards) = (ctx.id, ctx.shards);
+    prefetch_keys(store, cmds, |key| key_shard(key, shards) == me);
+}
+
+/// Runs the store's three prefetch stages over the keys of `cmds` that `mine` accepts.
+fn prefetch_keys<'a>(
+    store: &Store,
+    cmds: impl Iterator<Item = (CmdId, Args<'a>)>,
+    mine: impl Fn(&[u8]) -> bool,
+) {
+    let mut hashes = [0u64; MAX_KEYS];
+    let mut n = 0;
+    for (id, args) in cmds {
         let spec = id.spec();
         let (first, step) = match spec.route {
-            // A lone single-key command gains nothing: prefetching it would be its lookup.
-            Route::Key if one_command => return,
             Route::Key => (spec.first_key as usize, usize::MAX),
             Route::Multi { step, .. } => (spec.first_key as usize, step as usize),
             _ => continue,
         };
         let mut k = first;
-        while k < args.len() && hashes.len() < MAX_KEYS {
+        while k < args.len() && n < MAX_KEYS {
             let key = args.get(k);
-            if key_shard(key, ctx.shards) == ctx.id {
-                hashes.push(store.prefetch_bucket(key));
+            if mine(key) {
+                hashes[n] = store.prefetch_bucket(key);
+                n += 1;
             }
             k = k.saturating_add(step);
         }
     }
-    for &h in hashes.iter() {
+    for &h in &hashes[..n] {
         store.prefetch_slots(h);
     }
-    for &h in hashes.iter() {
+    for &h in &hashes[..n] {
         store.prefetch_entries(h);
     }
 }
