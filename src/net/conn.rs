@@ -12,6 +12,10 @@
 //! connection always come back in order, and a client that never reads stalls only itself: its
 //! connection holds at most one batch of output.
 //!
+//! Before each chunk of [`prefetch::CHUNK`] commands runs, the keys this core owns are
+//! prefetched (see `shard::pipeline::prefetch`), so the cache misses of a pipelined batch
+//! overlap instead of queueing one behind the other.
+//!
 //! A framing error answers `-ERR Protocol error: ...` after the replies of the commands before
 //! it, and closes this connection only.
 //!

@@ -23,34 +23,32 @@ const MAX_KEYS: usize = 64;
 
 /// Prefetches the keys of the commands `range` of a connection's `batch` that this core owns.
 pub fn prefetch(ctx: &Ctx, buf: &[u8], batch: &Batch, range: Range<usize>) {
-    let cmds = range.clone().filter_map(|i| {
+    let lone = range.len() == 1;
+    let cmds = range.filter_map(|i| {
         let args = Args::new(buf, batch.cmd_args(i));
         CmdId::lookup(args.get(0)).map(|id| (id, args))
     });
-    if range.len() == 1 {
-        // A lone single-key command gains nothing: prefetching it would be its lookup.
-        let mut cmds = cmds;
-        match cmds.next() {
-            Some((id, args)) if !matches!(id.spec().route, Route::Key) => {
-                prefetch_cmds(&ctx.shard.borrow().store, ctx, std::iter::once((id, args)))
-            }
-            _ => {}
-        }
-        return;
-    }
-    prefetch_cmds(&ctx.shard.borrow().store, ctx, cmds);
+    let (me, shards) = (ctx.id, ctx.shards);
+    prefetch_keys(
+        &ctx.shard.borrow().store,
+        without_lone_key(cmds, lone),
+        |key| key_shard(key, shards) == me,
+    );
 }
 
 /// Prefetches the keys of a hop's ops (all of them this core's) before they run.
 pub fn prefetch_ops<'a>(store: &Store, ops: impl ExactSizeIterator<Item = (CmdId, Args<'a>)>) {
-    if ops.len() > 1 {
-        prefetch_keys(store, ops, |_| true);
-    }
+    let lone = ops.len() == 1;
+    prefetch_keys(store, without_lone_key(ops, lone), |_| true);
 }
 
-fn prefetch_cmds<'a>(store: &Store, ctx: &Ctx, cmds: impl Iterator<Item = (CmdId, Args<'a>)>) {
-    let (me, shards) = (ctx.id, ctx.shards);
-    prefetch_keys(store, cmds, |key| key_shard(key, shards) == me);
+/// Drops a lone single-key command: prefetching its one key would only be its lookup, done
+/// twice. (A lone multi-key command, an MGET, still gains: its keys' misses overlap.)
+fn without_lone_key<'a>(
+    cmds: impl Iterator<Item = (CmdId, Args<'a>)>,
+    lone: bool,
+) -> impl Iterator<Item = (CmdId, Args<'a>)> {
+    cmds.filter(move |(id, _)| !(lone && matches!(id.spec().route, Route::Key)))
 }
 
 /// Runs the store's three prefetch stages over the keys of `cmds` that `mine` accepts.
