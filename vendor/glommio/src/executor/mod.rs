@@ -1321,19 +1321,19 @@ impl LocalExecutor {
     }
 
     fn run_task_queues(&self) -> bool {
-        let mut ran = false;
         loop {
             self.reactor.sys.install_eventfd();
             if self.need_preempt() {
-                break;
+                // corekv patch (as upstream glommio/glommio#53): preempted, possibly before
+                // running anything, is not "nothing to run"; returning false here let the
+                // caller park with runnable tasks and sleep until some unrelated event. Go
+                // back to the reactor instead.
+                return true;
             }
             if !self.run_one_task_queue() {
                 return false;
-            } else {
-                ran = true;
             }
         }
-        ran
     }
 
     fn run_one_task_queue(&self) -> bool {

@@ -1242,6 +1242,8 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// When the armed latency timer fires (corekv patch, see `keep_latency_timer`).
+    latency_preemption_deadline: Cell<Option<Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1373,6 +1375,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_preemption_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1850,7 +1853,11 @@ impl Reactor {
         //
         // But if we will sleep, there might be a timer registered that needs
         // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        //
+        // corekv patch: an armed latency timer that fires no later than needed is kept
+        // instead (see `keep_latency_timer`); cancelling and re-creating it on every call cost
+        // a timeout and a cancellation per executor loop. A kept timer can only fire early,
+        // which preempts (or wakes) once more than strictly needed.
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping. (corekv patch: only when the previous one fired.)
@@ -1889,9 +1896,13 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                if !self.keep_latency_timer(dur) {
+                    self.latency_preemption_timeout_src
+                        .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+                    self.latency_preemption_deadline
+                        .set(Some(Instant::now() + dur));
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1923,8 +1934,12 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+            if !self.keep_latency_timer(preempt) {
+                self.latency_preemption_timeout_src
+                    .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+                self.latency_preemption_deadline
+                    .set(Some(Instant::now() + preempt));
+            }
             flush_rings!(lat_ring, main_ring)?;
         }
 
@@ -1936,6 +1951,25 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// corekv patch: whether the armed latency timer fires within `dur` from now, so that it
+    /// can stand in for a new one (firing early only preempts or wakes once more).
+    fn keep_latency_timer(&self, dur: Duration) -> bool {
+        let t = self.latency_preemption_timeout_src.take();
+        let keep = t.as_ref().is_some_and(|t| t.is_armed())
+            && self
+                .latency_preemption_deadline
+                .get()
+                .is_some_and(|d| d <= Instant::now() + dur);
+        if keep {
+            self.latency_preemption_timeout_src.set(t);
+        } else {
+            // Dropping an armed timer cancels it.
+            drop(t);
+            self.latency_preemption_deadline.set(None);
+        }
+        keep
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
