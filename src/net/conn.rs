@@ -368,7 +368,13 @@ fn make_room(
             buf.shrink_to_fit();
         }
     }
-    if buf.len() - *filled >= READ_MIN_FREE.max(needed.min(buf.len())) {
+    // Room for the frame's claimed remainder, but never more than the frame has already
+    // received: a claimed length costs memory only as its bytes arrive (a hostile client that
+    // claims a 512 MB bulk and sends three bytes keeps the initial buffer), and a real big
+    // value still gets a buffer that at least doubles per read.
+    let frame = *filled - *start;
+    let reserve = READ_MIN_FREE.max(needed.min(frame));
+    if buf.len() - *filled >= reserve {
         return true;
     }
     if *start > 0 {
@@ -376,7 +382,7 @@ fn make_room(
         *filled -= *start;
         *start = 0;
     }
-    let want = *filled + READ_MIN_FREE.max(needed);
+    let want = *filled + reserve;
     if buf.len() < want {
         let grown = want
             .max(buf.len() * 2)
@@ -419,5 +425,30 @@ mod tests {
         assert_eq!(buf.len(), 2 * READ_BUF_INITIAL);
         filled = buf.len();
         assert!(!make_room(&mut buf, &mut start, &mut filled, 0, 20_000));
+    }
+
+    #[test]
+    fn claimed_lengths_grow_the_buffer_only_as_bytes_arrive() {
+        // A frame that claims a huge bulk but has sent 40 bytes keeps the initial buffer.
+        let (mut buf, mut start, mut filled) = (vec![0u8; READ_BUF_INITIAL], 0, 40);
+        assert!(make_room(
+            &mut buf,
+            &mut start,
+            &mut filled,
+            1 << 20,
+            1 << 30
+        ));
+        assert_eq!(buf.len(), READ_BUF_INITIAL);
+        // As the frame's bytes arrive the buffer grows with them, at least doubling.
+        filled = READ_BUF_INITIAL - 100;
+        assert!(make_room(
+            &mut buf,
+            &mut start,
+            &mut filled,
+            1 << 20,
+            1 << 30
+        ));
+        assert!(buf.len() >= 2 * READ_BUF_INITIAL - 100);
+        assert!(buf.len() <= 2 * READ_BUF_INITIAL);
     }
 }
