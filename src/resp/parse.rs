@@ -264,7 +264,8 @@ impl Parser {
     }
 
     /// Minimum number of additional bytes the current incomplete frame needs (0 if unknown/none),
-    /// capped at 1 MiB; the connection uses it to reserve buffer space for big bulk strings.
+    /// capped at 1 MiB; the connection uses it to size its buffer for big bulk strings (never
+    /// beyond what the frame has already received, so a claim alone costs nothing).
     pub fn needed(&self) -> usize {
         match (self.stage, self.bulk) {
             (Stage::Args, Some(len)) => {
