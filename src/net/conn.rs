@@ -429,25 +429,14 @@ mod tests {
 
     #[test]
     fn claimed_lengths_grow_the_buffer_only_as_bytes_arrive() {
+        const CLAIM: usize = 1 << 20;
         // A frame that claims a huge bulk but has sent 40 bytes keeps the initial buffer.
         let (mut buf, mut start, mut filled) = (vec![0u8; READ_BUF_INITIAL], 0, 40);
-        assert!(make_room(
-            &mut buf,
-            &mut start,
-            &mut filled,
-            1 << 20,
-            1 << 30
-        ));
+        assert!(make_room(&mut buf, &mut start, &mut filled, CLAIM, 1 << 30));
         assert_eq!(buf.len(), READ_BUF_INITIAL);
         // As the frame's bytes arrive the buffer grows with them, at least doubling.
         filled = READ_BUF_INITIAL - 100;
-        assert!(make_room(
-            &mut buf,
-            &mut start,
-            &mut filled,
-            1 << 20,
-            1 << 30
-        ));
+        assert!(make_room(&mut buf, &mut start, &mut filled, CLAIM, 1 << 30));
         assert!(buf.len() >= 2 * READ_BUF_INITIAL - 100);
         assert!(buf.len() <= 2 * READ_BUF_INITIAL);
     }

@@ -233,21 +233,21 @@ impl Hop {
         self.reply.clear();
         self.ends.clear();
         let pending = &self.ops[self.first_op as usize..];
+        let (data, ranges) = (&self.data, &self.ranges);
+        let op_args = |first: u32, argc: u32| {
+            crate::cmd::Args::new(data, &ranges[first as usize..(first + argc) as usize])
+        };
         for (i, &(id, first, argc)) in pending.iter().enumerate() {
             if i % pipeline::prefetch::CHUNK == 0 {
                 let chunk = &pending[i..pending.len().min(i + pipeline::prefetch::CHUNK)];
                 pipeline::prefetch::prefetch_ops(
                     &shard.store,
-                    chunk.iter().map(|&(id, first, argc)| {
-                        let r = &self.ranges[first as usize..(first + argc) as usize];
-                        (id, crate::cmd::Args::new(&self.data, r))
-                    }),
+                    chunk
+                        .iter()
+                        .map(|&(id, first, argc)| (id, op_args(first, argc))),
                 );
             }
-            let args = crate::cmd::Args::new(
-                &self.data,
-                &self.ranges[first as usize..(first + argc) as usize],
-            );
+            let args = op_args(first, argc);
             crate::cmd::execute(shard, id, &args, now_ms, &mut self.reply);
             self.ends.push(self.reply.len());
             if self.reply.len() >= HOP_REPLY_BUDGET {
