@@ -5,7 +5,7 @@
 
 use corekv::cmd::Args;
 use corekv::shard::mesh::{spawn_mesh_tasks, Ctx};
-use corekv::shard::pipeline::{Flow, Pipeline};
+use corekv::shard::pipeline::{prefetch, Flow, Pipeline};
 use corekv::shard::slot::key_shard;
 use corekv::shard::{ClientInfo, Hop, ServerInfo, Shard};
 use glommio::channels::channel_mesh::MeshBuilder;
@@ -109,9 +109,10 @@ impl Driver {
         }
         let mut out = Vec::new();
         for ranges in &all_ranges {
+            let plan = prefetch::plan_one(&self.ctx, Args::new(&buf, ranges));
             if self
                 .pipe
-                .command(&self.ctx, &self.client, &buf, ranges, now, &mut out)
+                .command(&self.ctx, &self.client, &buf, ranges, plan, now, &mut out)
                 == Flow::Barrier
             {
                 while !self.pipe.flush(&self.ctx, &mut out).await {}

@@ -200,16 +200,76 @@ commands! {
     ShardKill = "__kill", 6, INTERNAL, (0, 0, 0), Local, "internal", "Closes this shard's connections that match a CLIENT KILL filter.";
 }
 
-/// Lower-case name -> command, built once; one hash of a short name per command on the hot path.
-fn lookup_map() -> &'static hashbrown::HashMap<&'static [u8], CmdId, ahash::RandomState> {
-    static MAP: std::sync::OnceLock<hashbrown::HashMap<&'static [u8], CmdId, ahash::RandomState>> =
-        std::sync::OnceLock::new();
-    MAP.get_or_init(|| {
-        ALL.iter()
-            .filter(|id| id.spec().flags & INTERNAL == 0)
-            .map(|id| (id.spec().name.as_bytes(), *id))
-            .collect()
-    })
+/// Lower-case name -> command, built once. A name is at most 16 bytes, so it is looked up as
+/// one 128-bit word (its lower-cased bytes, zero-padded) plus its length, in a small
+/// open-addressing table: one multiply and usually one probe per command on the hot path,
+/// where a general hash map hashed the name byte by byte (about 2% of a pipelined GET's CPU).
+struct NameTable {
+    /// (packed name, length, index in `ALL` + 1); an index of 0 marks an empty slot.
+    slots: Box<[(u128, u8, u16)]>,
+}
+
+/// Longest command name the table holds (and the longest a client name can match).
+const MAX_NAME: usize = 16;
+const NAME_TABLE_BITS: u32 = 10;
+
+impl NameTable {
+    fn build() -> NameTable {
+        let mut slots = vec![(0u128, 0u8, 0u16); 1 << NAME_TABLE_BITS].into_boxed_slice();
+        for (i, id) in ALL.iter().enumerate() {
+            let spec = id.spec();
+            if spec.flags & INTERNAL != 0 {
+                continue;
+            }
+            let (packed, len) = pack_name(spec.name.as_bytes()).expect("command names fit");
+            let mut at = name_slot(packed, len);
+            while slots[at].2 != 0 {
+                at = (at + 1) & (slots.len() - 1);
+            }
+            slots[at] = (packed, len, i as u16 + 1);
+        }
+        NameTable { slots }
+    }
+
+    #[inline]
+    fn get(&self, packed: u128, len: u8) -> Option<CmdId> {
+        let mut at = name_slot(packed, len);
+        loop {
+            let (p, l, i) = self.slots[at];
+            if i == 0 {
+                return None;
+            }
+            if p == packed && l == len {
+                return Some(ALL[i as usize - 1]);
+            }
+            at = (at + 1) & (self.slots.len() - 1);
+        }
+    }
+}
+
+/// A name's bytes lower-cased into one word, and its length; `None` if it is empty or too long
+/// to be a command.
+#[inline]
+fn pack_name(name: &[u8]) -> Option<(u128, u8)> {
+    if name.is_empty() || name.len() > MAX_NAME {
+        return None;
+    }
+    let mut lower = [0u8; MAX_NAME];
+    for (d, s) in lower.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    Some((u128::from_le_bytes(lower), name.len() as u8))
+}
+
+#[inline]
+fn name_slot(packed: u128, len: u8) -> usize {
+    let mixed = (packed as u64) ^ ((packed >> 64) as u64).rotate_left(31) ^ len as u64;
+    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - NAME_TABLE_BITS)) as usize
+}
+
+fn name_table() -> &'static NameTable {
+    static TABLE: std::sync::OnceLock<NameTable> = std::sync::OnceLock::new();
+    TABLE.get_or_init(NameTable::build)
 }
 
 impl CmdId {
@@ -224,16 +284,10 @@ impl CmdId {
     }
 
     /// Looks a command up by name, case-insensitively. Internal commands are not found.
+    #[inline]
     pub fn lookup(name: &[u8]) -> Option<CmdId> {
-        let mut lower = [0u8; 16];
-        if name.is_empty() || name.len() > lower.len() {
-            return None;
-        }
-        for (d, s) in lower.iter_mut().zip(name) {
-            *d = s.to_ascii_lowercase();
-        }
-        let lower = &lower[..name.len()];
-        lookup_map().get(lower).copied()
+        let (packed, len) = pack_name(name)?;
+        name_table().get(packed, len)
     }
 
     pub fn arity_ok(self, argc: usize) -> bool {
@@ -414,6 +468,30 @@ mod tests {
         }
         assert!(CmdId::lookup(b"nosuchcommand").is_none());
         assert!(CmdId::lookup(b"").is_none());
+    }
+
+    /// Names are packed zero-padded into one word: the length keeps a name with trailing NULs,
+    /// a prefix or an extension from matching, and mixed case still matches.
+    #[test]
+    fn lookup_matches_exact_names_only() {
+        assert_eq!(CmdId::lookup(b"GeT"), Some(CmdId::Get));
+        assert_eq!(CmdId::lookup(b"get\0"), None);
+        assert_eq!(CmdId::lookup(b"ge"), None);
+        assert_eq!(CmdId::lookup(b"gett"), None);
+        assert_eq!(CmdId::lookup(b"\0get"), None);
+        assert_eq!(CmdId::lookup(b"INCRBYFLOAT"), Some(CmdId::Incrbyfloat));
+        assert_eq!(CmdId::lookup(&[b'a'; 17]), None);
+        let longest = ALL.iter().map(|id| id.spec().name.len()).max().unwrap();
+        assert!(longest <= MAX_NAME);
+        // Every name, with every byte's case flipped in turn, finds its command.
+        for id in ALL.iter().filter(|id| id.spec().flags & INTERNAL == 0) {
+            let name = id.spec().name.as_bytes();
+            for i in 0..name.len() {
+                let mut n = name.to_vec();
+                n[i] = n[i].to_ascii_uppercase();
+                assert_eq!(CmdId::lookup(&n), Some(*id));
+            }
+        }
     }
 
     #[test]

@@ -12,9 +12,10 @@
 //! connection always come back in order, and a client that never reads stalls only itself: its
 //! connection holds at most one batch of output.
 //!
-//! Before each chunk of [`prefetch::CHUNK`] commands runs, the keys this core owns are
-//! prefetched (see `shard::pipeline::prefetch`), so the cache misses of a pipelined batch
-//! overlap instead of queueing one behind the other.
+//! Before each chunk of [`prefetch::CHUNK`] commands runs, the chunk is planned: every command
+//! is looked up once, its key routed and (when this core owns it) hashed once, and the keys this
+//! core owns are prefetched (see `shard::pipeline::prefetch`), so the cache misses of a
+//! pipelined batch overlap instead of queueing one behind the other.
 //!
 //! A framing error answers `-ERR Protocol error: ...` after the replies of the commands before
 //! it, and closes this connection only.
@@ -201,6 +202,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
     let mut pipe = Pipeline::new(&ctx, waiter);
     let mut parser = Parser::new();
     let mut batch = Batch::default();
+    let mut plans = [prefetch::Plan::default(); prefetch::CHUNK];
     let mut buf = vec![0u8; READ_BUF_INITIAL];
     let mut out: Vec<u8> = Vec::with_capacity(READ_BUF_INITIAL);
     let (mut start, mut filled) = (0usize, 0usize);
@@ -262,10 +264,11 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
             for i in 0..batch.len() {
                 if i % prefetch::CHUNK == 0 {
                     let chunk = i..batch.len().min(i + prefetch::CHUNK);
-                    prefetch::prefetch(&ctx, &buf, &batch, chunk);
+                    prefetch::plan(&ctx, &buf, &batch, chunk, &mut plans);
                 }
                 let ranges = batch.cmd_args(i);
-                match pipe.command(&ctx, &client, &buf, ranges, now, &mut out) {
+                let plan = plans[i % prefetch::CHUNK];
+                match pipe.command(&ctx, &client, &buf, ranges, plan, now, &mut out) {
                     Flow::Continue => {}
                     Flow::Close => {
                         closing = true;

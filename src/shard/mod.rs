@@ -237,18 +237,30 @@ impl Hop {
         let op_args = |first: u32, argc: u32| {
             crate::cmd::Args::new(data, &ranges[first as usize..(first + argc) as usize])
         };
+        let mut plans = [pipeline::prefetch::Plan::default(); pipeline::prefetch::CHUNK];
         for (i, &(id, first, argc)) in pending.iter().enumerate() {
             if i % pipeline::prefetch::CHUNK == 0 {
                 let chunk = &pending[i..pending.len().min(i + pipeline::prefetch::CHUNK)];
-                pipeline::prefetch::prefetch_ops(
+                pipeline::prefetch::plan_ops(
                     &shard.store,
+                    shard.id,
                     chunk
                         .iter()
                         .map(|&(id, first, argc)| (id, op_args(first, argc))),
+                    &mut plans,
                 );
             }
             let args = op_args(first, argc);
+            let known = plans[i % pipeline::prefetch::CHUNK]
+                .key
+                .and_then(|k| k.hash);
+            if let Some(h) = known {
+                shard
+                    .store
+                    .set_known_hash(args.get(id.spec().first_key as usize), h);
+            }
             crate::cmd::execute(shard, id, &args, now_ms, &mut self.reply);
+            shard.store.clear_known_hash();
             self.ends.push(self.reply.len());
             if self.reply.len() >= HOP_REPLY_BUDGET {
                 break;

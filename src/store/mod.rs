@@ -172,6 +172,9 @@ pub struct Store {
     snap: snapshot::Snapshot,
     /// Where the index's buckets sit, for prefetching (see `prefetch`).
     index_layout: std::cell::Cell<Option<prefetch::IndexLayout>>,
+    /// The hash of the key the running command was planned with (address, length, hash), so
+    /// the command does not hash it again (see `prefetch::KnownHash`).
+    known_hash: Option<(usize, usize, u64)>,
 }
 
 impl Default for Store {
@@ -185,6 +188,7 @@ impl Store {
         Store {
             table: HashTable::new(),
             index_layout: std::cell::Cell::new(None),
+            known_hash: None,
             slab: Vec::new(),
             free_head: NIL,
             vol_slot: Vec::new(),
@@ -263,7 +267,10 @@ impl Store {
 
     #[inline]
     fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+        match self.known_hash {
+            Some((at, len, h)) if at == key.as_ptr() as usize && len == key.len() => h,
+            _ => self.hasher.hash_one(key),
+        }
     }
 
     /// Slot index of `key` regardless of expiry.

@@ -64,11 +64,40 @@ impl Store {
         self.index_layout.set(None);
     }
 
+    /// The hash of `key` in this store. It never changes for the store's life (`flush` keeps
+    /// the hasher), so a batch can compute it once while planning and hand it to the command
+    /// with [`Store::set_known_hash`].
+    #[inline]
+    pub fn key_hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The running command's key `key` has hash `hash` (from [`Store::key_hash`]): lookups of
+    /// exactly this slice (same address and length) use it instead of hashing again. Cleared
+    /// by [`Store::clear_known_hash`] as soon as the command has run, so a later key that
+    /// reuses the address cannot pick up a stale hash.
+    #[inline]
+    pub fn set_known_hash(&mut self, key: &[u8], hash: u64) {
+        self.known_hash = Some((key.as_ptr() as usize, key.len(), hash));
+    }
+
+    #[inline]
+    pub fn clear_known_hash(&mut self) {
+        self.known_hash = None;
+    }
+
     /// Stage 1: hashes `key`, asks for the cache lines of its home bucket (control bytes and
     /// elements of its probe group), and returns the hash for the next stages.
     #[inline]
     pub fn prefetch_bucket(&self, key: &[u8]) -> u64 {
-        let h = self.hash(key);
+        let h = self.key_hash(key);
+        self.prefetch_bucket_of(h);
+        h
+    }
+
+    /// Stage 1 for a key whose hash is already known.
+    #[inline]
+    pub fn prefetch_bucket_of(&self, h: u64) {
         if let Some(l) = self.index_layout() {
             let pos = (h as usize) & (l.buckets - 1);
             prefetch(l.ctrl.wrapping_add(pos) as *const u8);
@@ -77,7 +106,6 @@ impl Store {
             prefetch(elem as *const u8);
             prefetch(elem.wrapping_sub(15 * std::mem::size_of::<u32>()) as *const u8);
         }
-        h
     }
 
     /// Stage 2: probes the index for `hash` and asks for the candidate slots.

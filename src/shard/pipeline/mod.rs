@@ -27,6 +27,7 @@ use crate::cmd::{self, args::eq_ic, connection, server, Args, CmdId, Gather, Rou
 use crate::error::CmdError;
 use crate::resp::reply;
 use gather::gather;
+use prefetch::Plan;
 
 /// Arguments built by the server itself (internal parts, barrier steps), laid out like parsed
 /// ones: bytes back to back and their ranges.
@@ -137,13 +138,14 @@ impl Pipeline {
         client: &std::cell::RefCell<ClientInfo>,
         buf: &[u8],
         ranges: &[(usize, usize)],
+        plan: Plan,
         now: u64,
         out: &mut Vec<u8>,
     ) -> Flow {
         let mut sh = ctx.shard.borrow_mut();
         let sh = &mut *sh;
         let args = Args::new(buf, ranges);
-        let Some(id) = CmdId::lookup(args.get(0)) else {
+        let Some(id) = plan.id else {
             let e = CmdError::UnknownCommand {
                 name: args.get(0).to_vec(),
                 args: args.iter().skip(1).map(<[u8]>::to_vec).collect(),
@@ -173,10 +175,14 @@ impl Pipeline {
             return Flow::Continue;
         }
         match spec.route {
-            Route::Local => self.single(ctx, sh, self.me, id, &args, now, out),
+            Route::Local => self.single(ctx, sh, self.me, id, &args, None, now, out),
             Route::Key => {
-                let s = key_shard(args.get(spec.first_key as usize), self.shards);
-                self.single(ctx, sh, s, id, &args, now, out)
+                let key = args.get(spec.first_key as usize);
+                let (s, hash) = match plan.key {
+                    Some(k) => (k.shard as usize, k.hash.map(|h| (key, h))),
+                    None => (key_shard(key, self.shards), None),
+                };
+                self.single(ctx, sh, s, id, &args, hash, now, out)
             }
             Route::Multi { step, gather } => {
                 self.multi(ctx, sh, id, &args, step as usize, gather, now, out)
@@ -185,7 +191,7 @@ impl Pipeline {
             Route::Scan => match cmd::keys::parse_cursor(args.get(1)) {
                 Ok(c) => {
                     let s = cmd::keys::scan_cursor_shard(c, self.shards);
-                    self.single(ctx, sh, s, id, &args, now, out)
+                    self.single(ctx, sh, s, id, &args, None, now, out)
                 }
                 Err(e) => self.local_result(sh, Some(id), Err(e), out),
             },
@@ -202,7 +208,7 @@ impl Pipeline {
                     .step_by(step)
                     .all(|i| key_shard(args.get(i), self.shards) == s)
                 {
-                    self.single(ctx, sh, s, id, &args, now, out)
+                    self.single(ctx, sh, s, id, &args, None, now, out)
                 } else if id == CmdId::Msetnx && args.len() % 2 == 0 {
                     self.local_result(
                         sh,
@@ -357,7 +363,8 @@ impl Pipeline {
         hop
     }
 
-    /// A command that runs whole on shard `s`.
+    /// A command that runs whole on shard `s`. `known` is its key with the key's hash in this
+    /// core's store, when planning computed it.
     #[allow(clippy::too_many_arguments)]
     fn single(
         &mut self,
@@ -366,10 +373,14 @@ impl Pipeline {
         s: usize,
         id: CmdId,
         args: &Args,
+        known: Option<(&[u8], u64)>,
         now: u64,
         out: &mut Vec<u8>,
     ) {
         if s == self.me {
+            if let Some((key, hash)) = known {
+                sh.store.set_known_hash(key, hash);
+            }
             if self.deferred {
                 let op = self.run_deferred(sh, id, args, now);
                 self.pieces.push(Piece::One {
@@ -379,6 +390,7 @@ impl Pipeline {
             } else {
                 cmd::execute(sh, id, args, now, out);
             }
+            sh.store.clear_known_hash();
         } else {
             self.deferred = true;
             let op = self.remote(ctx, s, now).push_op(id, args.iter());
@@ -441,7 +453,7 @@ impl Pipeline {
         let first = key_shards[0];
         if key_shards.iter().all(|&s| s == first) {
             self.key_shards = key_shards;
-            return self.single(ctx, sh, first as usize, id, args, now, out);
+            return self.single(ctx, sh, first as usize, id, args, None, now, out);
         }
         self.deferred = true;
         let parts_start = self.parts.len() as u32;
@@ -493,7 +505,7 @@ impl Pipeline {
             _ => (id, 0),
         };
         if self.shards == 1 && part_id == id {
-            return self.single(ctx, sh, self.me, id, args, now, out);
+            return self.single(ctx, sh, self.me, id, args, None, now, out);
         }
         if part_id != id {
             // The connection counts the client's command; the parts count as internal ops.

@@ -1,12 +1,21 @@
-//! Batch prefetch: start the cache misses of a batch's keys before running its commands.
+//! Batch planning and prefetch: look each command up once, and start the cache misses of a
+//! batch's keys before running its commands.
 //!
 //! A key lookup is three dependent cache misses (hash index, slab slot, key and value bytes);
 //! run one command after another, a pipelined batch of GETs on a table bigger than the cache
-//! waits for them one at a time. Before a chunk of commands runs, [`prefetch`] walks the
-//! chunk's keys owned by this core in the store's three stages (see `store::prefetch`): the
-//! loads of different keys are then in flight together, and the commands themselves find their
-//! data in cache. Nothing is read for the result and nothing changes: a key written by an
-//! earlier command of the chunk, or a key on another core, merely goes unfetched.
+//! waits for them one at a time. Before a chunk of commands runs, [`plan`] walks the chunk once:
+//! - it finds each command in the command table and, for a single-key command, the shard that
+//!   owns the key and (when this core owns it) the key's hash. The results go into a [`Plan`]
+//!   per command, which the pipeline uses instead of looking the name up, routing the key and
+//!   hashing it a second time;
+//! - it runs the store's three prefetch stages (see `store::prefetch`) over the keys this core
+//!   owns, so the loads of different keys are in flight together and the commands find their
+//!   data in cache.
+//!
+//! The prefetches are hints: nothing read for them decides anything. A key written by an earlier
+//! command of the chunk, or a key on another core, merely goes unfetched. The plan's facts stay
+//! true while the chunk runs: the command table is static, slots never move between shards, and
+//! a store keeps its hasher for its life.
 
 use super::super::mesh::Ctx;
 use super::super::slot::key_shard;
@@ -21,59 +30,110 @@ pub const CHUNK: usize = 16;
 /// Most keys prefetched per chunk (an MGET of thousands of keys is fetched as it runs).
 const MAX_KEYS: usize = 64;
 
-/// Prefetches the keys of the commands `range` of a connection's `batch` that this core owns.
-pub fn prefetch(ctx: &Ctx, buf: &[u8], batch: &Batch, range: Range<usize>) {
-    let lone = range.len() == 1;
-    let cmds = range.filter_map(|i| {
-        let args = Args::new(buf, batch.cmd_args(i));
-        CmdId::lookup(args.get(0)).map(|id| (id, args))
-    });
+/// What planning learned about one command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// The command, or `None` for an unknown name.
+    pub id: Option<CmdId>,
+    /// For a single-key command ([`Route::Key`]) with its key present: the shard that owns the
+    /// key, and its hash in this core's store when that shard is this core.
+    pub key: Option<KeyPlan>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPlan {
+    pub shard: u16,
+    pub hash: Option<u64>,
+}
+
+/// Plans the commands `range` of a connection's `batch` into `plans` (one per command, in
+/// order) and prefetches the keys among them that this core owns.
+pub fn plan(ctx: &Ctx, buf: &[u8], batch: &Batch, range: Range<usize>, plans: &mut [Plan]) {
     let (me, shards) = (ctx.id, ctx.shards);
-    prefetch_keys(
+    let cmds = range.map(|i| {
+        let args = Args::new(buf, batch.cmd_args(i));
+        (CmdId::lookup(args.get(0)), args)
+    });
+    plan_keys(
         &ctx.shard.borrow().store,
-        without_lone_key(cmds, lone),
-        |key| key_shard(key, shards) == me,
+        cmds,
+        |key| key_shard(key, shards),
+        me,
+        plans,
     );
 }
 
-/// Prefetches the keys of a hop's ops (all of them this core's) before they run.
-pub fn prefetch_ops<'a>(store: &Store, ops: impl ExactSizeIterator<Item = (CmdId, Args<'a>)>) {
-    let lone = ops.len() == 1;
-    prefetch_keys(store, without_lone_key(ops, lone), |_| true);
+/// Plans one command on its own (nothing is prefetched for a lone single-key command).
+pub fn plan_one(ctx: &Ctx, args: Args) -> Plan {
+    let mut plan = [Plan::default()];
+    let (me, shards) = (ctx.id, ctx.shards);
+    let cmd = std::iter::once((CmdId::lookup(args.get(0)), args));
+    plan_keys(
+        &ctx.shard.borrow().store,
+        cmd,
+        |key| key_shard(key, shards),
+        me,
+        &mut plan,
+    );
+    plan[0]
 }
 
-/// Drops a lone single-key command: prefetching its one key would only be its lookup, done
-/// twice. (A lone multi-key command, an MGET, still gains: its keys' misses overlap.)
-fn without_lone_key<'a>(
-    cmds: impl Iterator<Item = (CmdId, Args<'a>)>,
-    lone: bool,
-) -> impl Iterator<Item = (CmdId, Args<'a>)> {
-    cmds.filter(move |(id, _)| !(lone && matches!(id.spec().route, Route::Key)))
-}
-
-/// Runs the store's three prefetch stages over the keys of `cmds` that `mine` accepts.
-fn prefetch_keys<'a>(
+/// Plans a hop's ops (all of them this core's) into `plans` and prefetches their keys.
+pub fn plan_ops<'a>(
     store: &Store,
-    cmds: impl Iterator<Item = (CmdId, Args<'a>)>,
-    mine: impl Fn(&[u8]) -> bool,
+    me: usize,
+    ops: impl ExactSizeIterator<Item = (CmdId, Args<'a>)>,
+    plans: &mut [Plan],
 ) {
+    plan_keys(store, ops.map(|(id, a)| (Some(id), a)), |_| me, me, plans);
+}
+
+/// The plan of each command, then the store's three prefetch stages over the keys `owner` puts
+/// on `me`. A lone single-key command is planned but not prefetched: prefetching its one key
+/// would only be its lookup, done twice. (A lone multi-key command, an MGET, still gains: its
+/// keys' misses overlap.)
+fn plan_keys<'a>(
+    store: &Store,
+    cmds: impl ExactSizeIterator<Item = (Option<CmdId>, Args<'a>)>,
+    owner: impl Fn(&[u8]) -> usize,
+    me: usize,
+    plans: &mut [Plan],
+) {
+    let lone = cmds.len() == 1;
     let mut hashes = [0u64; MAX_KEYS];
     let mut n = 0;
-    for (id, args) in cmds {
+    for ((id, args), plan) in cmds.zip(plans.iter_mut()) {
+        *plan = Plan { id, key: None };
+        let Some(id) = id else { continue };
         let spec = id.spec();
-        let (first, step) = match spec.route {
-            Route::Key => (spec.first_key as usize, usize::MAX),
-            Route::Multi { step, .. } => (spec.first_key as usize, step as usize),
-            _ => continue,
-        };
-        let mut k = first;
-        while k < args.len() && n < MAX_KEYS {
-            let key = args.get(k);
-            if mine(key) {
-                hashes[n] = store.prefetch_bucket(key);
-                n += 1;
+        let first = spec.first_key as usize;
+        match spec.route {
+            Route::Key if first < args.len() => {
+                let key = args.get(first);
+                let shard = owner(key);
+                let hash = (shard == me).then(|| store.key_hash(key));
+                plan.key = Some(KeyPlan {
+                    shard: shard as u16,
+                    hash,
+                });
+                if let (Some(h), false, true) = (hash, lone, n < MAX_KEYS) {
+                    store.prefetch_bucket_of(h);
+                    hashes[n] = h;
+                    n += 1;
+                }
             }
-            k = k.saturating_add(step);
+            Route::Multi { step, .. } => {
+                let mut k = first;
+                while k < args.len() && n < MAX_KEYS {
+                    let key = args.get(k);
+                    if owner(key) == me {
+                        hashes[n] = store.prefetch_bucket(key);
+                        n += 1;
+                    }
+                    k = k.saturating_add(step as usize);
+                }
+            }
+            _ => {}
         }
     }
     for &h in &hashes[..n] {
