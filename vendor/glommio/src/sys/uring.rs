@@ -1070,12 +1070,25 @@ impl SleepableRing {
         }
     }
 
-    fn sleep(&mut self, link: &Source) -> io::Result<usize> {
+    /// Sleeps until a completion arrives. `arm`: the poll that links the latency ring to this
+    /// one (`link`) must be submitted first; otherwise it is still armed.
+    fn sleep(&mut self, link: &Source, arm: bool) -> io::Result<usize> {
         assert_eq!(
             self.waiting_kernel_submission(),
             0,
             "sleeping with pending SQEs"
         );
+        if !arm {
+            // corekv patch: the link is armed, so this is a plain wait: one system call.
+            return self
+                .ring
+                .cq()
+                .wait(1)
+                .map(|_| 1)
+                .or_else(Reactor::busy_ok)
+                .or_else(Reactor::again_ok)
+                .or_else(Reactor::intr_ok);
+        }
         if let Some(mut sqe) = self.ring.sq().prepare_sqe() {
             let sqe_ptr = unsafe { sqe.raw_mut() as *mut _ };
             let op = UringDescriptor {
@@ -1095,31 +1108,27 @@ impl SleepableRing {
                 &mut self.source_map.borrow_mut(),
             );
 
-            // We have now prepared the SQE that links the two rings. We now need to submit
-            // it successfully to be able to safely sleep.
-
-            if self
-                .submit_sqes()
+            // We have now prepared the SQE that links the two rings. It must be submitted
+            // successfully before we may sleep: the kernel does not wait when it could not
+            // submit everything, so one `io_uring_enter` submits and sleeps (corekv patch;
+            // glommio submitted and waited in two calls).
+            match self
+                .ring
+                .submit_sqes_and_wait(1)
                 .or_else(Reactor::busy_ok)
                 .or_else(Reactor::again_ok)
                 .or_else(Reactor::intr_ok)?
-                != 1
             {
-                // We failed to submit the `SQE` that links the rings. Just can't sleep.
-                // Waiting here is unsafe because we could end up waiting much longer than
-                // needed.
-                // We make the SQE a no-op and return
-                unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
-                Err(io::Error::from_raw_os_error(libc::EBUSY))
-            } else {
-                // The rings are linked. Goodnight!
-                self.ring
-                    .cq()
-                    .wait(1)
-                    .map(|_| 1)
-                    .or_else(Reactor::busy_ok)
-                    .or_else(Reactor::again_ok)
-                    .or_else(Reactor::intr_ok)
+                1 => {
+                    self.in_kernel += 1;
+                    Ok(1)
+                }
+                _ => {
+                    // We failed to submit the `SQE` that links the rings: we did not sleep.
+                    // Make the SQE a no-op and return.
+                    unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
+                    Err(io::Error::from_raw_os_error(libc::EBUSY))
+                }
             }
         } else {
             // Can't link rings because we ran out of `CQE`s. Just can't sleep.
@@ -1253,6 +1262,8 @@ pub(crate) struct Reactor {
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
+    /// The multishot poll linking the latency ring to the main ring (corekv patch).
+    link_src: RefCell<Option<Source>>,
 
     // This keeps the `eventfd` alive. Drop will close it when we're done
     notifier: Arc<sys::SleepNotifier>,
@@ -1385,6 +1396,7 @@ impl Reactor {
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
+            link_src: RefCell::new(None),
             notifier,
             eventfd_src,
             source_map,
@@ -1764,15 +1776,26 @@ impl Reactor {
     ///
     /// We may not be able to register an `SQE` at this point, so we return an
     /// Error and will just not sleep.
+    /// corekv patch: the poll that links the latency ring to the main ring is kept armed
+    /// (`link_src`) until it fires, instead of being added before every sleep and cancelled
+    /// after every wake-up that it did not cause (most of them: a client's data or another
+    /// shard's message). Such a sleep costs one `io_uring_enter` and no submissions. It stays a
+    /// one-shot poll: the kernel turns a multishot poll of a ring into a one-shot one anyway
+    /// (EPOLL_URING_WAKE). A latency-ring completion while awake fires it once, harmlessly.
     fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
-        let link_rings = Source::new(
-            IoRequirements::default(),
-            self.link_fd,
-            SourceType::LinkRings,
-            None,
-            None,
-        );
-        ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
+        let mut link = self.link_src.borrow_mut();
+        let arm = !link.as_ref().is_some_and(|l| l.is_armed());
+        if arm {
+            *link = Some(Source::new(
+                IoRequirements::default(),
+                self.link_fd,
+                SourceType::LinkRings,
+                None,
+                None,
+            ));
+        }
+        let link = link.as_ref().expect("set above");
+        ring.sleep(link, arm).or_else(Self::busy_ok).map(|_| {})
     }
 
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
@@ -1961,13 +1984,19 @@ impl Reactor {
 
     /// corekv patch: whether the armed latency timer fires within `dur` from now, so that it
     /// can stand in for a new one (firing early only preempts or wakes once more).
+    ///
+    /// The same user timer asks again on every sleep with its remaining time measured from a
+    /// slightly different "now", so an exact comparison rejected the timer armed for it about
+    /// half of the time (a cancellation and a new timeout per sleep). A timer that fires up to
+    /// `LATENCY_TIMER_SLACK` later than asked is kept.
     fn keep_latency_timer(&self, dur: Duration) -> bool {
+        const LATENCY_TIMER_SLACK: Duration = Duration::from_millis(1);
         let t = self.latency_preemption_timeout_src.take();
         let keep = t.as_ref().is_some_and(|t| t.is_armed())
             && self
                 .latency_preemption_deadline
                 .get()
-                .is_some_and(|d| d <= Instant::now() + dur);
+                .is_some_and(|d| d <= Instant::now() + dur + LATENCY_TIMER_SLACK);
         if keep {
             self.latency_preemption_timeout_src.set(t);
         } else {
