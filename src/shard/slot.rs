@@ -8,8 +8,10 @@
 
 pub const SLOTS: u16 = 16384;
 
-const fn crc16_table() -> [u16; 256] {
-    let mut table = [0u16; 256];
+/// `TABLES[k][x]`: the CRC of byte `x` followed by `k` zero bytes, from a zero state. `TABLES[0]`
+/// is the classic byte-at-a-time table.
+const fn crc16_tables() -> [[u16; 256]; 4] {
+    let mut t = [[0u16; 256]; 4];
     let mut i = 0;
     while i < 256 {
         let mut crc = (i as u16) << 8;
@@ -22,18 +24,43 @@ const fn crc16_table() -> [u16; 256] {
             };
             j += 1;
         }
-        table[i] = crc;
+        t[0][i] = crc;
         i += 1;
     }
-    table
+    let mut k = 1;
+    while k < 4 {
+        let mut i = 0;
+        while i < 256 {
+            // One more zero byte after the message: shift the previous CRC through the table.
+            let prev = t[k - 1][i];
+            t[k][i] = (prev << 8) ^ t[0][(prev >> 8) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    t
 }
 
-static CRC16_TABLE: [u16; 256] = crc16_table();
+static CRC16_TABLES: [[u16; 256]; 4] = crc16_tables();
 
 /// CRC16-CCITT (XMODEM), the checksum Redis Cluster uses.
+///
+/// Four bytes per step ("slicing by 4"): the CRC is linear, so the state XORed into the first
+/// two bytes and the two bytes after them are looked up in four tables at once instead of one
+/// after another. A 16-byte key takes four dependent steps instead of sixteen.
 pub fn crc16(bytes: &[u8]) -> u16 {
-    bytes.iter().fold(0u16, |crc, &b| {
-        (crc << 8) ^ CRC16_TABLE[((crc >> 8) as u8 ^ b) as usize]
+    let t = &CRC16_TABLES;
+    let mut chunks = bytes.chunks_exact(4);
+    let mut crc = 0u16;
+    for c in &mut chunks {
+        let v = crc ^ u16::from_be_bytes([c[0], c[1]]);
+        crc = t[3][(v >> 8) as usize]
+            ^ t[2][(v & 0xff) as usize]
+            ^ t[1][c[2] as usize]
+            ^ t[0][c[3] as usize];
+    }
+    chunks.remainder().iter().fold(crc, |crc, &b| {
+        (crc << 8) ^ t[0][((crc >> 8) as u8 ^ b) as usize]
     })
 }
 
@@ -87,6 +114,40 @@ mod tests {
         // An empty tag hashes the whole key; only the first '{' counts.
         assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") & 16383);
         assert_eq!(key_slot(b"foo{{bar}}zap"), crc16(b"{bar") & 16383);
+    }
+
+    /// The bit-at-a-time definition, to check the table-driven one against.
+    fn crc16_bitwise(bytes: &[u8]) -> u16 {
+        let mut crc = 0u16;
+        for &b in bytes {
+            crc ^= (b as u16) << 8;
+            for _ in 0..8 {
+                crc = if crc & 0x8000 != 0 {
+                    (crc << 1) ^ 0x1021
+                } else {
+                    crc << 1
+                };
+            }
+        }
+        crc
+    }
+
+    #[test]
+    fn sliced_crc_matches_the_definition_at_every_length() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..80 {
+            for _ in 0..50 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect();
+                assert_eq!(crc16(&bytes), crc16_bitwise(&bytes), "{bytes:?}");
+            }
+        }
     }
 
     #[test]

@@ -173,7 +173,7 @@ pub struct Store {
     /// Where the index's buckets sit, for prefetching (see `prefetch`).
     index_layout: std::cell::Cell<Option<prefetch::IndexLayout>>,
     /// The hash of the key the running command was planned with (address, length, hash), so
-    /// the command does not hash it again (see `prefetch::KnownHash`).
+    /// the command does not hash it again (see `Store::set_known_hash`).
     known_hash: Option<(usize, usize, u64)>,
 }
 
