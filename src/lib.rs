@@ -17,7 +17,8 @@
 //! ## Life of a request
 //! read into the connection's buffer -> parse every complete command in it (pipelining; the
 //! arguments stay ranges of the buffer) -> route each key to its shard by Redis Cluster hash slot
-//! -> prefetch this core's keys of the next 16 commands (their cache misses overlap)
+//! -> plan the next 16 commands (each name looked up, each key routed and hashed once) and
+//! prefetch this core's keys among them (their cache misses overlap)
 //! -> commands for this core's keys run inline, in order -> commands for other cores are appended
 //! to one [`shard::Hop`] per destination and sent as one message each -> the owning core runs its
 //! hop in order (prefetching its keys the same way) and sends the same box back with the replies -> replies are emitted in the
