@@ -580,3 +580,22 @@ fn oversize_inputs_do_not_panic() {
     assert!(!s.exists(b"k", 0));
     s.check_invariants();
 }
+
+/// The inline key comparison agrees with slice equality for every length around its 8..=16
+/// window, and for keys that differ in any one byte (first word, last word, the overlap).
+#[test]
+fn key_eq_matches_slice_equality() {
+    for n in 0..=24usize {
+        let a: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        assert!(key_eq(&a, &a.clone()));
+        for i in 0..n {
+            let mut b = a.clone();
+            b[i] ^= 1;
+            assert!(!key_eq(&a, &b), "len {n}, byte {i}");
+        }
+        let mut longer = a.clone();
+        longer.push(0);
+        assert!(!key_eq(&a, &longer));
+        assert!(!key_eq(&longer, &a));
+    }
+}
