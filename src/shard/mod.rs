@@ -152,6 +152,21 @@ impl Shard {
     }
 }
 
+/// Runs `f` (one command) with its key's hash from planning, when there is one, so the store
+/// does not hash the key again (see `Store::set_known_hash`); the hash is forgotten right after.
+pub fn with_known_hash<R>(
+    shard: &mut Shard,
+    known: Option<(&[u8], u64)>,
+    f: impl FnOnce(&mut Shard) -> R,
+) -> R {
+    if let Some((key, hash)) = known {
+        shard.store.set_known_hash(key, hash);
+    }
+    let r = f(shard);
+    shard.store.clear_known_hash();
+    r
+}
+
 /// One batch of operations from one connection for one destination shard, and on the way back
 /// their replies. Boxed and recycled by the origin core.
 #[derive(Default)]
@@ -253,14 +268,11 @@ impl Hop {
             let args = op_args(first, argc);
             let known = plans[i % pipeline::prefetch::CHUNK]
                 .key
-                .and_then(|k| k.hash);
-            if let Some(h) = known {
-                shard
-                    .store
-                    .set_known_hash(args.get(id.spec().first_key as usize), h);
-            }
-            crate::cmd::execute(shard, id, &args, now_ms, &mut self.reply);
-            shard.store.clear_known_hash();
+                .and_then(|k| k.hash)
+                .map(|h| (args.get(id.spec().first_key as usize), h));
+            with_known_hash(shard, known, |shard| {
+                crate::cmd::execute(shard, id, &args, now_ms, &mut self.reply)
+            });
             self.ends.push(self.reply.len());
             if self.reply.len() >= HOP_REPLY_BUDGET {
                 break;

@@ -599,3 +599,26 @@ fn key_eq_matches_slice_equality() {
         assert!(!key_eq(&longer, &a));
     }
 }
+
+/// A planned hash is used for exactly the key slice it was given, and forgotten when cleared:
+/// the next key at the same address (the next batch in the same read buffer) hashes afresh.
+#[test]
+fn known_hash_applies_to_its_slice_until_cleared() {
+    let mut s = Store::new();
+    set(&mut s, "aa", "first");
+    set(&mut s, "bb", "second");
+    let mut buf = *b"aa";
+    let h = s.key_hash(&buf);
+    s.set_known_hash(&buf, h);
+    assert_eq!(s.get(&buf, T0).unwrap(), Some(&b"first"[..]));
+    // A wrong planned hash would be believed: the memo is what the lookup uses.
+    s.set_known_hash(&buf, h ^ (0x7f << 57)); // another tag: the index cannot match it
+    assert_eq!(s.get(&buf, T0).unwrap(), None);
+    s.clear_known_hash();
+    buf.copy_from_slice(b"bb");
+    assert_eq!(s.get(&buf, T0).unwrap(), Some(&b"second"[..]));
+    // Another slice with the same bytes is not the planned one: it hashes itself.
+    s.set_known_hash(&buf, h);
+    assert_eq!(s.get(&b"bb".to_vec(), T0).unwrap(), Some(&b"second"[..]));
+    s.clear_known_hash();
+}

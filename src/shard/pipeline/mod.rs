@@ -22,7 +22,7 @@ pub mod prefetch;
 
 use super::mesh::Ctx;
 use super::slot::key_shard;
-use super::{ClientInfo, Hop, Shard};
+use super::{with_known_hash, ClientInfo, Hop, Shard};
 use crate::cmd::{self, args::eq_ic, connection, server, Args, CmdId, Gather, Route};
 use crate::error::CmdError;
 use crate::resp::reply;
@@ -131,7 +131,9 @@ impl Pipeline {
         self.pieces.len() - self.next_piece
     }
 
-    /// Routes and (for this core's keys) runs one command whose arguments are `ranges` of `buf`.
+    /// Routes and (for this core's keys) runs one command whose arguments are `ranges` of `buf`,
+    /// with what planning learned about it (`plan`: the command, its key's shard and hash).
+    #[allow(clippy::too_many_arguments)]
     pub fn command(
         &mut self,
         ctx: &Ctx,
@@ -378,19 +380,17 @@ impl Pipeline {
         out: &mut Vec<u8>,
     ) {
         if s == self.me {
-            if let Some((key, hash)) = known {
-                sh.store.set_known_hash(key, hash);
-            }
-            if self.deferred {
-                let op = self.run_deferred(sh, id, args, now);
-                self.pieces.push(Piece::One {
-                    shard: s as u16,
-                    op,
-                });
-            } else {
-                cmd::execute(sh, id, args, now, out);
-            }
-            sh.store.clear_known_hash();
+            with_known_hash(sh, known, |sh| {
+                if self.deferred {
+                    let op = self.run_deferred(sh, id, args, now);
+                    self.pieces.push(Piece::One {
+                        shard: s as u16,
+                        op,
+                    });
+                } else {
+                    cmd::execute(sh, id, args, now, out);
+                }
+            });
         } else {
             self.deferred = true;
             let op = self.remote(ctx, s, now).push_op(id, args.iter());
