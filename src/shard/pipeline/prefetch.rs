@@ -49,33 +49,26 @@ pub struct KeyPlan {
 /// Plans the commands `range` of a connection's `batch` into `plans` (one per command, in
 /// order) and prefetches the keys among them that this core owns.
 pub fn plan(ctx: &Ctx, buf: &[u8], batch: &Batch, range: Range<usize>, plans: &mut [Plan]) {
-    let (me, shards) = (ctx.id, ctx.shards);
-    let cmds = range.map(|i| {
-        let args = Args::new(buf, batch.cmd_args(i));
-        (CmdId::lookup(args.get(0)), args)
-    });
-    plan_keys(
-        &ctx.shard.borrow().store,
-        cmds,
-        |key| key_shard(key, shards),
-        me,
-        plans,
-    );
+    plan_commands(ctx, range.map(|i| Args::new(buf, batch.cmd_args(i))), plans);
 }
 
 /// Plans one command on its own (nothing is prefetched for a lone single-key command).
 pub fn plan_one(ctx: &Ctx, args: Args) -> Plan {
     let mut plan = [Plan::default()];
+    plan_commands(ctx, std::iter::once(args), &mut plan);
+    plan[0]
+}
+
+/// Plans commands parsed on this core: their keys may belong to any shard.
+fn plan_commands<'a>(ctx: &Ctx, cmds: impl ExactSizeIterator<Item = Args<'a>>, plans: &mut [Plan]) {
     let (me, shards) = (ctx.id, ctx.shards);
-    let cmd = std::iter::once((CmdId::lookup(args.get(0)), args));
     plan_keys(
         &ctx.shard.borrow().store,
-        cmd,
+        cmds.map(|args| (CmdId::lookup(args.get(0)), args)),
         |key| key_shard(key, shards),
         me,
-        &mut plan,
+        plans,
     );
-    plan[0]
 }
 
 /// Plans a hop's ops (all of them this core's) into `plans` and prefetches their keys.
@@ -116,10 +109,13 @@ fn plan_keys<'a>(
                     shard: shard as u16,
                     hash,
                 });
-                if let (Some(h), false, true) = (hash, lone, n < MAX_KEYS) {
-                    store.prefetch_bucket_of(h);
-                    hashes[n] = h;
-                    n += 1;
+                match hash {
+                    Some(h) if !lone && n < MAX_KEYS => {
+                        store.prefetch_bucket_of(h);
+                        hashes[n] = h;
+                        n += 1;
+                    }
+                    _ => {}
                 }
             }
             Route::Multi { step, .. } => {
