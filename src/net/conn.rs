@@ -334,6 +334,9 @@ async fn flush_all(
         if !write_out(ctx, out, stream).await {
             return false;
         }
+        // Every round trip makes progress (see `Pipeline::flush`); still, a connection with a
+        // long run of budget-limited hops must not keep other tasks on this core waiting.
+        glommio::yield_if_needed().await;
     }
     true
 }

@@ -554,8 +554,9 @@ impl Pipeline {
 
     /// Sends every pending hop, waits for all of them and writes the deferred replies, in order,
     /// into `out`. Returns false when a hop stopped at its reply budget: the caller writes `out`
-    /// to the client (waiting until it reads) and calls `flush` again, which sends the rest.
-    /// No command is planned in between.
+    /// to the client (waiting until it reads) and calls `flush` again, which sends on the hops
+    /// the first unwritten reply waits for (see `resend_blocked`). No command is planned in
+    /// between, and each call writes at least one more reply or runs at least one more op.
     pub async fn flush(&mut self, ctx: &Ctx, out: &mut Vec<u8>) -> bool {
         if !self.deferred {
             return true;
@@ -604,25 +605,15 @@ impl Pipeline {
             }
             self.next_piece += 1;
         }
-        if let Some(blocked) = self.pieces.get(self.next_piece) {
-            // The first unwritten reply waits on hops that stopped at their budget. Every earlier
-            // reply of those hops is written (ops enter a hop in reply order), so send them on
-            // from their first op not run yet. Other unfinished hops wait their turn.
-            let waiting: Vec<u16> = match *blocked {
-                Piece::One { shard, .. } => vec![shard],
-                Piece::Gather { parts, .. } => self.parts[parts.0 as usize..parts.1 as usize]
-                    .iter()
-                    .map(|&(s, _)| s)
-                    .collect(),
-            };
-            for s in waiting {
-                let s = s as usize;
-                if s != self.me && self.by_shard[s].as_ref().is_some_and(|h| !h.finished()) {
-                    let mut hop = self.by_shard[s].take().expect("checked above");
-                    hop.first_op += hop.ends.len() as u32;
-                    self.outgoing[s] = Some(hop);
-                }
+        if self.next_piece < self.pieces.len() {
+            if self.resend_blocked() {
+                return false;
             }
+            // Unreachable by construction (see `resend_blocked`); if it ever happens, answer
+            // the stuck command with an error and move on rather than wait forever.
+            eprintln!("corekv: bug: a deferred reply has no hop that can produce it");
+            reply::error(out, b"ERR internal error: shard reply lost");
+            self.next_piece += 1;
             return false;
         }
         for slot in self.by_shard.iter_mut() {
@@ -641,6 +632,51 @@ impl Pipeline {
         }
         self.deferred = false;
         true
+    }
+
+    /// The first unwritten reply waits on hops that stopped at their reply budget: sends on,
+    /// from their first op not run yet, exactly the hops whose op for that reply has not run.
+    /// Returns whether any was sent (then the next `flush` makes progress).
+    ///
+    /// A hop whose op for the blocked reply already ran is left alone, replies and all: they
+    /// are needed (for a gather, its other parts are still missing) and a resend would drop
+    /// them. A hop that is sent on loses nothing either: its op `n` for the blocked reply has
+    /// not run, ops run in order, so every reply it holds is of an op before `n`; a piece has
+    /// at most one op per shard, so those ops belong to pieces before the blocked one, which are
+    /// all written. Each trip runs at least one op, so a pipeline always finishes.
+    fn resend_blocked(&mut self) -> bool {
+        match self.pieces[self.next_piece] {
+            Piece::One { shard, op } => self.send_on(shard, op),
+            Piece::Gather { parts: (a, b), .. } => {
+                let mut resent = false;
+                for i in a as usize..b as usize {
+                    let (s, op) = self.parts[i];
+                    resent |= self.send_on(s, op);
+                }
+                resent
+            }
+        }
+    }
+
+    /// Queues shard `s`'s hop again, from its first op not run, when op `op` has not run yet.
+    fn send_on(&mut self, s: u16, op: u32) -> bool {
+        let s = s as usize;
+        if s == self.me || self.done(s as u16, op) {
+            return false;
+        }
+        match self.by_shard[s].take() {
+            // Not finished and `op` still ahead: it will run on this trip or a later one.
+            Some(mut hop) if !hop.finished() && op >= hop.first_op => {
+                hop.first_op += hop.ends.len() as u32;
+                self.outgoing[s] = Some(hop);
+                true
+            }
+            // The reply was dropped (cannot happen, see above): never resend in a loop.
+            other => {
+                self.by_shard[s] = other;
+                false
+            }
+        }
     }
 
     /// Whether op `op` of shard `shard` has its reply here.
