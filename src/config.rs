@@ -34,6 +34,13 @@ pub struct Config {
     #[arg(long, default_value_t = 0)]
     pub spin_before_park: u64,
 
+    /// Run multi-key commands whose keys live on several shards (MGET, MSET, DEL, EXISTS,
+    /// TOUCH, UNLINK, KEYS, DBSIZE, FLUSHALL, RANDOMKEY) atomically, holding their shards, as
+    /// Redis does. `no` runs their parts independently (faster, but another client can see a
+    /// part of an MSET before the rest). RENAME, MSETNX and MULTI/EXEC are always atomic.
+    #[arg(long, default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub cross_shard_atomic: bool,
+
     /// Largest bulk string a client may send, in bytes (units: 512mb, 1gb, ...).
     #[arg(long, default_value = "512mb", value_parser = parse_memory)]
     pub proto_max_bulk_len: u64,
@@ -224,6 +231,8 @@ pub struct Runtime {
     /// Writes since the last snapshot, counted only while save rules exist.
     pub dirty: AtomicU64,
     pub has_save_rules: AtomicBool,
+    /// --cross-shard-atomic.
+    pub cross_shard_atomic: AtomicBool,
 }
 
 pub static RUNTIME: Runtime = Runtime {
@@ -244,6 +253,7 @@ pub static RUNTIME: Runtime = Runtime {
     save_rules: RwLock::new(Vec::new()),
     dirty: AtomicU64::new(0),
     has_save_rules: AtomicBool::new(false),
+    cross_shard_atomic: AtomicBool::new(true),
 };
 
 impl Runtime {
@@ -267,6 +277,9 @@ impl Runtime {
         RUNTIME.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
         RUNTIME.set_policy(cfg.maxmemory_policy);
         RUNTIME.appendonly.store(cfg.appendonly, Ordering::Relaxed);
+        RUNTIME
+            .cross_shard_atomic
+            .store(cfg.cross_shard_atomic, Ordering::Relaxed);
         use crate::persist::aof::Fsync;
         let f = match cfg.appendfsync {
             Fsync::Always => 0,

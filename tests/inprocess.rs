@@ -110,14 +110,13 @@ impl Driver {
         let mut out = Vec::new();
         for ranges in &all_ranges {
             let plan = prefetch::plan_one(&self.ctx, Args::new(&buf, ranges));
-            if self
-                .pipe
-                .command(&self.ctx, &self.client, &buf, ranges, plan, now, &mut out)
-                == Flow::Barrier
-            {
+            let flow =
+                self.pipe
+                    .command(&self.ctx, &self.client, &buf, ranges, plan, now, &mut out);
+            if !matches!(flow, Flow::Continue | Flow::Close) {
                 while !self.pipe.flush(&self.ctx, &mut out).await {}
                 self.pipe
-                    .barrier(&self.ctx, &Args::new(&buf, ranges), now, &mut out)
+                    .finish(flow, &self.ctx, &self.client, &buf, ranges, now, &mut out)
                     .await;
             }
         }
@@ -284,6 +283,40 @@ fn big_replies_stop_hops_at_their_budget_without_losing_order() {
                     let got = d.batch(T0, &cmds).await;
                     assert_eq!(got.len(), want.len());
                     assert!(got == want, "replies differ or are out of order");
+                })
+            }),
+        );
+    }
+}
+
+/// WATCH sees expiry: a watched key that existed and expired by EXEC time aborts the
+/// transaction (Redis 6.0.9+), on every shard count, with the clock as a parameter.
+#[test]
+fn a_watched_key_that_expires_aborts_exec() {
+    for shards in [1, 4] {
+        with_shards(
+            shards,
+            Box::new(|mut d| {
+                Box::pin(async move {
+                    let ks = keys(8);
+                    for k in &ks {
+                        assert_eq!(d.one(T0, &["SET", k, "v", "PX", "100"]).await, "+OK\r\n");
+                    }
+                    let mut watch = vec!["WATCH"];
+                    watch.extend(ks.iter().map(String::as_str));
+                    assert_eq!(d.one(T0 + 1, &watch).await, "+OK\r\n");
+                    let queue: &[&[&str]] = &[&["MULTI"], &["PING"]];
+                    assert_eq!(d.batch(T0 + 1, queue).await, "+OK\r\n+QUEUED\r\n");
+                    // Still alive at EXEC time: it runs.
+                    assert_eq!(d.one(T0 + 99, &["EXEC"]).await, "*1\r\n+PONG\r\n");
+                    // Watched again, then expired before EXEC: aborted.
+                    assert_eq!(d.one(T0 + 2, &watch).await, "+OK\r\n");
+                    assert_eq!(d.batch(T0 + 2, queue).await, "+OK\r\n+QUEUED\r\n");
+                    assert_eq!(d.one(T0 + 100, &["EXEC"]).await, "*-1\r\n");
+                    // A key that never existed and still does not is no change.
+                    assert_eq!(d.one(T0 + 200, &["WATCH", "never"]).await, "+OK\r\n");
+                    assert_eq!(d.batch(T0 + 200, queue).await, "+OK\r\n+QUEUED\r\n");
+                    assert_eq!(d.one(T0 + 300, &["EXEC"]).await, "*1\r\n+PONG\r\n");
                 })
             }),
         );

@@ -175,3 +175,41 @@ fn redis_benchmark_completes_without_errors() {
         );
     }
 }
+
+/// A second server on a port another one serves must refuse to start, as redis-server does,
+/// instead of sharing it through SO_REUSEPORT (the kernel would split clients and keys between
+/// the two); the first keeps every client.
+#[test]
+fn a_second_server_on_a_busy_port_refuses_to_start() {
+    for shards in SHARD_COUNTS {
+        let first = Server::start(shards);
+        let mut c = first.raw();
+        check(&mut c, &["SET", "mine", "1"], "+OK\r\n");
+        let second = Command::new(env!("CARGO_BIN_EXE_corekv"))
+            .args(["--bind", "127.0.0.1", "--port", &first.port.to_string()])
+            .output()
+            .expect("run a second corekv");
+        assert!(
+            !second.status.success(),
+            "a second server started on a busy port"
+        );
+        let err = String::from_utf8_lossy(&second.stderr);
+        assert!(err.contains("Address already in use"), "{err}");
+        // Every new connection still reaches the first server.
+        for _ in 0..20 {
+            check(&mut first.raw(), &["GET", "mine"], "$1\r\n1\r\n");
+        }
+        assert!(first.stop().success());
+    }
+    if !have_tool("redis-server") {
+        return;
+    }
+    // A port redis-server serves is refused just the same.
+    let redis = RedisServer::start();
+    let second = Command::new(env!("CARGO_BIN_EXE_corekv"))
+        .args(["--bind", "127.0.0.1", "--port", &redis.port.to_string()])
+        .output()
+        .expect("run corekv");
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("Address already in use"));
+}

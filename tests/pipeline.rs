@@ -173,40 +173,6 @@ impl Rng {
     }
 }
 
-/// redis-server on a free loopback port, with nothing persisted; killed when dropped.
-struct Redis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--databases", "1"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let ready = eventually(std::time::Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(ready, "redis-server did not listen on {port}");
-        Redis { child, port }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// One random command over a small key space spread on every shard: reads, writes, gathers,
 /// barriers (cross-shard MSETNX and RENAME), errors, and big values now and then.
 fn random_command(rng: &mut Rng, keys: &[String], counters: &[String]) -> Vec<Vec<u8>> {
@@ -274,7 +240,7 @@ fn random_pipelines_match_redis_server() {
     if !have_tool("redis-server") {
         return;
     }
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     for (shards, seed) in [(4usize, 0x5eed_0001u64), (4, 0x5eed_0002), (1, 0x5eed_0003)] {
         let s = Server::start(shards);
         let mut rng = Rng(seed);

@@ -49,7 +49,8 @@ pub fn syntax(id: CmdId) -> &'static str {
         Rename | Renamenx => "key newkey",
         Keys => "pattern",
         Scan => "cursor [MATCH pattern] [COUNT count] [TYPE type]",
-        ShardTake | ShardPut | ShardStats | ShardClients | ShardKill => "",
+        Multi | Exec | Discard | Unwatch => "",
+        Watch => "key...",
     }
 }
 

@@ -248,7 +248,7 @@ pub fn randomkey(sh: &mut Shard, now: u64, out: &mut Vec<u8>) -> R {
     Ok(())
 }
 
-/// __take key: removes the key; replies `[value, absolute expiry ms or -1]`, or a null array.
+/// `ShardOp::Take` (`args[1]` is the key): removes the key; replies `[value, absolute expiry ms or -1]`, or a null array.
 pub fn shard_take(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
     match sh.store.take(a.get(1), now) {
         Some((value, expire)) => {
@@ -258,18 +258,5 @@ pub fn shard_take(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
         }
         None => reply::null_array(out),
     }
-    Ok(())
-}
-
-/// __put key value expire: stores the key, overwriting; expire is absolute ms or -1.
-pub fn shard_put(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
-    let expire = a.i64_at(3)?;
-    let expire = if expire < 0 {
-        None
-    } else {
-        Some(expire as u64)
-    };
-    sh.store.put(a.get(1), a.get(2), expire, now);
-    reply::ok(out);
     Ok(())
 }

@@ -79,8 +79,8 @@ pub mod flags {
     pub const LOADING: u32 = 1 << 6;
     pub const STALE: u32 = 1 << 7;
     pub const NO_AUTH: u32 = 1 << 8;
-    /// Not visible to clients (internal cross-shard operations).
-    pub const INTERNAL: u32 = 1 << 9;
+    /// Refused inside MULTI ("Command not allowed inside a transaction").
+    pub const NO_MULTI: u32 = 1 << 9;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -92,6 +92,7 @@ pub mod flags {
         (STALE, "stale"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
     ];
 }
 
@@ -135,16 +136,22 @@ commands! {
     Quit = "quit", -1, FAST | NO_AUTH | STALE | LOADING, (0, 0, 0), Conn, "connection", "Closes the connection.";
     Select = "select", 2, FAST | LOADING | STALE, (0, 0, 0), Conn, "connection", "Changes the selected database.";
     Auth = "auth", -2, NO_AUTH | FAST | LOADING | STALE, (0, 0, 0), Conn, "connection", "Authenticates the connection.";
-    Shutdown = "shutdown", -1, ADMIN | LOADING | STALE, (0, 0, 0), Conn, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.";
+    Shutdown = "shutdown", -1, ADMIN | LOADING | STALE | NO_MULTI, (0, 0, 0), Conn, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.";
     Hello = "hello", -1, FAST | NO_AUTH | LOADING | STALE, (0, 0, 0), Conn, "connection", "Handshakes with the Redis server.";
     Client = "client", -2, LOADING | STALE, (0, 0, 0), Conn, "connection", "A container for client connection commands.";
+    // transactions (run by the connection's pipeline: see `shard::pipeline::txn`)
+    Multi = "multi", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), Conn, "transactions", "Starts a transaction.";
+    Exec = "exec", 1, NOSCRIPT | LOADING | STALE, (0, 0, 0), Conn, "transactions", "Executes all commands in a transaction.";
+    Discard = "discard", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), Conn, "transactions", "Discards a transaction.";
+    Watch = "watch", -2, NOSCRIPT | LOADING | STALE | FAST, (1, -1, 1), Conn, "transactions", "Monitors changes to keys to determine the execution of a transaction.";
+    Unwatch = "unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), Conn, "transactions", "Forgets about watched keys of a transaction.";
     Command = "command", -1, LOADING | STALE, (0, 0, 0), Local, "server", "Returns detailed information about all commands.";
     Config = "config", -2, ADMIN | LOADING | STALE, (0, 0, 0), Local, "server", "A container for server configuration commands.";
     Info = "info", -1, LOADING | STALE, (0, 0, 0), All(Gather::Info), "server", "Returns information and statistics about the server.";
     Dbsize = "dbsize", 1, READONLY | FAST, (0, 0, 0), All(SumInt), "server", "Returns the number of keys in the database.";
     Flushdb = "flushdb", -1, WRITE, (0, 0, 0), All(AllOk), "server", "Removes all keys from the current database.";
     Flushall = "flushall", -1, WRITE, (0, 0, 0), All(AllOk), "server", "Removes all keys from all databases.";
-    Save = "save", 1, ADMIN | NOSCRIPT, (0, 0, 0), Conn, "server", "Synchronously saves the database(s) to disk.";
+    Save = "save", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), Conn, "server", "Synchronously saves the database(s) to disk.";
     Bgsave = "bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), Conn, "server", "Asynchronously saves the database(s) to disk.";
     Bgrewriteaof = "bgrewriteaof", 1, ADMIN | NOSCRIPT, (0, 0, 0), Conn, "server", "Asynchronously rewrites the append-only file to disk.";
     Lastsave = "lastsave", 1, FAST | LOADING | STALE, (0, 0, 0), Local, "server", "Returns the Unix timestamp of the last successful save to disk.";
@@ -192,12 +199,6 @@ commands! {
     Keys = "keys", 2, READONLY, (0, 0, 0), All(ConcatArrays), "generic", "Returns all key names that match a pattern.";
     Scan = "scan", -2, READONLY, (0, 0, 0), Scan, "generic", "Iterates over the key names in the database.";
     Randomkey = "randomkey", 1, READONLY, (0, 0, 0), All(AnyNonNull), "generic", "Returns a random key name from the database.";
-    // internal, shard to shard
-    ShardTake = "__take", 2, WRITE | INTERNAL, (1, 1, 1), Key, "internal", "Removes a key and returns its value and absolute expiry.";
-    ShardPut = "__put", 4, WRITE | INTERNAL, (1, 1, 1), Key, "internal", "Stores a key with a value and an absolute expiry.";
-    ShardStats = "__stats", 1, INTERNAL, (0, 0, 0), Local, "internal", "Returns this shard's statistics.";
-    ShardClients = "__clients", 1, INTERNAL, (0, 0, 0), Local, "internal", "Returns this shard's CLIENT LIST lines.";
-    ShardKill = "__kill", 6, INTERNAL, (0, 0, 0), Local, "internal", "Closes this shard's connections that match a CLIENT KILL filter.";
 }
 
 /// Lower-case name -> command, built once. A name is at most 16 bytes, so it is looked up as
@@ -218,9 +219,6 @@ impl NameTable {
         let mut slots = vec![(0u128, 0u8, 0u16); 1 << NAME_TABLE_BITS].into_boxed_slice();
         for (i, id) in ALL.iter().enumerate() {
             let spec = id.spec();
-            if spec.flags & INTERNAL != 0 {
-                continue;
-            }
             let (packed, len) = pack_name(spec.name.as_bytes()).expect("command names fit");
             let mut at = name_slot(packed, len);
             while slots[at].2 != 0 {
@@ -283,7 +281,7 @@ impl CmdId {
         ALL[i]
     }
 
-    /// Looks a command up by name, case-insensitively. Internal commands are not found.
+    /// Looks a command up by name, case-insensitively.
     #[inline]
     pub fn lookup(name: &[u8]) -> Option<CmdId> {
         let (packed, len) = pack_name(name)?;
@@ -327,14 +325,10 @@ pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut
                 if shard.aof.is_some() {
                     crate::persist::aof::log_write(shard, id, args, now_ms);
                 }
-                if crate::config::RUNTIME
-                    .has_save_rules
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    crate::config::RUNTIME
-                        .dirty
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if !shard.watch.is_empty() && modified(id, args, &out[start..]) {
+                    for_each_key(id, args, |k| shard.watch.touch(k));
                 }
+                count_dirty();
             }
             return;
         }
@@ -354,6 +348,65 @@ pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut
     };
     shard.stats.failed[id as usize] += 1;
     write_error(shard, &err, out);
+}
+
+/// Calls `f` with every key argument of `id` (by its declared first/last/step).
+pub fn for_each_key<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8])) {
+    let spec = id.spec();
+    if spec.first_key <= 0 {
+        return;
+    }
+    let last = if spec.last_key < 0 {
+        args.len() as i32 + spec.last_key
+    } else {
+        spec.last_key
+    };
+    let mut i = spec.first_key;
+    while i <= last && (i as usize) < args.len() {
+        f(args.get(i as usize));
+        i += spec.step.max(1);
+    }
+}
+
+/// Whether a write command that succeeded with `reply` changed its keys (for WATCH: Redis
+/// marks a key only when a write really touched it). A write that did nothing answers 0 or
+/// null: DEL of a missing key, SETNX / MSETNX / RENAMENX / EXPIRE / PERSIST that did not
+/// apply, SET NX|XX that did not set. SET ... GET and GETSET answer null for a missing key they
+/// did create.
+fn modified(id: CmdId, args: &Args, reply: &[u8]) -> bool {
+    match reply {
+        b":0\r\n" => false,
+        b"$-1\r\n" | b"_\r\n" => match id {
+            CmdId::Getset => true,
+            CmdId::Set => args.iter().skip(3).any(|a| args::eq_ic(a, "get")),
+            _ => false,
+        },
+        _ => true,
+    }
+}
+
+/// A save rule's dirty count.
+fn count_dirty() {
+    if crate::config::RUNTIME
+        .has_save_rules
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        crate::config::RUNTIME
+            .dirty
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The server's own write of `keys` (a cross-shard RENAME's take and put): logged, seen by
+/// WATCH and counted like a client's write.
+pub fn after_write(shard: &mut Shard, keys: &[&[u8]], now_ms: u64) {
+    for k in keys {
+        if shard.aof.is_some() {
+            crate::persist::aof::log_key(shard, k, now_ms);
+        }
+        shard.watch.touch(k);
+    }
+    count_dirty();
 }
 
 /// Writes `e` as an error reply and counts it in the shard's errorstats.
@@ -427,12 +480,8 @@ fn dispatch(
         Keys => keys::keys(sh, a, now, out),
         Scan => keys::scan(sh, a, now, out),
         Randomkey => keys::randomkey(sh, now, out),
-        ShardTake => keys::shard_take(sh, a, now, out),
-        ShardPut => keys::shard_put(sh, a, now, out),
-        ShardStats => server::stats(sh, now, out),
-        ShardClients => server::client_lines(sh, out),
-        ShardKill => connection::shard_kill(sh, a, out),
-        Quit | Select | Hello | Client | Auth | Shutdown | Save | Bgsave | Bgrewriteaof => {
+        Quit | Select | Hello | Client | Auth | Shutdown | Save | Bgsave | Bgrewriteaof | Multi
+        | Exec | Discard | Watch | Unwatch => {
             // Connection commands never reach a shard; the connection runs them itself.
             Err(CmdError::Other(
                 "ERR connection command routed to a shard".into(),
@@ -453,13 +502,12 @@ mod tests {
             assert_eq!(*id as usize, i);
             assert_eq!(s.name, s.name.to_ascii_lowercase());
             assert!(s.arity != 0, "{}", s.name);
-            if s.flags & INTERNAL == 0 {
-                assert_eq!(CmdId::lookup(s.name.to_uppercase().as_bytes()), Some(*id));
-            } else {
-                assert_eq!(CmdId::lookup(s.name.as_bytes()), None);
-            }
+            assert_eq!(CmdId::lookup(s.name.to_uppercase().as_bytes()), Some(*id));
+            assert!(!s.name.starts_with('_'), "no internal command in the table");
             // Commands routed by key have their key positions declared.
-            if matches!(s.route, Route::Key | Route::Multi { .. } | Route::Barrier) {
+            if matches!(s.route, Route::Key | Route::Multi { .. } | Route::Barrier)
+                || *id == CmdId::Watch
+            {
                 assert!(s.first_key >= 1, "{}", s.name);
             }
             if let Route::Multi { step, .. } = s.route {
@@ -484,7 +532,7 @@ mod tests {
         let longest = ALL.iter().map(|id| id.spec().name.len()).max().unwrap();
         assert!(longest <= MAX_NAME);
         // Every name, with every byte's case flipped in turn, finds its command.
-        for id in ALL.iter().filter(|id| id.spec().flags & INTERNAL == 0) {
+        for id in ALL {
             let name = id.spec().name.as_bytes();
             for i in 0..name.len() {
                 let mut n = name.to_vec();

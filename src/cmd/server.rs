@@ -88,10 +88,7 @@ fn command_info(id: CmdId, out: &mut Vec<u8>) {
 }
 
 fn public_commands() -> impl Iterator<Item = CmdId> {
-    super::ALL
-        .iter()
-        .copied()
-        .filter(|id| id.spec().flags & flags::INTERNAL == 0)
+    super::ALL.iter().copied()
 }
 
 /// COMMAND [COUNT | INFO name... | DOCS name... | LIST]
@@ -526,7 +523,7 @@ pub fn format_info(
         s.push_str("# Commandstats\r\n");
         for (i, spec) in TABLE.iter().enumerate() {
             let calls = total(STAT_FIELDS + 2 * i);
-            if calls > 0 && spec.flags & flags::INTERNAL == 0 {
+            if calls > 0 {
                 let failed = total(STAT_FIELDS + 2 * i + 1);
                 let _ = write!(
                     s,

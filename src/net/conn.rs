@@ -26,7 +26,7 @@
 //! password is set) the parser applies Redis's unauthenticated limits and the query buffer is
 //! capped at [`UNAUTH_QUERY_BUFFER_LIMIT`].
 
-use crate::cmd::{server::now_ms, Args};
+use crate::cmd::server::now_ms;
 use crate::config::RUNTIME;
 use crate::resp::parse::{Batch, Limits, Parser};
 use crate::resp::reply;
@@ -208,7 +208,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
     let (mut start, mut filled) = (0usize, 0usize);
     let mut closing = false;
 
-    while !closing {
+    'conn: while !closing {
         let authenticated = client.borrow().authenticated;
         let buffer_limit = if authenticated {
             RUNTIME.query_buffer_limit.load(Ordering::Relaxed)
@@ -268,17 +268,23 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                 }
                 let ranges = batch.cmd_args(i);
                 let plan = plans[i % prefetch::CHUNK];
+                // A cross-shard transaction holds this shard: this core's keys wait for it.
+                if ctx.lock.held() {
+                    ctx.lock.wait_admitted(pipe.txn()).await;
+                }
                 match pipe.command(&ctx, &client, &buf, ranges, plan, now, &mut out) {
                     Flow::Continue => {}
                     Flow::Close => {
                         closing = true;
                         break;
                     }
-                    Flow::Barrier => {
+                    // A barrier, EXEC or a command holding several shards: it runs alone,
+                    // after everything before it.
+                    flow => {
                         if !flush_all(&mut pipe, &ctx, &mut out, &mut stream).await {
-                            return;
+                            break 'conn;
                         }
-                        pipe.barrier(&ctx, &Args::new(&buf, ranges), now, &mut out)
+                        pipe.finish(flow, &ctx, &client, &buf, ranges, now, &mut out)
                             .await;
                     }
                 }
@@ -291,12 +297,12 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                     if !flush_all(&mut pipe, &ctx, &mut out, &mut stream).await
                         || !write_out(&ctx, &mut out, &mut stream).await
                     {
-                        return;
+                        break 'conn;
                     }
                 }
             }
             if !flush_all(&mut pipe, &ctx, &mut out, &mut stream).await {
-                return;
+                break 'conn;
             }
             start = end;
             if closing {
@@ -307,7 +313,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                 parser.reset();
             }
             if out.len() > OUT_HIGH_WATER && !write_out(&ctx, &mut out, &mut stream).await {
-                return;
+                break 'conn;
             }
         }
         if !out.is_empty() {
@@ -319,6 +325,8 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
             break;
         }
     }
+    // A transaction in progress is dropped, and watches on any shard are forgotten.
+    pipe.close(&ctx, id).await;
     let _ = stream.close().await;
 }
 

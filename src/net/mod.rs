@@ -57,6 +57,12 @@ pub fn run(cfg: Config) -> Result<(), String> {
     let cpus = Config::available_cpus();
     let pin = !cfg.no_pin && shards <= cpus.len();
 
+    // SO_REUSEPORT would let this process share a port another server (a second corekv of the
+    // same user) already serves, and the kernel would split the clients between the two: check
+    // first with a socket that cannot share, as redis-server refuses a busy port.
+    if cfg.port != 0 {
+        refuse_busy_port(SocketAddr::new(cfg.bind, cfg.port))?;
+    }
     // Reserve the port on the main thread, so that with --port 0 every shard binds the same one.
     let reserved = bind_listener(SocketAddr::new(cfg.bind, cfg.port), cfg.tcp_backlog, false)?;
     let port = reserved
@@ -169,6 +175,22 @@ fn check_memlock() -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Fails when something already listens on `addr`: a socket without SO_REUSEPORT cannot bind
+/// a port in use by a listener (SO_REUSEADDR still lets it past connections in TIME_WAIT).
+fn refuse_busy_port(addr: SocketAddr) -> Result<(), String> {
+    use socket2::{Domain, Socket, Type};
+    let probe =
+        Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(|e| e.to_string())?;
+    probe.set_reuse_address(true).map_err(|e| e.to_string())?;
+    match probe.bind(&addr.into()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(format!(
+            "cannot listen on {addr}: Address already in use (another server serves this port)"
+        )),
+        Err(e) => Err(format!("cannot bind {addr}: {e}")),
+    }
 }
 
 /// A listening socket with SO_REUSEPORT (every shard binds the same port) and SO_REUSEADDR

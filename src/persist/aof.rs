@@ -164,8 +164,8 @@ pub fn log_write(sh: &mut Shard, id: CmdId, args: &Args, now_ms: u64) {
     }
 }
 
-/// Logs the state of `key` as it is now.
-fn log_key(sh: &mut Shard, key: &[u8], now_ms: u64) {
+/// Logs the state of `key` as it is now (nothing when the log is off).
+pub fn log_key(sh: &mut Shard, key: &[u8], now_ms: u64) {
     let expire = match sh.store.expire_time(key, now_ms) {
         crate::store::Ttl::Ms(at) => Some(at),
         _ => None,

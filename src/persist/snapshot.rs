@@ -198,7 +198,9 @@ pub fn load(
         {
             continue;
         }
-        store.put(&e.key, &e.value, e.expire_at_ms, now);
+        store
+            .put(&e.key, &e.value, e.expire_at_ms, now)
+            .map_err(|err| format!("{}: cannot load a key: {err:?}", path.display()))?;
         n += 1;
     }
     Ok(n)

@@ -46,6 +46,8 @@ pub struct Ctx {
     pub snapshot_epoch: Cell<u64>,
     /// How far this shard's append-only log is durable, when the log is on.
     pub durability: std::cell::OnceCell<Rc<crate::persist::aof::Durability>>,
+    /// Which cross-shard transaction holds this shard, and the work waiting for it.
+    pub lock: super::lock::TxnLock,
 }
 
 impl Ctx {
@@ -68,6 +70,7 @@ impl Ctx {
             live_connections: Cell::new(0),
             durability: std::cell::OnceCell::new(),
             snapshot_epoch: Cell::new(crate::persist::snapshot::epoch()),
+            lock: super::lock::TxnLock::default(),
         }
     }
 
@@ -126,14 +129,36 @@ impl Ctx {
         }
     }
 
-    /// Sends a hop to the shard that will run it.
-    pub async fn send(&self, dest: usize, hop: Box<Hop>) {
-        let senders = self
-            .requests
-            .as_ref()
-            .expect("a hop needs more than one shard");
-        // The mesh lives until every shard has finished, so a send cannot fail while we run.
-        let _ = senders.send_to(dest, hop).await;
+    /// Sends a hop to the shard that will run it. Returns false (and logs) if it could not be
+    /// sent: the mesh is closed, which happens only after every shard has drained, so a caller
+    /// must then not wait for the hop's reply.
+    pub async fn send(&self, dest: usize, hop: Box<Hop>) -> bool {
+        let Some(senders) = self.requests.as_ref() else {
+            eprintln!(
+                "corekv: shard {}: bug: a hop to shard {dest} with one shard",
+                self.id
+            );
+            return false;
+        };
+        match senders.send_to(dest, hop).await {
+            Ok(()) => true,
+            Err(_) => {
+                eprintln!(
+                    "corekv: shard {}: cannot send to shard {dest}: mesh closed",
+                    self.id
+                );
+                false
+            }
+        }
+    }
+
+    /// Sends a hop that ran here back to the core that sent it.
+    pub async fn reply_to_origin(&self, hop: Box<Hop>) {
+        let origin = hop.origin;
+        if let Some(tx) = self.replies.as_ref() {
+            // The mesh lives until every shard has finished, so a send cannot fail while we run.
+            let _ = tx.send_to(origin, hop).await;
+        }
     }
 
     /// Waits until `expected` hops came back to waiter slot `w`, moving them into `into`.
@@ -178,17 +203,8 @@ pub fn spawn_mesh_tasks(
     for (_peer, rx) in requests.streams() {
         let ctx = ctx.clone();
         glommio::spawn_local(async move {
-            while let Some(mut hop) = rx.recv().await {
-                {
-                    let mut shard = ctx.shard.borrow_mut();
-                    hop.execute(&mut shard);
-                }
-                // Replies of logged writes leave only once the log covers them (always).
-                ctx.wait_durable().await;
-                let origin = hop.origin;
-                if let Some(tx) = ctx.replies.as_ref() {
-                    let _ = tx.send_to(origin, hop).await;
-                }
+            while let Some(hop) = rx.recv().await {
+                super::lock::serve(&ctx, hop).await;
             }
         })
         .detach();

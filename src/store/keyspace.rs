@@ -118,16 +118,23 @@ impl Store {
 
     /// Unconditional overwrite (cross-shard RENAME, destination side). An
     /// expiry at or before `now_ms` leaves the key absent. A key or value over
-    /// MAX_STRING_LEN (which no other store could have produced) is dropped.
-    pub fn put(&mut self, key: &[u8], value: &[u8], expire_at: Option<u64>, now_ms: u64) {
+    /// MAX_STRING_LEN (which no other store could have produced) or a full slab is an error,
+    /// and the destination is left absent: the caller reports it rather than lose it silently.
+    pub fn put(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        expire_at: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
         let h = self.hash(key);
         if let Some(idx) = self.lookup(h, key, now_ms) {
             self.unlink(h, idx);
         }
         if matches!(expire_at, Some(t) if t <= now_ms) {
-            return;
+            return Ok(());
         }
-        let _ = self.insert(h, key, value, expire_at);
+        self.insert(h, key, value, expire_at).map(|_| ())
     }
 
     /// Same-shard RENAME/RENAMENX, keeping the TTL. NoSuchKey if `src` is

@@ -355,7 +355,7 @@ fn apply(s: &mut Store, m: &mut Model, now: u64, op: &Op) {
         }
         Op::Put(k, v, d) => {
             let at = d.map(|d| (now + d).saturating_sub(2));
-            s.put(KEYS[k], VALS[v], at, now);
+            s.put(KEYS[k], VALS[v], at, now).unwrap();
             if at.is_some_and(|t| t <= now) {
                 m.remove(KEYS[k]);
             } else {

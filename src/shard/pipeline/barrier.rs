@@ -1,6 +1,8 @@
 //! Commands whose keys live on several shards and need dependent steps (take, then put; check,
 //! then write), and SAVE, which waits for the snapshot: each runs alone, after everything before
-//! it in the pipeline was flushed.
+//! it in the pipeline was flushed. A cross-shard RENAME or MSETNX holds its shards (see
+//! `shard::lock`) for all its steps, so it is atomic like Redis's: no client sees the key in
+//! neither place, or an MSETNX half done.
 
 use super::super::mesh::Ctx;
 use super::super::slot::key_shard;
@@ -9,16 +11,17 @@ use super::Pipeline;
 use crate::cmd::{self, args::eq_ic, Args, CmdId};
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::shard::{hop, ShardOp};
 
 impl Pipeline {
     /// Runs one op on shard `s` now and returns its reply.
-    async fn one(&mut self, ctx: &Ctx, s: usize, id: CmdId, args: &[&[u8]], now: u64) -> Vec<u8> {
+    async fn one(&mut self, ctx: &Ctx, s: usize, op: ShardOp, args: &[&[u8]], now: u64) -> Vec<u8> {
         if s == self.me {
             let (data, ranges) = super::owned_args(args);
             let mut out = Vec::new();
-            cmd::execute(
+            hop::run_internal(
                 &mut ctx.shard.borrow_mut(),
-                id,
+                op,
                 &Args::new(&data, &ranges),
                 now,
                 &mut out,
@@ -27,9 +30,12 @@ impl Pipeline {
         }
         let mut hop = ctx.hop(self.waiter);
         hop.now_ms = now;
-        hop.push_op(id, args.iter().copied());
+        hop.txn = self.txn;
+        hop.push(op, args.iter().copied());
         hop.dest = s;
-        ctx.send(s, hop).await;
+        if !ctx.send(s, hop).await {
+            return b"-ERR internal error: shard unreachable\r\n".to_vec();
+        }
         ctx.wait(self.waiter, 1, &mut self.back).await;
         let hop = self.back.pop().expect("one hop came back");
         let r = hop.op_reply(0).to_vec();
@@ -42,10 +48,28 @@ impl Pipeline {
         if eq_ic(args.get(0), "save") {
             return self.save(ctx, out).await;
         }
+        // Outside EXEC (which already holds them), hold the keys' shards for every step.
+        let mut held = Vec::new();
+        let txn = if self.txn == 0 {
+            let id = CmdId::lookup(args.get(0)).unwrap_or(CmdId::Rename);
+            cmd::for_each_key(id, args, |k| held.push(key_shard(k, self.shards) as u16));
+            held.sort_unstable();
+            held.dedup();
+            let txn = ctx.lock.new_txn(self.me);
+            self.acquire(ctx, txn, &held, None, now).await;
+            self.txn = txn;
+            txn
+        } else {
+            0
+        };
         if eq_ic(args.get(0), "msetnx") {
             self.msetnx_across(ctx, args, now, out).await
         } else {
             self.rename_across(ctx, args, now, out).await
+        }
+        if txn != 0 {
+            self.txn = 0;
+            self.release(ctx, txn, &held, now).await;
         }
     }
 
@@ -68,8 +92,8 @@ impl Pipeline {
         }
     }
 
-    /// MSETNX over several shards: ask every shard whether any of its keys exists, then set.
-    /// Not atomic across shards: a key created between the two steps is overwritten.
+    /// MSETNX over several shards: ask every shard whether any of its keys exists, then set
+    /// (the shards are held throughout).
     async fn msetnx_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
         ctx.shard.borrow_mut().stats.calls[CmdId::Msetnx as usize] += 1;
         let mut by_shard: Vec<Vec<&[u8]>> = vec![Vec::new(); self.shards];
@@ -79,20 +103,25 @@ impl Pipeline {
         for (s, kv) in by_shard.iter().enumerate().filter(|(_, kv)| !kv.is_empty()) {
             let mut exists: Vec<&[u8]> = vec![b"exists"];
             exists.extend(kv.iter().step_by(2));
-            if self.one(ctx, s, CmdId::Exists, &exists, now).await != b":0\r\n" {
+            if self
+                .one(ctx, s, ShardOp::Cmd(CmdId::Exists), &exists, now)
+                .await
+                != b":0\r\n"
+            {
                 return reply::int(out, 0);
             }
         }
         for (s, kv) in by_shard.iter().enumerate().filter(|(_, kv)| !kv.is_empty()) {
             let mut mset: Vec<&[u8]> = vec![b"mset"];
             mset.extend(kv.iter().copied());
-            self.one(ctx, s, CmdId::Mset, &mset, now).await;
+            self.one(ctx, s, ShardOp::Cmd(CmdId::Mset), &mset, now)
+                .await;
         }
         reply::int(out, 1);
     }
 
-    /// RENAME / RENAMENX between keys on different shards: check, take, put. Not atomic: another
-    /// client may briefly see neither key (documented in the README).
+    /// RENAME / RENAMENX between keys on different shards: check, take, put (the two shards
+    /// are held throughout).
     async fn rename_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
         let nx = eq_ic(args.get(0), "renamenx");
         let id = if nx { CmdId::Renamenx } else { CmdId::Rename };
@@ -106,7 +135,13 @@ impl Pipeline {
         };
         if nx
             && self
-                .one(ctx, s_src, CmdId::Exists, &[b"exists", src], now)
+                .one(
+                    ctx,
+                    s_src,
+                    ShardOp::Cmd(CmdId::Exists),
+                    &[b"exists", src],
+                    now,
+                )
                 .await
                 != b":1\r\n"
         {
@@ -114,27 +149,33 @@ impl Pipeline {
         }
         if nx
             && self
-                .one(ctx, s_dst, CmdId::Exists, &[b"exists", dst], now)
+                .one(
+                    ctx,
+                    s_dst,
+                    ShardOp::Cmd(CmdId::Exists),
+                    &[b"exists", dst],
+                    now,
+                )
                 .await
                 == b":1\r\n"
         {
             return reply::int(out, 0);
         }
-        let taken = self
-            .one(ctx, s_src, CmdId::ShardTake, &[b"__take", src], now)
-            .await;
+        let taken = self.one(ctx, s_src, ShardOp::Take, &[b"", src], now).await;
         let Some((value, expire)) = parse_taken(&taken) else {
             return fail(ctx, CmdError::NoSuchKey, out);
         };
-        let expire = itoa::Buffer::new().format(expire).to_owned();
-        self.one(
-            ctx,
-            s_dst,
-            CmdId::ShardPut,
-            &[b"__put", dst, value, expire.as_bytes()],
-            now,
-        )
-        .await;
+        let put = ShardOp::Put {
+            expire_at: u64::try_from(expire).unwrap_or(u64::MAX),
+        };
+        let stored = self.one(ctx, s_dst, put, &[b"", dst, value], now).await;
+        if stored.first() == Some(&b'-') {
+            // The destination refused the value (it cannot hold it): say so, never lose it
+            // silently. The source key is already gone, as after a RENAME onto a full store.
+            eprintln!("corekv: RENAME could not store the destination key");
+            out.extend_from_slice(&stored);
+            return;
+        }
         if nx {
             reply::int(out, 1);
         } else {

@@ -14,16 +14,20 @@
 //! planned and channels are FIFO, so commands on one key always run in the client's order.
 //!
 //! A cross-shard RENAME needs two dependent steps (take the value, then store it), so it is a
-//! barrier: everything before it is flushed, it runs alone, and planning resumes after it.
+//! barrier: everything before it is flushed, it runs alone (holding its shards, see
+//! `shard::lock`), and planning resumes after it. MULTI queues commands and EXEC runs them
+//! atomically (see `txn`).
 
 mod barrier;
+mod conn_cmds;
 mod gather;
 pub mod prefetch;
+mod txn;
 
 use super::mesh::Ctx;
 use super::slot::key_shard;
-use super::{with_known_hash, ClientInfo, Hop, Shard};
-use crate::cmd::{self, args::eq_ic, connection, server, Args, CmdId, Gather, Route};
+use super::{hop, with_known_hash, ClientInfo, Hop, Shard, ShardOp};
+use crate::cmd::{self, Args, CmdId, Gather, Route};
 use crate::error::CmdError;
 use crate::resp::reply;
 use gather::gather;
@@ -40,19 +44,6 @@ fn owned_args<T: AsRef<[u8]>>(parts: &[T]) -> (Vec<u8>, Vec<(usize, usize)>) {
         ranges.push((start, data.len()));
     }
     (data, ranges)
-}
-
-/// BGSAVE / BGREWRITEAOF: starts a snapshot (which also restarts the append-only logs).
-fn background_save(
-    shards: usize,
-    started: &[u8],
-    busy: &str,
-    buf: &mut Vec<u8>,
-) -> Result<(), CmdError> {
-    crate::persist::snapshot::start(shards, crate::config::RUNTIME.rdb_path())
-        .map_err(|_| CmdError::Other(busy.into()))?;
-    reply::simple(buf, started);
-    Ok(())
 }
 
 /// Capacity of the deferred-local reply buffer kept between batches.
@@ -80,6 +71,10 @@ pub enum Flow {
     Close,
     /// Flush, then run this command with [`Pipeline::barrier`].
     Barrier,
+    /// Flush, then run the transaction with [`Pipeline::exec`].
+    Exec,
+    /// Flush, then run this multi-shard command holding its shards ([`Pipeline::atomic`]).
+    Atomic,
 }
 
 pub struct Pipeline {
@@ -99,6 +94,14 @@ pub struct Pipeline {
     by_shard: Vec<Option<Box<Hop>>>,
     scratch_ranges: Vec<(usize, usize)>,
     key_shards: Vec<u16>,
+    /// The transaction whose shards this connection holds (0: none); its hops pass them.
+    txn: u64,
+    /// Hops run whole, ignoring the reply budget (while EXEC runs).
+    atomic: bool,
+    /// Commands queued since MULTI.
+    multi: Option<txn::Queue>,
+    /// Shards where this connection has watched keys, ascending.
+    watched: Vec<u16>,
 }
 
 impl Pipeline {
@@ -118,7 +121,16 @@ impl Pipeline {
             by_shard: (0..ctx.shards).map(|_| None).collect(),
             scratch_ranges: Vec::new(),
             key_shards: Vec::new(),
+            txn: 0,
+            atomic: false,
+            multi: None,
+            watched: Vec::new(),
         }
+    }
+
+    /// The transaction this connection's work belongs to (0: none).
+    pub fn txn(&self) -> u64 {
+        self.txn
     }
 
     /// Bytes of replies held for commands not yet written (run here while others are pending).
@@ -153,6 +165,7 @@ impl Pipeline {
                 args: args.iter().skip(1).map(<[u8]>::to_vec).collect(),
             };
             self.local_result(sh, None, Err(e), out);
+            self.flag_multi();
             return Flow::Continue;
         };
         let spec = id.spec();
@@ -162,19 +175,17 @@ impl Pipeline {
             c.authenticated
         };
         if !id.arity_ok(args.len()) {
-            self.local_result(
-                sh,
-                Some(id),
-                Err(CmdError::WrongArity(spec.name.into())),
-                out,
-            );
-            return Flow::Continue;
+            return self.reject(sh, client, id, CmdError::WrongArity(spec.name.into()), out);
         }
         // Like Redis: unknown-command and arity errors first, then authentication.
         if !authenticated && spec.flags & crate::cmd::flags::NO_AUTH == 0 {
             let e = CmdError::Other("NOAUTH Authentication required.".into());
-            self.local_result(sh, Some(id), Err(e), out);
-            return Flow::Continue;
+            return self.reject(sh, client, id, e, out);
+        }
+        if self.multi.is_some() {
+            if let Some(flow) = self.queue(ctx, sh, client, id, &args, out) {
+                return flow;
+            }
         }
         match spec.route {
             Route::Local => self.single(ctx, sh, self.me, id, &args, None, now, out),
@@ -187,9 +198,9 @@ impl Pipeline {
                 self.single(ctx, sh, s, id, &args, hash, now, out)
             }
             Route::Multi { step, gather } => {
-                self.multi(ctx, sh, id, &args, step as usize, gather, now, out)
+                return self.multi(ctx, sh, id, &args, step as usize, gather, now, out);
             }
-            Route::All(gather) => self.all(ctx, sh, id, &args, gather, now, out),
+            Route::All(gather) => return self.all(ctx, sh, id, &args, gather, now, out),
             Route::Scan => match cmd::keys::parse_cursor(args.get(1)) {
                 Ok(c) => {
                     let s = cmd::keys::scan_cursor_shard(c, self.shards);
@@ -227,133 +238,9 @@ impl Pipeline {
         Flow::Continue
     }
 
-    fn conn_command(
-        &mut self,
-        ctx: &Ctx,
-        sh: &mut Shard,
-        client: &std::cell::RefCell<ClientInfo>,
-        id: CmdId,
-        args: &Args,
-        now: u64,
-        out: &mut Vec<u8>,
-    ) -> Flow {
-        let mut buf = std::mem::take(&mut self.local.data);
-        buf.clear();
-        let res = match id {
-            CmdId::Quit => {
-                reply::ok(&mut buf);
-                Ok(())
-            }
-            CmdId::Select => connection::select(args, &mut buf),
-            CmdId::Auth => connection::auth(sh, &mut client.borrow_mut(), args, &mut buf),
-            CmdId::Hello => connection::hello(sh, &mut client.borrow_mut(), args, &mut buf),
-            CmdId::Shutdown => connection::shutdown(args, &mut buf),
-            CmdId::Save => return Flow::Barrier,
-            // The log is rewritten by taking a snapshot: each shard's log then starts over from it.
-            CmdId::Bgrewriteaof
-                if !crate::config::RUNTIME
-                    .appendonly
-                    .load(std::sync::atomic::Ordering::Relaxed) =>
-            {
-                Err(CmdError::Other(
-                    "ERR Append only file is not enabled (appendonly no)".into(),
-                ))
-            }
-            CmdId::Bgrewriteaof => background_save(
-                self.shards,
-                b"Background append only file rewriting started",
-                "ERR Background append only file rewriting already in progress",
-                &mut buf,
-            ),
-            // SCHEDULE starts now when no save runs (nothing is queued behind a running one).
-            CmdId::Bgsave => background_save(
-                self.shards,
-                b"Background saving started",
-                "ERR Background save already in progress",
-                &mut buf,
-            ),
-            CmdId::Client if eq_ic(args.get(1), "list") => {
-                self.all(ctx, sh, id, args, Gather::ConcatText, now, out);
-                self.local.data = buf;
-                return Flow::Continue;
-            }
-            CmdId::Client if eq_ic(args.get(1), "kill") => {
-                let caller = client.borrow().id;
-                match connection::parse_kill(caller, args) {
-                    Ok(filter) => {
-                        let gather = if filter.old_form {
-                            Gather::KilledOrNoSuchClient
-                        } else {
-                            Gather::SumInt
-                        };
-                        sh.stats.calls[id as usize] += 1;
-                        self.on_every_shard(
-                            ctx,
-                            sh,
-                            CmdId::ShardKill,
-                            &filter.args,
-                            gather,
-                            0,
-                            now,
-                        );
-                        self.local.data = buf;
-                        return Flow::Continue;
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            _ => connection::client(&mut client.borrow_mut(), args, &mut buf),
-        };
-        let ok = res.is_ok();
-        let written = std::mem::take(&mut buf);
-        self.local_result(sh, Some(id), res.map(|_| written.as_slice()), out);
-        self.local.data = written;
-        if id == CmdId::Quit || (id == CmdId::Shutdown && ok) {
-            Flow::Close
-        } else {
-            Flow::Continue
-        }
-    }
-
-    /// Emits a reply produced on the connection itself (errors before routing, connection
-    /// commands), counting it like any command.
-    fn local_result(
-        &mut self,
-        sh: &mut Shard,
-        id: Option<CmdId>,
-        res: Result<&[u8], CmdError>,
-        out: &mut Vec<u8>,
-    ) {
-        if let Some(id) = id {
-            sh.stats.calls[id as usize] += 1;
-        }
-        let dest = if self.deferred {
-            &mut self.local.reply
-        } else {
-            &mut *out
-        };
-        match res {
-            Ok(bytes) => dest.extend_from_slice(bytes),
-            Err(e) => {
-                if let Some(id) = id {
-                    sh.stats.failed[id as usize] += 1;
-                }
-                cmd::write_error(sh, &e, dest);
-            }
-        }
-        if self.deferred {
-            self.local.ends.push(self.local.reply.len());
-            let op = self.local.ends.len() as u32 - 1;
-            self.pieces.push(Piece::One {
-                shard: self.me as u16,
-                op,
-            });
-        }
-    }
-
-    /// Runs `id` on this core into the deferred-local buffer; returns its op index there.
-    fn run_deferred(&mut self, sh: &mut Shard, id: CmdId, args: &Args, now: u64) -> u32 {
-        cmd::execute(sh, id, args, now, &mut self.local.reply);
+    /// Runs `op` on this core into the deferred-local buffer; returns its op index there.
+    fn run_deferred(&mut self, sh: &mut Shard, op: ShardOp, args: &Args, now: u64) -> u32 {
+        hop::run_internal(sh, op, args, now, &mut self.local.reply);
         self.local.ends.push(self.local.reply.len());
         self.local.ends.len() as u32 - 1
     }
@@ -362,6 +249,8 @@ impl Pipeline {
         let waiter = self.waiter;
         let hop = self.outgoing[s].get_or_insert_with(|| ctx.hop(waiter));
         hop.now_ms = now;
+        hop.txn = self.txn;
+        hop.atomic = self.atomic;
         hop
     }
 
@@ -382,7 +271,7 @@ impl Pipeline {
         if s == self.me {
             with_known_hash(sh, known, |sh| {
                 if self.deferred {
-                    let op = self.run_deferred(sh, id, args, now);
+                    let op = self.run_deferred(sh, ShardOp::Cmd(id), args, now);
                     self.pieces.push(Piece::One {
                         shard: s as u16,
                         op,
@@ -401,13 +290,14 @@ impl Pipeline {
         }
     }
 
-    /// One part of a split command: `id` with argument 0 and the given argument indices.
+    /// One part of a split command: `op` with argument 0 and the given argument indices.
+    #[allow(clippy::too_many_arguments)]
     fn part(
         &mut self,
         ctx: &Ctx,
         sh: &mut Shard,
         s: usize,
-        id: CmdId,
+        op: ShardOp,
         args: &Args,
         picks: &[usize],
         now: u64,
@@ -417,12 +307,12 @@ impl Pipeline {
             ranges.clear();
             let all = args.ranges();
             ranges.extend(picks.iter().map(|&i| all[i]));
-            let op = self.run_deferred(sh, id, &Args::new(args.buf(), &ranges), now);
+            let i = self.run_deferred(sh, op, &Args::new(args.buf(), &ranges), now);
             self.scratch_ranges = ranges;
-            op
+            i
         } else {
             self.remote(ctx, s, now)
-                .push_op(id, picks.iter().map(|&i| args.get(i)))
+                .push(op, picks.iter().map(|&i| args.get(i)))
         }
     }
 
@@ -437,11 +327,11 @@ impl Pipeline {
         gather: Gather,
         now: u64,
         out: &mut Vec<u8>,
-    ) {
+    ) -> Flow {
         if (args.len() - 1) % step != 0 {
             let name = id.spec().name.to_string();
             self.local_result(sh, Some(id), Err(CmdError::WrongArity(name)), out);
-            return;
+            return Flow::Continue;
         }
         let mut key_shards = std::mem::take(&mut self.key_shards);
         key_shards.clear();
@@ -453,7 +343,12 @@ impl Pipeline {
         let first = key_shards[0];
         if key_shards.iter().all(|&s| s == first) {
             self.key_shards = key_shards;
-            return self.single(ctx, sh, first as usize, id, args, None, now, out);
+            self.single(ctx, sh, first as usize, id, args, None, now, out);
+            return Flow::Continue;
+        }
+        if self.must_hold_shards() {
+            self.key_shards = key_shards;
+            return Flow::Atomic;
         }
         self.deferred = true;
         let parts_start = self.parts.len() as u32;
@@ -472,7 +367,7 @@ impl Pipeline {
             {
                 picks.extend((0..step).map(|d| 1 + j * step + d));
             }
-            let op = self.part(ctx, sh, s as usize, id, args, &picks, now);
+            let op = self.part(ctx, sh, s as usize, ShardOp::Cmd(id), args, &picks, now);
             self.parts.push((s, op));
         }
         let order_start = self.order.len() as u32;
@@ -486,6 +381,17 @@ impl Pipeline {
             info: 0,
         });
         self.key_shards = key_shards;
+        Flow::Continue
+    }
+
+    /// Whether a command spanning shards must first hold them: atomic mode is on and this
+    /// connection is not already running under held shards (EXEC, or an atomic command).
+    fn must_hold_shards(&self) -> bool {
+        self.txn == 0
+            && !self.atomic
+            && crate::config::RUNTIME
+                .cross_shard_atomic
+                .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -498,35 +404,40 @@ impl Pipeline {
         gather: Gather,
         now: u64,
         out: &mut Vec<u8>,
-    ) {
-        let (part_id, info) = match gather {
-            Gather::Info => (CmdId::ShardStats, server::info_sections(args)),
-            Gather::ConcatText => (CmdId::ShardClients, 0),
-            _ => (id, 0),
+    ) -> Flow {
+        let (part, info) = match gather {
+            Gather::Info => (ShardOp::Stats, cmd::server::info_sections(args)),
+            Gather::ConcatText => (ShardOp::Clients, 0),
+            _ => (ShardOp::Cmd(id), 0),
         };
-        if self.shards == 1 && part_id == id {
-            return self.single(ctx, sh, self.me, id, args, None, now, out);
+        if part == ShardOp::Cmd(id) {
+            if self.shards == 1 {
+                self.single(ctx, sh, self.me, id, args, None, now, out);
+                return Flow::Continue;
+            }
+            if self.must_hold_shards() {
+                return Flow::Atomic;
+            }
+            // The client's own command runs on every shard (DBSIZE, KEYS, FLUSHALL, RANDOMKEY):
+            // rare enough that copying its arguments once does not matter.
+            let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
+            self.on_every_shard(ctx, sh, part, &owned, gather, info, now);
+            return Flow::Continue;
         }
-        if part_id != id {
-            // The connection counts the client's command; the parts count as internal ops.
-            sh.stats.calls[id as usize] += 1;
-            let name = part_id.spec().name.as_bytes().to_vec();
-            return self.on_every_shard(ctx, sh, part_id, &[name], gather, info, now);
-        }
-        // The client's own command runs on every shard (DBSIZE, KEYS, FLUSHALL, RANDOMKEY): rare
-        // enough that copying its arguments once does not matter.
-        let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
-        self.on_every_shard(ctx, sh, id, &owned, gather, info, now);
+        // The connection counts the client's command; the parts are the server's own ops.
+        sh.stats.calls[id as usize] += 1;
+        self.on_every_shard(ctx, sh, part, &[Vec::new()], gather, info, now);
+        Flow::Continue
     }
 
-    /// Runs the internal op `part` (arguments `part_args`, the first being its name) on every
+    /// Runs `part` (arguments `part_args`, the first being its name or a placeholder) on every
     /// shard and gathers the replies.
     #[allow(clippy::too_many_arguments)]
     fn on_every_shard(
         &mut self,
         ctx: &Ctx,
         sh: &mut Shard,
-        part: CmdId,
+        part: ShardOp,
         part_args: &[Vec<u8>],
         gather: Gather,
         info: u32,
@@ -540,7 +451,7 @@ impl Pipeline {
                 self.run_deferred(sh, part, &Args::new(&data, &ranges), now)
             } else {
                 self.remote(ctx, s, now)
-                    .push_op(part, part_args.iter().map(Vec::as_slice))
+                    .push(part, part_args.iter().map(Vec::as_slice))
             };
             self.parts.push((s as u16, op));
         }
@@ -565,8 +476,11 @@ impl Pipeline {
         for s in 0..self.shards {
             if let Some(mut hop) = self.outgoing[s].take() {
                 hop.dest = s;
-                ctx.send(s, hop).await;
-                expected += 1;
+                // A hop that cannot be sent is lost: its pieces are answered with an error
+                // below (`resend_blocked` finds nothing to resend) instead of waited for.
+                if ctx.send(s, hop).await {
+                    expected += 1;
+                }
             }
         }
         if expected > 0 {

@@ -1,0 +1,243 @@
+//! What crosses between cores: a [`Hop`] carries typed work ([`ShardOp`]) to the shard that owns
+//! its keys and comes back with the replies.
+//!
+//! A client command travels as `ShardOp::Cmd` with its arguments; the server's own steps
+//! (take and put for a cross-shard RENAME, a shard's statistics or client list, CLIENT KILL,
+//! WATCH bookkeeping) are their own variants, so no internal operation sits in the public
+//! command table where COMMAND, INFO commandstats or a client could see it.
+//!
+//! A hop may also carry a step of a transaction ([`Hop::txn`], [`Hop::lock`]): see
+//! `shard::lock` for how a shard is held by one transaction at a time.
+
+use super::{pipeline, with_known_hash, Shard};
+use crate::cmd::{self, Args, CmdId};
+use crate::resp::reply;
+
+/// One unit of work for the shard that runs a hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardOp {
+    /// A client command, or the part of one that touches this shard's keys.
+    Cmd(CmdId),
+    /// Removes key `args[1]`; replies with its value and absolute expiry (RENAME, step 1).
+    Take,
+    /// Stores key `args[1]` = `args[2]`, overwriting, expiring at `expire_at` unix ms
+    /// (`u64::MAX`: never) (RENAME, step 2).
+    Put { expire_at: u64 },
+    /// This shard's statistics, for INFO.
+    Stats,
+    /// This shard's CLIENT LIST lines.
+    Clients,
+    /// Closes this shard's connections that match a CLIENT KILL filter (`args[1..6]`).
+    Kill,
+    /// WATCH: registers `client` on the keys `args[1..]`.
+    Watch { client: u64 },
+    /// EXEC: replies `:1` when a key `client` watches here changed since WATCH, else `:0`, and
+    /// forgets the client's watches on this shard.
+    CheckWatch { client: u64 },
+    /// UNWATCH, DISCARD, a closed connection: forgets `client`'s watches on this shard.
+    Unwatch { client: u64 },
+}
+
+/// What a hop does to its destination's transaction lock around its ops (see `shard::lock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockStep {
+    /// Plain work: runs when the shard is free (or held by this hop's transaction).
+    #[default]
+    None,
+    /// Waits until the shard is free, holds it for `Hop::txn`, then runs the ops.
+    Acquire,
+    /// Runs the ops (the shard is held by `Hop::txn`), then frees the shard.
+    Release,
+}
+
+/// One batch of operations from one connection for one destination shard, and on the way back
+/// their replies. Boxed and recycled by the origin core.
+#[derive(Default)]
+pub struct Hop {
+    /// The shard that sent it and gets it back.
+    pub origin: usize,
+    /// The shard that runs it.
+    pub dest: usize,
+    /// The waiting connection's slot on the origin shard, and that slot's generation (a hop
+    /// that outlived its connection must not wake the slot's next owner).
+    pub waiter: u32,
+    pub generation: u32,
+    /// The origin batch's clock (unix ms): every part of a command sees the same time, and
+    /// time stays a parameter across cores.
+    pub now_ms: u64,
+    /// The transaction this hop belongs to (0: none). A shard held by a transaction runs only
+    /// that transaction's hops; others wait in its queue.
+    pub txn: u64,
+    pub lock: LockStep,
+    /// Runs every op in one go, ignoring [`HOP_REPLY_BUDGET`] (a transaction's ops).
+    pub atomic: bool,
+    /// Argument bytes of every op, back to back.
+    pub data: Vec<u8>,
+    /// Byte ranges of the arguments in `data`.
+    pub ranges: Vec<(usize, usize)>,
+    /// (operation, index of its first range, argument count), run in this order.
+    pub ops: Vec<(ShardOp, u32, u32)>,
+    /// Replies of the ops back to back, filled by the destination.
+    pub reply: Vec<u8>,
+    /// End offset in `reply` of each op's reply, from op `first_op` on.
+    pub ends: Vec<usize>,
+    /// Ops before this one ran in an earlier trip and their replies were consumed. A hop stops
+    /// once its replies pass [`HOP_REPLY_BUDGET`] and is sent again for the rest, so a pipeline
+    /// of big replies never pins more than about that much memory per hop.
+    pub first_op: u32,
+}
+
+/// Reply bytes a hop may collect before it returns unfinished (at least one op always runs).
+pub const HOP_REPLY_BUDGET: usize = 1 << 20;
+
+impl Hop {
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.ranges.clear();
+        self.ops.clear();
+        self.reply.clear();
+        self.ends.clear();
+        self.first_op = 0;
+        self.txn = 0;
+        self.lock = LockStep::None;
+        self.atomic = false;
+    }
+
+    /// Appends a client command whose arguments are copied from `args`.
+    pub fn push_op<'a>(&mut self, id: CmdId, args: impl Iterator<Item = &'a [u8]>) -> u32 {
+        self.push(ShardOp::Cmd(id), args)
+    }
+
+    /// Appends an op whose arguments are copied from `args`.
+    pub fn push<'a>(&mut self, op: ShardOp, args: impl Iterator<Item = &'a [u8]>) -> u32 {
+        let first = self.ranges.len() as u32;
+        for a in args {
+            let start = self.data.len();
+            self.data.extend_from_slice(a);
+            self.ranges.push((start, self.data.len()));
+        }
+        let argc = self.ranges.len() as u32 - first;
+        self.ops.push((op, first, argc));
+        self.ops.len() as u32 - 1
+    }
+
+    /// The reply of op `i` once the hop came back with it done.
+    pub fn op_reply(&self, i: u32) -> &[u8] {
+        let k = (i - self.first_op) as usize;
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.reply[start..self.ends[k]]
+    }
+
+    /// Whether op `i` ran in the last trip (its reply is here).
+    pub fn op_done(&self, i: u32) -> bool {
+        i >= self.first_op && ((i - self.first_op) as usize) < self.ends.len()
+    }
+
+    /// Whether every op has run.
+    pub fn finished(&self) -> bool {
+        self.first_op as usize + self.ends.len() >= self.ops.len()
+    }
+
+    /// Runs the ops from `first_op` on `shard` (the destination) at the hop's `now_ms`, filling
+    /// the replies, until all ran or (unless the hop is atomic) the replies pass
+    /// [`HOP_REPLY_BUDGET`].
+    pub fn execute(&mut self, shard: &mut Shard) {
+        let now_ms = self.now_ms;
+        self.reply.clear();
+        self.ends.clear();
+        let pending = &self.ops[self.first_op as usize..];
+        let (data, ranges) = (&self.data, &self.ranges);
+        let op_args = |first: u32, argc: u32| {
+            crate::cmd::Args::new(data, &ranges[first as usize..(first + argc) as usize])
+        };
+        let mut plans = [pipeline::prefetch::Plan::default(); pipeline::prefetch::CHUNK];
+        for (i, &(op, first, argc)) in pending.iter().enumerate() {
+            if i % pipeline::prefetch::CHUNK == 0 {
+                let chunk = &pending[i..pending.len().min(i + pipeline::prefetch::CHUNK)];
+                // Chunks of client commands only are planned (the server's own ops are rare).
+                let plain = chunk.iter().all(|(op, _, _)| matches!(op, ShardOp::Cmd(_)));
+                if plain {
+                    pipeline::prefetch::plan_ops(
+                        &shard.store,
+                        shard.id,
+                        chunk.iter().map(|&(op, first, argc)| {
+                            let ShardOp::Cmd(id) = op else { unreachable!() };
+                            (id, op_args(first, argc))
+                        }),
+                        &mut plans,
+                    );
+                } else {
+                    plans = [pipeline::prefetch::Plan::default(); pipeline::prefetch::CHUNK];
+                }
+            }
+            let args = op_args(first, argc);
+            match op {
+                ShardOp::Cmd(id) => {
+                    let known = plans[i % pipeline::prefetch::CHUNK]
+                        .key
+                        .and_then(|k| k.hash)
+                        .map(|h| (args.get(id.spec().first_key as usize), h));
+                    with_known_hash(shard, known, |shard| {
+                        cmd::execute(shard, id, &args, now_ms, &mut self.reply)
+                    });
+                }
+                other => run_internal(shard, other, &args, now_ms, &mut self.reply),
+            }
+            self.ends.push(self.reply.len());
+            if self.reply.len() >= HOP_REPLY_BUDGET && !self.atomic {
+                break;
+            }
+        }
+    }
+}
+
+/// Runs one of the server's own ops (anything but a client command) on `sh`.
+pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64, out: &mut Vec<u8>) {
+    let res = match op {
+        ShardOp::Cmd(id) => {
+            cmd::execute(sh, id, a, now, out);
+            Ok(())
+        }
+        ShardOp::Take => {
+            let r = cmd::keys::shard_take(sh, a, now, out);
+            cmd::after_write(sh, &[a.get(1)], now);
+            r
+        }
+        ShardOp::Put { expire_at } => {
+            let expire = (expire_at != u64::MAX).then_some(expire_at);
+            match sh.store.put(a.get(1), a.get(2), expire, now) {
+                Ok(()) => {
+                    cmd::after_write(sh, &[a.get(1)], now);
+                    reply::ok(out);
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        ShardOp::Stats => cmd::server::stats(sh, now, out),
+        ShardOp::Clients => cmd::server::client_lines(sh, out),
+        ShardOp::Kill => cmd::connection::shard_kill(sh, a, out),
+        ShardOp::Watch { client } => {
+            for key in a.iter().skip(1) {
+                let existed = sh.store.exists(key, now);
+                sh.watch.add(client, key, existed);
+            }
+            reply::ok(out);
+            Ok(())
+        }
+        ShardOp::CheckWatch { client } => {
+            let Shard { watch, store, .. } = sh;
+            let dirty = watch.check_and_forget(client, |key| store.exists(key, now));
+            reply::int(out, dirty as i64);
+            Ok(())
+        }
+        ShardOp::Unwatch { client } => {
+            sh.watch.forget(client);
+            reply::ok(out);
+            Ok(())
+        }
+    };
+    if let Err(e) = res {
+        cmd::write_error(sh, &e, out);
+    }
+}

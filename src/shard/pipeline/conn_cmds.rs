@@ -1,0 +1,184 @@
+//! Commands the connection runs itself (Route::Conn): QUIT, SELECT, AUTH, HELLO, CLIENT,
+//! SHUTDOWN, the saves, and the transaction commands outside MULTI; and how a reply produced
+//! on the connection takes its place among the replies of routed commands.
+
+use super::{txn, Flow, Piece, Pipeline, ShardOp};
+use crate::cmd::{self, args::eq_ic, connection, Args, CmdId, Gather};
+use crate::error::CmdError;
+use crate::resp::reply;
+use crate::shard::mesh::Ctx;
+use crate::shard::{ClientInfo, Shard};
+
+/// BGSAVE / BGREWRITEAOF: starts a snapshot (which also restarts the append-only logs).
+fn background_save(
+    shards: usize,
+    started: &[u8],
+    busy: &str,
+    buf: &mut Vec<u8>,
+) -> Result<(), CmdError> {
+    crate::persist::snapshot::start(shards, crate::config::RUNTIME.rdb_path())
+        .map_err(|_| CmdError::Other(busy.into()))?;
+    reply::simple(buf, started);
+    Ok(())
+}
+
+impl Pipeline {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn conn_command(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        client: &std::cell::RefCell<ClientInfo>,
+        id: CmdId,
+        args: &Args,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) -> Flow {
+        let mut buf = std::mem::take(&mut self.local.data);
+        buf.clear();
+        let res = match id {
+            CmdId::Quit => {
+                reply::ok(&mut buf);
+                Ok(())
+            }
+            CmdId::Select => connection::select(args, &mut buf),
+            CmdId::Auth => connection::auth(sh, &mut client.borrow_mut(), args, &mut buf),
+            CmdId::Hello => connection::hello(sh, &mut client.borrow_mut(), args, &mut buf),
+            CmdId::Shutdown => connection::shutdown(args, &mut buf),
+            CmdId::Save => return Flow::Barrier,
+            // The log is rewritten by taking a snapshot: each shard's log then starts over from it.
+            CmdId::Bgrewriteaof
+                if !crate::config::RUNTIME
+                    .appendonly
+                    .load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                Err(CmdError::Other(
+                    "ERR Append only file is not enabled (appendonly no)".into(),
+                ))
+            }
+            CmdId::Multi => {
+                self.multi = Some(txn::Queue::default());
+                client.borrow_mut().multi = Some(0);
+                reply::ok(&mut buf);
+                Ok(())
+            }
+            CmdId::Exec => Err(CmdError::Other("ERR EXEC without MULTI".into())),
+            CmdId::Discard => Err(CmdError::Other("ERR DISCARD without MULTI".into())),
+            CmdId::Watch => {
+                self.watch(ctx, sh, client, args, now);
+                self.local.data = buf;
+                return Flow::Continue;
+            }
+            CmdId::Unwatch => {
+                self.unwatch(ctx, sh, client, now, out);
+                self.local.data = buf;
+                return Flow::Continue;
+            }
+            CmdId::Bgrewriteaof => background_save(
+                self.shards,
+                b"Background append only file rewriting started",
+                "ERR Background append only file rewriting already in progress",
+                &mut buf,
+            ),
+            // SCHEDULE starts now when no save runs (nothing is queued behind a running one).
+            CmdId::Bgsave => background_save(
+                self.shards,
+                b"Background saving started",
+                "ERR Background save already in progress",
+                &mut buf,
+            ),
+            CmdId::Client if eq_ic(args.get(1), "list") => {
+                let flow = self.all(ctx, sh, id, args, Gather::ConcatText, now, out);
+                self.local.data = buf;
+                return flow;
+            }
+            CmdId::Client if eq_ic(args.get(1), "kill") => {
+                let caller = client.borrow().id;
+                match connection::parse_kill(caller, args) {
+                    Ok(filter) => {
+                        let gather = if filter.old_form {
+                            Gather::KilledOrNoSuchClient
+                        } else {
+                            Gather::SumInt
+                        };
+                        sh.stats.calls[id as usize] += 1;
+                        self.on_every_shard(ctx, sh, ShardOp::Kill, &filter.args, gather, 0, now);
+                        self.local.data = buf;
+                        return Flow::Continue;
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            _ => connection::client(&mut client.borrow_mut(), args, &mut buf),
+        };
+        let ok = res.is_ok();
+        let written = std::mem::take(&mut buf);
+        self.local_result(sh, Some(id), res.map(|_| written.as_slice()), out);
+        self.local.data = written;
+        if id == CmdId::Quit || (id == CmdId::Shutdown && ok) {
+            Flow::Close
+        } else {
+            Flow::Continue
+        }
+    }
+
+    /// Emits a reply produced on the connection itself (errors before routing, connection
+    /// commands), counting it like any command.
+    pub(super) fn local_result(
+        &mut self,
+        sh: &mut Shard,
+        id: Option<CmdId>,
+        res: Result<&[u8], CmdError>,
+        out: &mut Vec<u8>,
+    ) {
+        if let Some(id) = id {
+            sh.stats.calls[id as usize] += 1;
+        }
+        let dest = if self.deferred {
+            &mut self.local.reply
+        } else {
+            &mut *out
+        };
+        match res {
+            Ok(bytes) => dest.extend_from_slice(bytes),
+            Err(e) => {
+                if let Some(id) = id {
+                    sh.stats.failed[id as usize] += 1;
+                }
+                cmd::write_error(sh, &e, dest);
+            }
+        }
+        if self.deferred {
+            self.local.ends.push(self.local.reply.len());
+            let op = self.local.ends.len() as u32 - 1;
+            self.pieces.push(Piece::One {
+                shard: self.me as u16,
+                op,
+            });
+        }
+    }
+
+    /// Rejects a command before it runs (arity, authentication, not allowed in MULTI): the
+    /// error is its reply, and inside MULTI the transaction is flagged to abort, as in Redis. A
+    /// rejected EXEC answers EXECABORT and ends the transaction.
+    pub(super) fn reject(
+        &mut self,
+        sh: &mut Shard,
+        client: &std::cell::RefCell<ClientInfo>,
+        id: CmdId,
+        e: CmdError,
+        out: &mut Vec<u8>,
+    ) -> Flow {
+        if id == CmdId::Exec {
+            self.end_multi(client);
+            let text = e.to_string();
+            let why = text.strip_prefix("ERR ").unwrap_or(&text);
+            let e = CmdError::Other(format!("EXECABORT Transaction discarded because of: {why}"));
+            self.local_result(sh, Some(id), Err(e), out);
+            return Flow::Continue;
+        }
+        self.local_result(sh, Some(id), Err(e), out);
+        self.flag_multi();
+        Flow::Continue
+    }
+}

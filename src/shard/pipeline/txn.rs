@@ -1,0 +1,496 @@
+//! MULTI / EXEC / DISCARD / WATCH / UNWATCH: transactions, atomic across shards.
+//!
+//! MULTI starts a queue on the connection; every command after it is checked as Redis checks
+//! it (unknown name, arity, authentication, commands not allowed in a transaction) and either
+//! queued (`+QUEUED`) or rejected, which makes EXEC answer EXECABORT. EXEC then runs the queue
+//! as one unit; no other client sees any part of it before all of it:
+//!
+//! ```text
+//!   EXEC, queue on one shard S (or none), nothing watched     -> one atomic hop to S (or inline
+//!                                                                on this core): S runs it whole
+//!   EXEC, keys on shards {a < b < c} or something watched     -> take a, b, c in that order
+//!                                                                (shard::lock), checking WATCH
+//!       Acquire a --> a held        (each Acquire also answers: did a watched key change here?)
+//!       Acquire b --> b held
+//!       Acquire c --> c held        any watched key changed: release all, reply a null array
+//!       run the queue: hops tagged with the transaction pass the held shards
+//!       Release a, b, c (in one round) --> parked work runs
+//! ```
+//! Commands without declared keys that read or write the whole keyspace (KEYS, DBSIZE,
+//! FLUSHALL, SCAN, RANDOMKEY) take every shard; INFO, CLIENT and keyless commands take none.
+//! A runtime error inside EXEC is that command's entry in the reply array; the rest still run.
+//!
+//! WATCH registers the keys on their shards (`shard::watch`); the shards holding watched keys
+//! join the EXEC's shards, so the check and the commands happen while all of them are held.
+
+use super::prefetch::Plan;
+use super::{Flow, Gather, Piece, Pipeline};
+use crate::cmd::{self, keys, Args, CmdId, Route};
+use crate::error::CmdError;
+use crate::resp::reply;
+use crate::shard::lock;
+use crate::shard::mesh::Ctx;
+use crate::shard::slot::key_shard;
+use crate::shard::{ClientInfo, LockStep, Shard, ShardOp};
+use std::cell::RefCell;
+
+/// The commands queued since MULTI, their arguments copied (the read buffer moves on).
+#[derive(Default)]
+pub struct Queue {
+    data: Vec<u8>,
+    ranges: Vec<(usize, usize)>,
+    /// (command, first range, argument count)
+    cmds: Vec<(CmdId, u32, u32)>,
+    /// A command was rejected while queueing: EXEC answers EXECABORT.
+    aborted: bool,
+}
+
+impl Queue {
+    fn push(&mut self, id: CmdId, args: &Args) {
+        let first = self.ranges.len() as u32;
+        for a in args.iter() {
+            let start = self.data.len();
+            self.data.extend_from_slice(a);
+            self.ranges.push((start, self.data.len()));
+        }
+        self.cmds.push((id, first, args.len() as u32));
+    }
+
+    fn ranges_of(&self, i: usize) -> &[(usize, usize)] {
+        let (_, first, argc) = self.cmds[i];
+        &self.ranges[first as usize..(first + argc) as usize]
+    }
+
+    /// The shards whose keys the queued commands read or write, ascending.
+    fn shards(&self, shards: usize) -> Vec<u16> {
+        let mut out = Vec::new();
+        for (i, &(id, _, _)) in self.cmds.iter().enumerate() {
+            let args = Args::new(&self.data, self.ranges_of(i));
+            let spec = id.spec();
+            match spec.route {
+                Route::Key | Route::Multi { .. } | Route::Barrier => {
+                    cmd::for_each_key(id, &args, |k| out.push(key_shard(k, shards) as u16))
+                }
+                Route::All(Gather::Info | Gather::ConcatText) | Route::Local | Route::Conn => {}
+                Route::All(_) => out.extend(0..shards as u16),
+                Route::Scan => {
+                    if let Ok(c) = keys::parse_cursor(args.get(1)) {
+                        out.push(keys::scan_cursor_shard(c, shards) as u16);
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+impl Pipeline {
+    /// Inside MULTI: handles `id` the way Redis does there (queue it, or run it now for the
+    /// transaction commands and QUIT). Returns `None` when the command runs normally.
+    pub(super) fn queue(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        client: &RefCell<ClientInfo>,
+        id: CmdId,
+        args: &Args,
+        out: &mut Vec<u8>,
+    ) -> Option<Flow> {
+        let error = |text: &str| Err(CmdError::Other(text.into()));
+        match id {
+            CmdId::Exec => return Some(Flow::Exec),
+            CmdId::Quit => return None,
+            CmdId::Discard => {
+                sh.stats.calls[id as usize] += 1;
+                self.end_multi(client);
+                let client_id = client.borrow().id;
+                self.drop_watches_reply(ctx, sh, client_id, 0, out);
+                return Some(Flow::Continue);
+            }
+            CmdId::Multi => self.local_result(
+                sh,
+                Some(id),
+                error("ERR MULTI calls can not be nested"),
+                out,
+            ),
+            CmdId::Watch => self.local_result(
+                sh,
+                Some(id),
+                error("ERR WATCH inside MULTI is not allowed"),
+                out,
+            ),
+            _ if id.spec().flags & cmd::flags::NO_MULTI != 0 => {
+                let e = CmdError::Other("ERR Command not allowed inside a transaction".into());
+                return Some(self.reject(sh, client, id, e, out));
+            }
+            _ => {
+                let q = self.multi.as_mut().expect("in MULTI");
+                q.push(id, args);
+                let n = q.cmds.len() as u32;
+                client.borrow_mut().multi = Some(n);
+                self.local_result(sh, None, Ok(b"+QUEUED\r\n"), out);
+            }
+        }
+        Some(Flow::Continue)
+    }
+
+    /// A command was rejected inside MULTI: EXEC will answer EXECABORT.
+    pub(super) fn flag_multi(&mut self) {
+        if let Some(q) = self.multi.as_mut() {
+            q.aborted = true;
+        }
+    }
+
+    pub(super) fn end_multi(&mut self, client: &RefCell<ClientInfo>) {
+        self.multi = None;
+        client.borrow_mut().multi = None;
+    }
+
+    /// WATCH key...: registers the keys on their shards.
+    pub(super) fn watch(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        client: &RefCell<ClientInfo>,
+        args: &Args,
+        now: u64,
+    ) {
+        sh.stats.calls[CmdId::Watch as usize] += 1;
+        let op = ShardOp::Watch {
+            client: client.borrow().id,
+        };
+        let shards: Vec<u16> = (1..args.len())
+            .map(|i| key_shard(args.get(i), self.shards) as u16)
+            .collect();
+        self.deferred = true;
+        let parts_start = self.parts.len() as u32;
+        let mut picks = Vec::with_capacity(args.len());
+        for (k, &s) in shards.iter().enumerate() {
+            if shards[..k].contains(&s) {
+                continue;
+            }
+            picks.clear();
+            picks.push(0);
+            picks.extend((k..shards.len()).filter(|&j| shards[j] == s).map(|j| j + 1));
+            let i = self.part(ctx, sh, s as usize, op, args, &picks, now);
+            self.parts.push((s, i));
+            if let Err(at) = self.watched.binary_search(&s) {
+                self.watched.insert(at, s);
+            }
+        }
+        self.pieces.push(Piece::Gather {
+            kind: Gather::AllOk,
+            parts: (parts_start, self.parts.len() as u32),
+            order: (0, 0),
+            info: 0,
+        });
+    }
+
+    /// UNWATCH: forgets every watched key.
+    pub(super) fn unwatch(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        client: &RefCell<ClientInfo>,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
+        sh.stats.calls[CmdId::Unwatch as usize] += 1;
+        let client_id = client.borrow().id;
+        self.drop_watches_reply(ctx, sh, client_id, now, out);
+    }
+
+    /// Forgets the connection's watches on every shard, as part of the batch; replies +OK.
+    fn drop_watches_reply(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        client_id: u64,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
+        if self.watched.is_empty() {
+            return self.local_result(sh, None, Ok(b"+OK\r\n"), out);
+        }
+        self.deferred = true;
+        let parts_start = self.parts.len() as u32;
+        let op = ShardOp::Unwatch { client: client_id };
+        for s in std::mem::take(&mut self.watched) {
+            let i = if s as usize == self.me {
+                self.run_deferred(sh, op, &Args::new(&[], &[(0, 0)]), now)
+            } else {
+                self.remote(ctx, s as usize, now)
+                    .push(op, std::iter::once(&b""[..]))
+            };
+            self.parts.push((s, i));
+        }
+        self.pieces.push(Piece::Gather {
+            kind: Gather::AllOk,
+            parts: (parts_start, self.parts.len() as u32),
+            order: (0, 0),
+            info: 0,
+        });
+    }
+
+    /// The connection closes: forgets its watches everywhere (nothing is left behind).
+    pub async fn close(&mut self, ctx: &Ctx, client_id: u64) {
+        self.multi = None;
+        if self.watched.is_empty() {
+            return;
+        }
+        let shards = std::mem::take(&mut self.watched);
+        let op = ShardOp::Unwatch { client: client_id };
+        self.on_shards(
+            ctx,
+            &shards,
+            0,
+            LockStep::None,
+            Some(op),
+            crate::cmd::server::now_ms(),
+        )
+        .await;
+    }
+
+    /// EXEC: runs the queued commands as one atomic unit (see the module docs).
+    pub async fn exec(
+        &mut self,
+        ctx: &Ctx,
+        client: &RefCell<ClientInfo>,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let q = self.multi.take().unwrap_or_default();
+        let client_id = client.borrow().id;
+        ctx.shard.borrow_mut().stats.calls[CmdId::Exec as usize] += 1;
+        if q.aborted {
+            client.borrow_mut().multi = None;
+            let watched = std::mem::take(&mut self.watched);
+            let op = ShardOp::Unwatch { client: client_id };
+            self.on_shards(ctx, &watched, 0, LockStep::None, Some(op), now)
+                .await;
+            let mut sh = ctx.shard.borrow_mut();
+            sh.stats.failed[CmdId::Exec as usize] += 1;
+            let e = CmdError::Other(
+                "EXECABORT Transaction discarded because of previous errors.".into(),
+            );
+            return cmd::write_error(&mut sh, &e, out);
+        }
+        let mut shards = q.shards(self.shards);
+        if shards.len() <= 1 && self.watched.is_empty() {
+            // One shard or none: one atomic hop, or inline here once no transaction holds us.
+            if shards.first().is_none_or(|&s| s as usize == self.me) {
+                ctx.lock.wait_admitted(0).await;
+            }
+            self.atomic = true;
+            self.run_queue(ctx, client, &q, now, out).await;
+            self.atomic = false;
+        } else {
+            shards.extend_from_slice(&self.watched);
+            shards.sort_unstable();
+            shards.dedup();
+            let txn = ctx.lock.new_txn(self.me);
+            let dirty = self.acquire(ctx, txn, &shards, Some(client_id), now).await;
+            self.watched.clear();
+            if dirty {
+                reply::null_array(out);
+            } else {
+                self.txn = txn;
+                self.atomic = true;
+                self.run_queue(ctx, client, &q, now, out).await;
+                self.atomic = false;
+                self.txn = 0;
+            }
+            self.release(ctx, txn, &shards, now).await;
+        }
+        client.borrow_mut().multi = None;
+    }
+
+    /// Runs the queue through the normal planning (so gathers, barriers and local commands
+    /// behave as outside MULTI), under the reply array's header.
+    async fn run_queue(
+        &mut self,
+        ctx: &Ctx,
+        client: &RefCell<ClientInfo>,
+        q: &Queue,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
+        reply::array(out, q.cmds.len());
+        for (i, &(id, _, _)) in q.cmds.iter().enumerate() {
+            let ranges = q.ranges_of(i);
+            let plan = Plan {
+                id: Some(id),
+                key: None,
+            };
+            if self.command(ctx, client, &q.data, ranges, plan, now, out) == Flow::Barrier {
+                self.flush_whole(ctx, out).await;
+                self.barrier(ctx, &Args::new(&q.data, ranges), now, out)
+                    .await;
+            }
+        }
+        self.flush_whole(ctx, out).await;
+    }
+
+    /// Runs what [`Pipeline::command`] asked for when it returned [`Flow::Barrier`],
+    /// [`Flow::Exec`] or [`Flow::Atomic`] (nothing for the other flows). Call it once everything
+    /// pending is flushed; the server's connection loop and the in-process tests both do.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish(
+        &mut self,
+        flow: Flow,
+        ctx: &Ctx,
+        client: &RefCell<ClientInfo>,
+        buf: &[u8],
+        ranges: &[(usize, usize)],
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
+        match flow {
+            Flow::Barrier => self.barrier(ctx, &Args::new(buf, ranges), now, out).await,
+            Flow::Exec => self.exec(ctx, client, now, out).await,
+            Flow::Atomic => self.atomic(ctx, client, buf, ranges, now, out).await,
+            Flow::Continue | Flow::Close => {}
+        }
+    }
+
+    /// A command whose keys live on several shards, run atomically: hold its shards, run it,
+    /// let go. Called with nothing pending (after a flush).
+    pub async fn atomic(
+        &mut self,
+        ctx: &Ctx,
+        client: &RefCell<ClientInfo>,
+        buf: &[u8],
+        ranges: &[(usize, usize)],
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let args = Args::new(buf, ranges);
+        let Some(id) = CmdId::lookup(args.get(0)) else {
+            return;
+        };
+        let mut shards = Vec::new();
+        match id.spec().route {
+            Route::All(_) => shards.extend(0..self.shards as u16),
+            _ => cmd::for_each_key(id, &args, |k| shards.push(key_shard(k, self.shards) as u16)),
+        }
+        shards.sort_unstable();
+        shards.dedup();
+        let txn = ctx.lock.new_txn(self.me);
+        self.acquire(ctx, txn, &shards, None, now).await;
+        self.txn = txn;
+        self.atomic = true;
+        let plan = Plan {
+            id: Some(id),
+            key: None,
+        };
+        self.command(ctx, client, buf, ranges, plan, now, out);
+        self.flush_whole(ctx, out).await;
+        self.atomic = false;
+        self.txn = 0;
+        self.release(ctx, txn, &shards, now).await;
+    }
+
+    /// Flushes until every pending reply is in `out` (atomic hops never stop early).
+    pub(super) async fn flush_whole(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
+        while !self.flush(ctx, out).await {
+            glommio::yield_if_needed().await;
+        }
+    }
+
+    /// Holds `shards` (ascending) for `txn`, one after the other; for EXEC (`watcher` is the
+    /// client), checks the keys it watches on each. Returns whether a watched key changed.
+    pub(super) async fn acquire(
+        &mut self,
+        ctx: &Ctx,
+        txn: u64,
+        shards: &[u16],
+        watcher: Option<u64>,
+        now: u64,
+    ) -> bool {
+        let mut dirty = false;
+        let client_id = watcher.unwrap_or(0);
+        for &s in shards {
+            let check = watcher.is_some() && self.watched.binary_search(&s).is_ok();
+            if s as usize == self.me {
+                ctx.lock.acquire(txn).await;
+                if check {
+                    let mut sh = ctx.shard.borrow_mut();
+                    let Shard { watch, store, .. } = &mut *sh;
+                    dirty |= watch.check_and_forget(client_id, |k| store.exists(k, now));
+                }
+                continue;
+            }
+            let op = check.then_some(ShardOp::CheckWatch { client: client_id });
+            let replies = self
+                .on_shards(ctx, &[s], txn, LockStep::Acquire, op, now)
+                .await;
+            dirty |= check && replies.first().is_none_or(|r| r != b":0\r\n");
+        }
+        dirty
+    }
+
+    /// Frees `shards` from `txn`: the remote ones in one round, then this core's.
+    pub(super) async fn release(&mut self, ctx: &Ctx, txn: u64, shards: &[u16], now: u64) {
+        self.on_shards(ctx, shards, txn, LockStep::Release, None, now)
+            .await;
+        if shards.iter().any(|&s| s as usize == self.me) {
+            lock::release_local(ctx, txn).await;
+        }
+    }
+
+    /// Sends one hop to each of `shards` but this core (with `op`, if any, as its only op),
+    /// waits for all of them and returns their op replies in order (an empty reply for a
+    /// shard that had no op or could not be reached).
+    async fn on_shards(
+        &mut self,
+        ctx: &Ctx,
+        shards: &[u16],
+        txn: u64,
+        step: LockStep,
+        op: Option<ShardOp>,
+        now: u64,
+    ) -> Vec<Vec<u8>> {
+        let mut expected = 0;
+        for &s in shards {
+            if s as usize == self.me {
+                if let Some(op) = op.filter(|_| step == LockStep::None) {
+                    let mut sh = ctx.shard.borrow_mut();
+                    crate::shard::hop::run_internal(
+                        &mut sh,
+                        op,
+                        &Args::new(&[], &[(0, 0)]),
+                        now,
+                        &mut Vec::new(),
+                    );
+                }
+                continue;
+            }
+            let mut hop = ctx.hop(self.waiter);
+            hop.now_ms = now;
+            hop.txn = txn;
+            hop.lock = step;
+            hop.dest = s as usize;
+            if let Some(op) = op {
+                hop.push(op, std::iter::once(&b""[..]));
+            }
+            if ctx.send(s as usize, hop).await {
+                expected += 1;
+            }
+        }
+        if expected > 0 {
+            ctx.wait(self.waiter, expected, &mut self.back).await;
+        }
+        let mut replies = vec![Vec::new(); shards.len()];
+        for hop in self.back.drain(..) {
+            if let Some(k) = shards.iter().position(|&s| s as usize == hop.dest) {
+                if op.is_some() && hop.op_done(0) {
+                    replies[k] = hop.op_reply(0).to_vec();
+                }
+            }
+            ctx.recycle(hop);
+        }
+        replies
+    }
+}
