@@ -110,9 +110,18 @@ impl Driver {
         let mut out = Vec::new();
         for ranges in &all_ranges {
             let plan = prefetch::plan_one(&self.ctx, Args::new(&buf, ranges));
-            let flow =
+            let mut flow =
                 self.pipe
                     .command(&self.ctx, &self.client, &buf, ranges, plan, now, &mut out);
+            if flow == Flow::EndGroup {
+                // A held group ends before this command: run it, then plan the command again.
+                self.pipe
+                    .finish(flow, &self.ctx, &self.client, &buf, ranges, now, &mut out)
+                    .await;
+                flow =
+                    self.pipe
+                        .command(&self.ctx, &self.client, &buf, ranges, plan, now, &mut out);
+            }
             if !matches!(flow, Flow::Continue | Flow::Close) {
                 while !self.pipe.flush(&self.ctx, &mut out).await {}
                 self.pipe
@@ -120,6 +129,9 @@ impl Driver {
                     .await;
             }
         }
+        self.pipe
+            .run_group(&self.ctx, &self.client, now, &mut out)
+            .await;
         while !self.pipe.flush(&self.ctx, &mut out).await {}
         String::from_utf8_lossy(&out).into_owned()
     }

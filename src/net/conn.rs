@@ -268,11 +268,21 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                 }
                 let ranges = batch.cmd_args(i);
                 let plan = plans[i % prefetch::CHUNK];
-                // A cross-shard transaction holds this shard: this core's keys wait for it.
-                if ctx.lock.held() {
-                    ctx.lock.wait_admitted(pipe.txn()).await;
+                // A cross-shard transaction holds this shard: this core's keys wait their turn.
+                let turn = if ctx.lock.held() {
+                    Some(crate::shard::lock::turn(&ctx, pipe.txn()).await)
+                } else {
+                    None
+                };
+                let mut flow = pipe.command(&ctx, &client, &buf, ranges, plan, now, &mut out);
+                drop(turn);
+                if flow == Flow::EndGroup {
+                    // The held group before this command runs first; then plan it again.
+                    pipe.finish(flow, &ctx, &client, &buf, ranges, now, &mut out)
+                        .await;
+                    flow = pipe.command(&ctx, &client, &buf, ranges, plan, now, &mut out);
                 }
-                match pipe.command(&ctx, &client, &buf, ranges, plan, now, &mut out) {
+                match flow {
                     Flow::Continue => {}
                     Flow::Close => {
                         closing = true;
@@ -281,7 +291,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                     // A barrier, EXEC or a command holding several shards: it runs alone,
                     // after everything before it.
                     flow => {
-                        if !flush_all(&mut pipe, &ctx, &mut out, &mut stream).await {
+                        if !flush_all(&mut pipe, &ctx, &client, now, &mut out, &mut stream).await {
                             break 'conn;
                         }
                         pipe.finish(flow, &ctx, &client, &buf, ranges, now, &mut out)
@@ -294,14 +304,14 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                 if out.len() + pipe.pending_bytes() > OUT_HIGH_WATER
                     || pipe.pending_ops() >= MAX_PENDING_OPS
                 {
-                    if !flush_all(&mut pipe, &ctx, &mut out, &mut stream).await
+                    if !flush_all(&mut pipe, &ctx, &client, now, &mut out, &mut stream).await
                         || !write_out(&ctx, &mut out, &mut stream).await
                     {
                         break 'conn;
                     }
                 }
             }
-            if !flush_all(&mut pipe, &ctx, &mut out, &mut stream).await {
+            if !flush_all(&mut pipe, &ctx, &client, now, &mut out, &mut stream).await {
                 break 'conn;
             }
             start = end;
@@ -335,9 +345,12 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
 async fn flush_all(
     pipe: &mut Pipeline,
     ctx: &Ctx,
+    client: &RefCell<ClientInfo>,
+    now: u64,
     out: &mut Vec<u8>,
     stream: &mut TcpStream,
 ) -> bool {
+    pipe.run_group(ctx, client, now, out).await;
     while !pipe.flush(ctx, out).await {
         if !write_out(ctx, out, stream).await {
             return false;

@@ -48,6 +48,8 @@ pub enum LockStep {
     Acquire,
     /// Runs the ops (the shard is held by `Hop::txn`), then frees the shard.
     Release,
+    /// Acquire, run, release in one step (the last shard a transaction takes).
+    Once,
 }
 
 /// One batch of operations from one connection for one destination shard, and on the way back
@@ -131,6 +133,21 @@ impl Hop {
     /// Whether op `i` ran in the last trip (its reply is here).
     pub fn op_done(&self, i: u32) -> bool {
         i >= self.first_op && ((i - self.first_op) as usize) < self.ends.len()
+    }
+
+    /// Whether every op only reads server state or WATCH bookkeeping, never keys (INFO's and
+    /// CLIENT's parts, WATCH, UNWATCH): such a hop may run while a transaction holds the shard.
+    pub fn keyless(&self) -> bool {
+        self.ops.iter().all(|(op, _, _)| {
+            matches!(
+                op,
+                ShardOp::Stats
+                    | ShardOp::Clients
+                    | ShardOp::Kill
+                    | ShardOp::Watch { .. }
+                    | ShardOp::Unwatch { .. }
+            )
+        }) && !self.ops.is_empty()
     }
 
     /// Whether every op has run.

@@ -12,6 +12,13 @@
 //! S's own core waits before running a command inline ([`TxnLock::wait_admitted`]). So no
 //! client sees part of T before all of it: every part of T ran while all its shards were held.
 //!
+//! Fairness: everything that waits for a held shard waits in one queue in arrival order:
+//! remote hops, this core's transactions and this core's connections waiting to run a command
+//! inline ([`turn`]), so none starves. When the shard is let go, the queue runs in order: plain
+//! hops at once, waiting connections are given their turn (the next transaction takes the
+//! shard only once every connection given a turn has run its command), and the first
+//! transaction in line takes the shard.
+//!
 //! Deadlock is impossible by construction: a transaction takes its shards in ascending order
 //! and never waits for anything else while holding them but replies of hops that held shards
 //! admit; a parked hop never blocks the stream it came on (it waits in the queue, not in the
@@ -19,22 +26,53 @@
 //! uninterrupted step, never across a client round trip.
 //!
 //! A transaction whose keys are all on one shard takes no lock at all: its commands travel as
-//! one atomic hop (or run inline), which the shard runs in one go.
+//! one atomic hop (or run inline), which the shard runs in one go. When no command needs
+//! dependent steps, each Acquire carries that shard's commands and the last one is an
+//! acquire-run-release in one step (`LockStep::Once`): two shards cost one round trip, and the
+//! releases are sent without waiting. Hops that touch no key (INFO's and CLIENT's parts, WATCH
+//! bookkeeping) run even on a held shard, so a holder waiting for them cannot deadlock.
 
 use super::hop::{Hop, LockStep};
 use super::mesh::Ctx;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::task::{Poll, Waker};
+
+/// A place in the queue for this core: a transaction to take the shard, or a connection's
+/// command to run inline.
+struct LocalTurn {
+    /// The transaction that takes the shard, 0 for a connection's plain command.
+    txn: u64,
+    granted: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+/// What waits for the shard, in arrival order.
+enum Parked {
+    Hop(Box<Hop>),
+    Local(Rc<LocalTurn>),
+}
+
+impl Parked {
+    /// Whether it takes the shard when its turn comes.
+    fn takes(&self) -> bool {
+        match self {
+            Parked::Hop(h) => matches!(h.lock, LockStep::Acquire | LockStep::Once),
+            Parked::Local(t) => t.txn != 0,
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct TxnLock {
     /// The transaction holding this shard, 0 when free.
     holder: Cell<u64>,
-    /// Hops that arrived while another transaction held the shard, in arrival order.
-    parked: RefCell<VecDeque<Box<Hop>>>,
-    /// This core's connections waiting for the shard to be free.
-    waiters: RefCell<Vec<Waker>>,
+    /// Work that arrived while the shard was held (or behind such work), in arrival order.
+    parked: RefCell<VecDeque<Parked>>,
+    /// Connections given their turn that have not run their command yet: no transaction takes
+    /// the shard meanwhile.
+    turns: Cell<usize>,
     /// Transactions started on this core (for unique ids).
     started: Cell<u64>,
 }
@@ -59,79 +97,145 @@ impl TxnLock {
         self.holder.get() != 0
     }
 
-    /// Waits until work of `txn` (0: none) may touch this shard.
-    pub async fn wait_admitted(&self, txn: u64) {
-        std::future::poll_fn(|cx| {
-            if self.admits(txn) {
-                Poll::Ready(())
-            } else {
-                self.waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
+    /// Whether a transaction may take the shard now.
+    fn free(&self) -> bool {
+        self.holder.get() == 0 && self.turns.get() == 0 && self.parked.borrow().is_empty()
     }
 
-    /// Holds this shard for `txn`, waiting until it is free.
+    /// Holds this shard for `txn` (this core's transaction), waiting its turn in the queue.
     pub async fn acquire(&self, txn: u64) {
-        std::future::poll_fn(|cx| {
-            if self.holder.get() == 0 && self.parked.borrow().is_empty() {
-                self.holder.set(txn);
-                Poll::Ready(())
-            } else {
-                self.waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
+        if self.free() {
+            self.holder.set(txn);
+            return;
+        }
+        wait_turn(self, txn).await;
     }
 
     /// Whether `hop` may run now, by its lock step and the shard's state.
     fn runnable(&self, hop: &Hop) -> bool {
-        let free = self.holder.get() == 0 && self.parked.borrow().is_empty();
+        let mine = hop.txn != 0 && self.holder.get() == hop.txn;
+        let idle = self.holder.get() == 0 && self.parked.borrow().is_empty();
         match hop.lock {
-            LockStep::Acquire => free,
-            _ => free || (hop.txn != 0 && self.holder.get() == hop.txn),
+            LockStep::Acquire | LockStep::Once => self.free(),
+            LockStep::None => idle || mine || hop.keyless(),
+            LockStep::Release => mine,
+        }
+    }
+}
+
+/// Queues this core's turn (a transaction `txn`, or 0 for a plain command) and waits for it.
+async fn wait_turn(lock: &TxnLock, txn: u64) {
+    let turn = Rc::new(LocalTurn {
+        txn,
+        granted: Cell::new(false),
+        waker: RefCell::new(None),
+    });
+    lock.parked
+        .borrow_mut()
+        .push_back(Parked::Local(turn.clone()));
+    std::future::poll_fn(|cx| {
+        if turn.granted.get() {
+            Poll::Ready(())
+        } else {
+            *turn.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// A connection's turn to run a command inline on its own core's keys; drop it once the
+/// command ran (the shard's queue then goes on).
+pub struct Turn {
+    ctx: Option<Rc<Ctx>>,
+}
+
+/// Waits until this core's connection may run a command of transaction `txn` (0: none)
+/// inline: at once when the shard is free or held by `txn`, else in its turn in the queue.
+pub async fn turn(ctx: &Ctx, txn: u64) -> Turn {
+    if ctx.lock.admits(txn) {
+        return Turn { ctx: None };
+    }
+    wait_turn(&ctx.lock, 0).await;
+    Turn { ctx: ctx.this() }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let Some(ctx) = self.ctx.take() else {
+            return;
+        };
+        let lock = &ctx.lock;
+        lock.turns.set(lock.turns.get() - 1);
+        if lock.turns.get() == 0 && lock.holder.get() == 0 && !lock.parked.borrow().is_empty() {
+            // The last connection given a turn is done: the queue goes on (replies need a task).
+            glommio::spawn_local(async move {
+                let mut done = Vec::new();
+                drain(&ctx, &mut done);
+                reply_all(&ctx, done).await;
+            })
+            .detach();
         }
     }
 }
 
 /// Runs `hop` on this shard, applying its lock step. Returns whether it freed the shard.
 fn run(ctx: &Ctx, hop: &mut Hop) -> bool {
-    if hop.lock == LockStep::Acquire {
+    if matches!(hop.lock, LockStep::Acquire | LockStep::Once) {
         ctx.lock.holder.set(hop.txn);
     }
     hop.execute(&mut ctx.shard.borrow_mut());
-    if hop.lock == LockStep::Release && ctx.lock.holder.get() == hop.txn {
+    if matches!(hop.lock, LockStep::Release | LockStep::Once) && ctx.lock.holder.get() == hop.txn {
         ctx.lock.holder.set(0);
         return true;
     }
     false
 }
 
-/// The shard was freed: runs parked hops in order until one holds it again (their replies go
-/// into `done`), and wakes this core's waiting connections if it stays free.
+/// The shard is free: runs the queue in order (replies of hops that ran go into `done`) until
+/// a transaction takes the shard, or until one is next while connections given a turn have
+/// not run yet (the last of them resumes the queue, see `Turn`).
 #[allow(clippy::vec_box)] // hops travel boxed through the meshes
 fn drain(ctx: &Ctx, done: &mut Vec<Box<Hop>>) {
-    while ctx.lock.holder.get() == 0 {
-        let Some(mut hop) = ctx.lock.parked.borrow_mut().pop_front() else {
+    let lock = &ctx.lock;
+    while lock.holder.get() == 0 {
+        let takes = match lock.parked.borrow().front() {
+            None => break,
+            Some(p) => p.takes(),
+        };
+        if takes && lock.turns.get() > 0 {
+            break;
+        }
+        let Some(next) = lock.parked.borrow_mut().pop_front() else {
             break;
         };
-        run(ctx, &mut hop);
-        done.push(hop);
-    }
-    if ctx.lock.holder.get() == 0 {
-        for w in ctx.lock.waiters.borrow_mut().drain(..) {
-            w.wake();
+        match next {
+            Parked::Hop(mut hop) => {
+                run(ctx, &mut hop);
+                done.push(hop);
+            }
+            // Nobody waits for it any more (its connection is gone).
+            Parked::Local(turn) if Rc::strong_count(&turn) == 1 => {}
+            Parked::Local(turn) => {
+                if turn.txn != 0 {
+                    lock.holder.set(turn.txn);
+                } else {
+                    lock.turns.set(lock.turns.get() + 1);
+                }
+                turn.granted.set(true);
+                if let Some(w) = turn.waker.borrow_mut().take() {
+                    w.wake();
+                }
+            }
         }
     }
 }
 
-/// A hop arrived from another core: runs it (and, when it frees the shard, the hops parked
-/// behind it) and sends the replies, or parks it until the shard's holder lets go.
+/// A hop arrived from another core: runs it (and, when it frees the shard, the work queued
+/// behind it) and sends the replies, or queues it until the shard's holder lets go.
 pub async fn serve(ctx: &Ctx, mut hop: Box<Hop>) {
     if !ctx.lock.runnable(&hop) {
-        ctx.lock.parked.borrow_mut().push_back(hop);
+        ctx.lock.parked.borrow_mut().push_back(Parked::Hop(hop));
         return;
     }
     let freed = run(ctx, &mut hop);
@@ -142,7 +246,7 @@ pub async fn serve(ctx: &Ctx, mut hop: Box<Hop>) {
     reply_all(ctx, done).await;
 }
 
-/// Frees this shard from `txn` (held by this core's own connection) and runs what was parked.
+/// Frees this shard from `txn` (held by this core's own connection) and runs what was queued.
 pub async fn release_local(ctx: &Ctx, txn: u64) {
     if ctx.lock.holder.get() != txn {
         return;

@@ -16,6 +16,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+/// The waiter of a hop nobody waits for (a transaction's release): it is recycled on return.
+pub const NO_WAITER: u32 = u32::MAX;
+
 /// Most hops kept for reuse per core.
 const HOP_POOL_MAX: usize = 256;
 
@@ -48,6 +51,8 @@ pub struct Ctx {
     pub durability: std::cell::OnceCell<Rc<crate::persist::aof::Durability>>,
     /// Which cross-shard transaction holds this shard, and the work waiting for it.
     pub lock: super::lock::TxnLock,
+    /// This context itself, for tasks the lock spawns (set by `spawn_mesh_tasks`).
+    this: RefCell<std::rc::Weak<Ctx>>,
 }
 
 impl Ctx {
@@ -71,6 +76,7 @@ impl Ctx {
             durability: std::cell::OnceCell::new(),
             snapshot_epoch: Cell::new(crate::persist::snapshot::epoch()),
             lock: super::lock::TxnLock::default(),
+            this: RefCell::new(std::rc::Weak::new()),
         }
     }
 
@@ -152,6 +158,11 @@ impl Ctx {
         }
     }
 
+    /// This context as an `Rc`, once the meshes are served (see `spawn_mesh_tasks`).
+    pub fn this(&self) -> Option<Rc<Ctx>> {
+        self.this.borrow().upgrade()
+    }
+
     /// Sends a hop that ran here back to the core that sent it.
     pub async fn reply_to_origin(&self, hop: Box<Hop>) {
         let origin = hop.origin;
@@ -181,7 +192,8 @@ impl Ctx {
     fn deliver(&self, hop: Box<Hop>) {
         let mut slots = self.slots.borrow_mut();
         let Some(slot) = slots.get_mut(hop.waiter as usize) else {
-            return;
+            drop(slots);
+            return self.recycle(hop);
         };
         if slot.generation != hop.generation {
             drop(slots);
@@ -200,6 +212,7 @@ pub fn spawn_mesh_tasks(
     mut requests: Receivers<Box<Hop>>,
     mut replies: Receivers<Box<Hop>>,
 ) {
+    *ctx.this.borrow_mut() = Rc::downgrade(ctx);
     for (_peer, rx) in requests.streams() {
         let ctx = ctx.clone();
         glommio::spawn_local(async move {

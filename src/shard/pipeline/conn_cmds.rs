@@ -151,10 +151,12 @@ impl Pipeline {
         if self.deferred {
             self.local.ends.push(self.local.reply.len());
             let op = self.local.ends.len() as u32 - 1;
-            self.pieces.push(Piece::One {
-                shard: self.me as u16,
-                op,
-            });
+            let shard = if self.local_as_hop {
+                super::READY
+            } else {
+                self.me as u16
+            };
+            self.pieces.push(Piece::One { shard, op });
         }
     }
 

@@ -73,9 +73,17 @@ pub enum Flow {
     Barrier,
     /// Flush, then run the transaction with [`Pipeline::exec`].
     Exec,
-    /// Flush, then run this multi-shard command holding its shards ([`Pipeline::atomic`]).
+    /// Flush, then start a held group with this multi-shard command ([`Pipeline::finish`]):
+    /// it and the batch's following commands run together, holding their shards.
     Atomic,
+    /// A held group is open and this command cannot join it: run the group
+    /// ([`Pipeline::run_group`]), then plan this command again.
+    EndGroup,
 }
+
+/// The shard id of a piece whose reply was produced on the connection while the local shard's
+/// ops are collected in a hop (see `Pipeline::local_as_hop`).
+const READY: u16 = u16::MAX;
 
 pub struct Pipeline {
     me: usize,
@@ -102,6 +110,11 @@ pub struct Pipeline {
     multi: Option<txn::Queue>,
     /// Shards where this connection has watched keys, ascending.
     watched: Vec<u16>,
+    /// This core's ops are collected in `outgoing[me]` instead of running at once (a held run:
+    /// they run when the transaction holds this shard, in its turn).
+    local_as_hop: bool,
+    /// A held group: commands of the batch collected to run together (see `Flow::Atomic`).
+    group: Option<txn::Queue>,
 }
 
 impl Pipeline {
@@ -125,6 +138,8 @@ impl Pipeline {
             atomic: false,
             multi: None,
             watched: Vec::new(),
+            local_as_hop: false,
+            group: None,
         }
     }
 
@@ -140,7 +155,7 @@ impl Pipeline {
 
     /// Commands whose replies are not in the output buffer yet.
     pub fn pending_ops(&self) -> usize {
-        self.pieces.len() - self.next_piece
+        self.pieces.len() - self.next_piece + self.group.as_ref().map_or(0, txn::Queue::len)
     }
 
     /// Routes and (for this core's keys) runs one command whose arguments are `ranges` of `buf`,
@@ -159,6 +174,9 @@ impl Pipeline {
         let mut sh = ctx.shard.borrow_mut();
         let sh = &mut *sh;
         let args = Args::new(buf, ranges);
+        if self.group.is_some() {
+            return self.join_group(client, plan.id, &args);
+        }
         let Some(id) = plan.id else {
             let e = CmdError::UnknownCommand {
                 name: args.get(0).to_vec(),
@@ -268,7 +286,7 @@ impl Pipeline {
         now: u64,
         out: &mut Vec<u8>,
     ) {
-        if s == self.me {
+        if s == self.me && !self.local_as_hop {
             with_known_hash(sh, known, |sh| {
                 if self.deferred {
                     let op = self.run_deferred(sh, ShardOp::Cmd(id), args, now);
@@ -302,7 +320,7 @@ impl Pipeline {
         picks: &[usize],
         now: u64,
     ) -> u32 {
-        if s == self.me {
+        if s == self.me && !self.local_as_hop {
             let mut ranges = std::mem::take(&mut self.scratch_ranges);
             ranges.clear();
             let all = args.ranges();
@@ -446,7 +464,7 @@ impl Pipeline {
         self.deferred = true;
         let parts_start = self.parts.len() as u32;
         for s in 0..self.shards {
-            let op = if s == self.me {
+            let op = if s == self.me && !self.local_as_hop {
                 let (data, ranges) = owned_args(part_args);
                 self.run_deferred(sh, part, &Args::new(&data, &ranges), now)
             } else {
@@ -541,6 +559,7 @@ impl Pipeline {
         self.order.clear();
         self.local.reply.clear();
         self.local.ends.clear();
+        self.local_as_hop = false;
         if self.local.reply.capacity() > LOCAL_KEEP_CAPACITY {
             self.local.reply = Vec::new();
         }
@@ -575,7 +594,7 @@ impl Pipeline {
     /// Queues shard `s`'s hop again, from its first op not run, when op `op` has not run yet.
     fn send_on(&mut self, s: u16, op: u32) -> bool {
         let s = s as usize;
-        if s == self.me || self.done(s as u16, op) {
+        if s == self.me || s >= self.shards || self.done(s as u16, op) {
             return false;
         }
         match self.by_shard[s].take() {
@@ -595,14 +614,19 @@ impl Pipeline {
 
     /// Whether op `op` of shard `shard` has its reply here.
     fn done(&self, shard: u16, op: u32) -> bool {
-        shard as usize == self.me
+        self.is_local(shard)
             || self.by_shard[shard as usize]
                 .as_ref()
                 .is_some_and(|h| h.op_done(op))
     }
 
+    /// Whether a piece on `shard` has its reply in `self.local`.
+    fn is_local(&self, shard: u16) -> bool {
+        shard == READY || (shard as usize == self.me && !self.local_as_hop)
+    }
+
     fn reply_of(&self, shard: u16, op: u32) -> &[u8] {
-        if shard as usize == self.me {
+        if self.is_local(shard) {
             self.local.op_reply(op)
         } else {
             self.by_shard[shard as usize]

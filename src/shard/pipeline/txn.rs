@@ -46,6 +46,28 @@ pub struct Queue {
 }
 
 impl Queue {
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+
+    /// Whether the queue can run in one ordered pass that carries each shard's commands with
+    /// its acquisition (`Pipeline::run_held`): no command needs dependent steps across shards.
+    fn one_pass(&self, shards: usize) -> bool {
+        self.cmds.iter().enumerate().all(|(i, &(id, _, _))| {
+            if id.spec().route != Route::Barrier {
+                return true;
+            }
+            let args = Args::new(&self.data, self.ranges_of(i));
+            let mut first = None;
+            let mut same = true;
+            cmd::for_each_key(id, &args, |k| {
+                let s = key_shard(k, shards);
+                same &= *first.get_or_insert(s) == s;
+            });
+            same
+        })
+    }
+
     fn push(&mut self, id: CmdId, args: &Args) {
         let first = self.ranges.len() as u32;
         for a in args.iter() {
@@ -218,7 +240,7 @@ impl Pipeline {
         let parts_start = self.parts.len() as u32;
         let op = ShardOp::Unwatch { client: client_id };
         for s in std::mem::take(&mut self.watched) {
-            let i = if s as usize == self.me {
+            let i = if s as usize == self.me && !self.local_as_hop {
                 self.run_deferred(sh, op, &Args::new(&[], &[(0, 0)]), now)
             } else {
                 self.remote(ctx, s as usize, now)
@@ -281,11 +303,19 @@ impl Pipeline {
         if shards.len() <= 1 && self.watched.is_empty() {
             // One shard or none: one atomic hop, or inline here once no transaction holds us.
             if shards.first().is_none_or(|&s| s as usize == self.me) {
-                ctx.lock.wait_admitted(0).await;
+                let turn = lock::turn(ctx, 0).await;
+                self.atomic = true;
+                self.run_queue(ctx, client, &q, now, out).await;
+                self.atomic = false;
+                drop(turn);
+            } else {
+                self.atomic = true;
+                self.run_queue(ctx, client, &q, now, out).await;
+                self.atomic = false;
             }
-            self.atomic = true;
-            self.run_queue(ctx, client, &q, now, out).await;
-            self.atomic = false;
+        } else if self.watched.is_empty() && q.one_pass(self.shards) {
+            self.run_held(ctx, client, &q, &shards, true, now, out)
+                .await;
         } else {
             shards.extend_from_slice(&self.watched);
             shards.sort_unstable();
@@ -334,8 +364,9 @@ impl Pipeline {
     }
 
     /// Runs what [`Pipeline::command`] asked for when it returned [`Flow::Barrier`],
-    /// [`Flow::Exec`] or [`Flow::Atomic`] (nothing for the other flows). Call it once everything
-    /// pending is flushed; the server's connection loop and the in-process tests both do.
+    /// [`Flow::Exec`], [`Flow::Atomic`] (opens a held group) or [`Flow::EndGroup`] (runs it;
+    /// then the caller plans the same command again). Nothing for the other flows. Call it
+    /// once everything pending is flushed; the connection loop and the in-process tests do.
     #[allow(clippy::too_many_arguments)]
     pub async fn finish(
         &mut self,
@@ -350,46 +381,167 @@ impl Pipeline {
         match flow {
             Flow::Barrier => self.barrier(ctx, &Args::new(buf, ranges), now, out).await,
             Flow::Exec => self.exec(ctx, client, now, out).await,
-            Flow::Atomic => self.atomic(ctx, client, buf, ranges, now, out).await,
+            Flow::Atomic => {
+                let mut q = Queue::default();
+                q.push(
+                    CmdId::lookup(Args::new(buf, ranges).get(0)).expect("a known command"),
+                    &Args::new(buf, ranges),
+                );
+                self.group = Some(q);
+                let _ = client;
+            }
+            Flow::EndGroup => self.run_group(ctx, client, now, out).await,
             Flow::Continue | Flow::Close => {}
         }
     }
 
-    /// A command whose keys live on several shards, run atomically: hold its shards, run it,
-    /// let go. Called with nothing pending (after a flush).
-    pub async fn atomic(
+    /// The batch's commands from one that spans shards on (`Flow::Atomic`) collect here
+    /// while they can join: they then run together, holding their shards, in one ordered pass
+    /// ([`Pipeline::run_group`]). Commands the connection runs itself, barriers and anything
+    /// that must be rejected end the group instead.
+    pub(super) fn join_group(
+        &mut self,
+        client: &RefCell<ClientInfo>,
+        id: Option<CmdId>,
+        args: &Args,
+    ) -> Flow {
+        let Some(id) = id else {
+            return Flow::EndGroup;
+        };
+        let spec = id.spec();
+        let joins = id.arity_ok(args.len())
+            && !matches!(spec.route, Route::Conn | Route::Barrier)
+            && (spec.flags & cmd::flags::NO_AUTH != 0 || client.borrow().authenticated);
+        if !joins {
+            return Flow::EndGroup;
+        }
+        client.borrow_mut().last_cmd = spec.name;
+        self.group.as_mut().expect("a group is open").push(id, args);
+        Flow::Continue
+    }
+
+    /// Runs the open held group, if any; its replies go into `out` in order.
+    pub async fn run_group(
         &mut self,
         ctx: &Ctx,
         client: &RefCell<ClientInfo>,
-        buf: &[u8],
-        ranges: &[(usize, usize)],
         now: u64,
         out: &mut Vec<u8>,
     ) {
-        let args = Args::new(buf, ranges);
-        let Some(id) = CmdId::lookup(args.get(0)) else {
+        let Some(q) = self.group.take() else {
             return;
         };
-        let mut shards = Vec::new();
-        match id.spec().route {
-            Route::All(_) => shards.extend(0..self.shards as u16),
-            _ => cmd::for_each_key(id, &args, |k| shards.push(key_shard(k, self.shards) as u16)),
-        }
-        shards.sort_unstable();
-        shards.dedup();
+        let shards = q.shards(self.shards);
+        self.run_held(ctx, client, &q, &shards, false, now, out)
+            .await;
+    }
+
+    /// Runs `q` holding `shards` (ascending), in one pass: the commands are planned first with
+    /// every shard's ops collected in its hop (this core's too); then each shard in order is
+    /// taken and runs its ops in the same step (the last remote one is also let go in that
+    /// step); this core's share runs when its turn comes. Every part runs while its shard is
+    /// held and all are held when the last is taken, so the whole is atomic; for two shards it
+    /// costs one round trip. Then the replies are written in order and the shards let go
+    /// (the remote ones without waiting).
+    #[allow(clippy::too_many_arguments)]
+    async fn run_held(
+        &mut self,
+        ctx: &Ctx,
+        client: &RefCell<ClientInfo>,
+        q: &Queue,
+        shards: &[u16],
+        header: bool,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
         let txn = ctx.lock.new_txn(self.me);
-        self.acquire(ctx, txn, &shards, None, now).await;
         self.txn = txn;
         self.atomic = true;
-        let plan = Plan {
-            id: Some(id),
-            key: None,
-        };
-        self.command(ctx, client, buf, ranges, plan, now, out);
+        self.local_as_hop = true;
+        self.deferred = true;
+        if header {
+            reply::array(out, q.cmds.len());
+        }
+        for (i, &(id, _, _)) in q.cmds.iter().enumerate() {
+            let plan = Plan {
+                id: Some(id),
+                key: None,
+            };
+            let flow = self.command(ctx, client, &q.data, q.ranges_of(i), plan, now, out);
+            debug_assert!(matches!(flow, Flow::Continue | Flow::Close), "{flow:?}");
+        }
+        let last = shards.last().copied();
+        let mut held = Vec::with_capacity(shards.len());
+        for &s in shards {
+            let s = s as usize;
+            let mut hop = self.outgoing[s]
+                .take()
+                .unwrap_or_else(|| ctx.hop(self.waiter));
+            hop.txn = txn;
+            hop.atomic = true;
+            hop.now_ms = now;
+            hop.dest = s;
+            if s == self.me {
+                ctx.lock.acquire(txn).await;
+                hop.execute(&mut ctx.shard.borrow_mut());
+                self.by_shard[s] = Some(hop);
+                held.push(s);
+                continue;
+            }
+            hop.lock = if Some(s as u16) == last {
+                LockStep::Once
+            } else {
+                LockStep::Acquire
+            };
+            if !ctx.send(s, hop).await {
+                continue;
+            }
+            if Some(s as u16) != last {
+                held.push(s);
+            }
+            ctx.wait(self.waiter, 1, &mut self.back).await;
+            if let Some(hop) = self.back.pop() {
+                self.by_shard[s] = Some(hop);
+            }
+        }
+        // This core's keyless commands (PING, ECHO, CONFIG...) when it holds no key here.
+        if let Some(mut hop) = self.outgoing[self.me].take() {
+            hop.execute(&mut ctx.shard.borrow_mut());
+            self.by_shard[self.me] = Some(hop);
+        }
+        // Parts on shards outside the transaction (INFO, CLIENT LIST): keyless, admitted even
+        // where another transaction holds a shard, so waiting for them cannot deadlock.
+        let mut expected = 0;
+        for s in 0..self.shards {
+            if let Some(mut hop) = self.outgoing[s].take() {
+                hop.dest = s;
+                if ctx.send(s, hop).await {
+                    expected += 1;
+                }
+            }
+        }
+        if expected > 0 {
+            ctx.wait(self.waiter, expected, &mut self.back).await;
+        }
+        for hop in self.back.drain(..) {
+            let d = hop.dest;
+            self.by_shard[d] = Some(hop);
+        }
         self.flush_whole(ctx, out).await;
         self.atomic = false;
         self.txn = 0;
-        self.release(ctx, txn, &shards, now).await;
+        for s in held {
+            if s == self.me {
+                lock::release_local(ctx, txn).await;
+            } else {
+                let mut hop = ctx.hop(self.waiter);
+                hop.txn = txn;
+                hop.lock = LockStep::Release;
+                hop.dest = s;
+                hop.waiter = crate::shard::mesh::NO_WAITER;
+                ctx.send(s, hop).await;
+            }
+        }
     }
 
     /// Flushes until every pending reply is in `out` (atomic hops never stop early).

@@ -1,0 +1,47 @@
+//! Real client libraries in their default usage, installed by the test setup from their
+//! registry (scripts/test: `pip install redis`): redis-py's transactional `pipeline()` and
+//! `transaction()` against the real server at 1 and 4 shards.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+fn have_python_module(name: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {name}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 module {name} is required in CI (scripts/test installs it)"
+        );
+        eprintln!("skipping: python3 module {name} is not installed (pip install {name})");
+    }
+    ok
+}
+
+#[test]
+fn redis_py_pipelines_and_transactions() {
+    if !have_tool("python3") || !have_python_module("redis") {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards);
+        let out = Command::new("python3")
+            .args([
+                "tests/clients/redis_py_transactions.py",
+                &s.port.to_string(),
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run python3");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "redis-py at {shards} shards:\n{text}");
+        assert!(text.contains("ok"), "{text}");
+    }
+}
