@@ -66,6 +66,7 @@ fn main() {
     let n: usize = arg(&args, "-n", "100000").parse().unwrap();
     let spread = arg(&args, "--keys", "one") == "spread";
     let keyspace: u64 = arg(&args, "-r", "100000").parse().unwrap();
+    let depth: usize = arg(&args, "-P", "1").parse::<usize>().unwrap().max(1);
     let started = Instant::now();
     let threads: Vec<_> = (0..conns)
         .map(|t| {
@@ -83,24 +84,32 @@ fn main() {
                 let value = [b'x'; 32];
                 let (mut block, mut buf) = (Vec::new(), vec![0u8; 64 * 1024]);
                 let mut lat = Vec::with_capacity(per);
-                for _ in 0..per {
-                    let (a, b) = if spread {
-                        (format!("key:{}:a", next()), format!("key:{}:b", next()))
-                    } else {
-                        let r = next();
-                        (format!("key:{{{r}}}:a"), format!("key:{{{r}}}:b"))
-                    };
+                let mut sent = 0;
+                while sent < per {
+                    let n = depth.min(per - sent);
+                    sent += n;
                     block.clear();
-                    resp(&mut block, &[b"MULTI"]);
-                    resp(&mut block, &[b"SET", a.as_bytes(), &value]);
-                    resp(&mut block, &[b"INCR", b.as_bytes()]);
-                    resp(&mut block, &[b"GET", a.as_bytes()]);
-                    resp(&mut block, &[b"GET", b.as_bytes()]);
-                    resp(&mut block, &[b"EXEC"]);
+                    for _ in 0..n {
+                        let (a, b) = if spread {
+                            (format!("key:{}:a", next()), format!("key:{}:b", next()))
+                        } else {
+                            let r = next();
+                            (format!("key:{{{r}}}:a"), format!("key:{{{r}}}:b"))
+                        };
+                        resp(&mut block, &[b"MULTI"]);
+                        resp(&mut block, &[b"SET", a.as_bytes(), &value]);
+                        resp(&mut block, &[b"INCR", b.as_bytes()]);
+                        resp(&mut block, &[b"GET", a.as_bytes()]);
+                        resp(&mut block, &[b"GET", b.as_bytes()]);
+                        resp(&mut block, &[b"EXEC"]);
+                    }
                     let t0 = Instant::now();
                     s.write_all(&block).expect("send");
                     let (mut filled, mut replies, mut at) = (0, 0, 0);
-                    while replies < 6 {
+                    if buf.len() < 1024 * n {
+                        buf.resize(1024 * n, 0);
+                    }
+                    while replies < 6 * n {
                         match reply_len(&buf[at..filled]) {
                             Some(len) => {
                                 assert!(buf[at] != b'-', "error reply");
@@ -115,7 +124,8 @@ fn main() {
                         }
                     }
                     assert!(buf[..filled].ends_with(b"\r\n"));
-                    lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                    lat.extend(std::iter::repeat_n(ms, n));
                 }
                 lat
             })

@@ -205,6 +205,49 @@ pub fn parse_memory(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("memory amount '{s}' is too large"))
 }
 
+/// A counter on its own cache line, so shards counting their writes never share one.
+#[repr(align(128))]
+#[derive(Default)]
+pub struct Padded(pub AtomicU64);
+
+/// The save rules' write counts, one per shard (see [`Runtime::dirty`]).
+pub struct DirtyCounts(std::sync::OnceLock<Box<[Padded]>>);
+
+impl DirtyCounts {
+    /// Sizes the counters for `shards` shards (once, at start).
+    pub fn init(&self, shards: usize) {
+        let _ = self.0.set((0..shards).map(|_| Padded::default()).collect());
+    }
+
+    /// Counts one write of `shard` (no-op before `init`).
+    #[inline]
+    pub fn add(&self, shard: usize) {
+        if let Some(c) = self.0.get().and_then(|c| c.get(shard)) {
+            c.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every shard's count.
+    pub fn read(&self) -> Vec<u64> {
+        self.0.get().map_or_else(Vec::new, |c| {
+            c.iter().map(|p| p.0.load(Ordering::Relaxed)).collect()
+        })
+    }
+
+    pub fn total(&self) -> u64 {
+        self.read().iter().sum()
+    }
+
+    /// A snapshot covered the writes counted in `counts` (from [`DirtyCounts::read`]).
+    pub fn subtract(&self, counts: &[u64]) {
+        if let Some(c) = self.0.get() {
+            for (p, n) in c.iter().zip(counts) {
+                p.0.fetch_sub(*n, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// Knobs that `CONFIG SET` changes while the server runs. Read per connection or per batch,
 /// never locked on the data path (the password is read only when a connection starts or
 /// authenticates).
@@ -228,8 +271,9 @@ pub struct Runtime {
     dbfilename: RwLock<String>,
     /// (seconds, changes) pairs of the --save rules.
     save_rules: RwLock<Vec<(u64, u64)>>,
-    /// Writes since the last snapshot, counted only while save rules exist.
-    pub dirty: AtomicU64,
+    /// Writes since the last snapshot, counted only while save rules exist: one counter per
+    /// shard, each written only by its shard, summed when read.
+    pub dirty: DirtyCounts,
     pub has_save_rules: AtomicBool,
     /// --cross-shard-atomic.
     pub cross_shard_atomic: AtomicBool,
@@ -251,7 +295,7 @@ pub static RUNTIME: Runtime = Runtime {
     dir: RwLock::new(String::new()),
     dbfilename: RwLock::new(String::new()),
     save_rules: RwLock::new(Vec::new()),
-    dirty: AtomicU64::new(0),
+    dirty: DirtyCounts(std::sync::OnceLock::new()),
     has_save_rules: AtomicBool::new(false),
     cross_shard_atomic: AtomicBool::new(true),
 };

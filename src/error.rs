@@ -42,6 +42,15 @@ pub enum CmdError {
     UnsupportedOption(Vec<u8>),
     InvalidCursor,
     OutOfMemory,
+    /// Transactions: `EXEC` / `DISCARD` without `MULTI`, nested `MULTI`, `WATCH` in `MULTI`,
+    /// a command refused inside `MULTI`, EXEC after a rejected command, a rejected EXEC.
+    ExecWithoutMulti,
+    DiscardWithoutMulti,
+    NestedMulti,
+    WatchInMulti,
+    NotAllowedInMulti,
+    ExecAbort,
+    ExecAbortBecause(String),
     /// Any other text, given whole (code included), e.g. `ERR Unknown option or number of arguments for CONFIG SET - 'x'`.
     Other(String),
 }
@@ -53,6 +62,7 @@ impl CmdError {
             CmdError::WrongType => "WRONGTYPE",
             CmdError::NoProto => "NOPROTO",
             CmdError::OutOfMemory => "OOM",
+            CmdError::ExecAbort | CmdError::ExecAbortBecause(_) => "EXECABORT",
             CmdError::Other(s) if s.starts_with("NOAUTH") => "NOAUTH",
             CmdError::Other(s) if s.starts_with("WRONGPASS") => "WRONGPASS",
             _ => "ERR",
@@ -122,6 +132,21 @@ impl fmt::Display for CmdError {
             CmdError::InvalidCursor => f.write_str("ERR invalid cursor"),
             CmdError::OutOfMemory => {
                 f.write_str("OOM command not allowed when used memory > 'maxmemory'.")
+            }
+            CmdError::ExecWithoutMulti => f.write_str("ERR EXEC without MULTI"),
+            CmdError::DiscardWithoutMulti => f.write_str("ERR DISCARD without MULTI"),
+            CmdError::NestedMulti => f.write_str("ERR MULTI calls can not be nested"),
+            CmdError::WatchInMulti => f.write_str("ERR WATCH inside MULTI is not allowed"),
+            CmdError::NotAllowedInMulti => {
+                f.write_str("ERR Command not allowed inside a transaction")
+            }
+            CmdError::ExecAbort => {
+                f.write_str("EXECABORT Transaction discarded because of previous errors.")
+            }
+            // `why` is the rejection's text without its `ERR ` code, as Redis writes it.
+            CmdError::ExecAbortBecause(why) => {
+                let why = why.strip_prefix("ERR ").unwrap_or(why);
+                write!(f, "EXECABORT Transaction discarded because of: {why}")
             }
             CmdError::Other(s) => f.write_str(s),
         }

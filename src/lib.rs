@@ -24,6 +24,12 @@
 //! hop in order (prefetching its keys the same way) and sends the same box back with the replies -> replies are emitted in the
 //! client's command order into one output buffer -> one write.
 //!
+//! ## Atomicity across cores
+//! A transaction (MULTI/EXEC) or multi-key command whose keys live on one shard runs there in
+//! one go. One whose keys span shards holds them (`shard::lock`): it takes them in ascending
+//! order, each taking carrying that shard's work, so no client sees part of it and two can never
+//! deadlock; work for a held shard waits in its queue in arrival order (`shard::pipeline::txn`).
+//!
 //! ## Ownership rules
 //! - A shard's data is touched only by its own core: no Mutex, RwLock or shared map on the data
 //!   path. Cross-core work is messages.
@@ -36,18 +42,23 @@
 //!
 //! ## Modules
 //! - [`config`]: flags, defaults, run-time knobs.
+//! - [`clock`]: the one wall clock (read once per batch; time is a parameter below it).
 //! - [`net`]: executors, listeners, the connection loop, shutdown.
 //! - [`resp`]: the request parser and the reply encoder.
-//! - [`shard`]: slots and routing, the meshes, a connection's pipeline and how replies are gathered.
+//! - [`shard`]: slots and routing, typed hops, the meshes, the transaction lock, WATCH, a
+//!   connection's pipeline, how replies are gathered, MULTI/EXEC.
 //! - [`cmd`]: the command table, dispatch and one file per command family.
 //! - [`store`]: the shard-local key-value table, entries, expiry, eviction.
 //! - [`persist`]: the per-shard append-only log.
 //! - [`error`]: client-visible errors with their exact Redis texts.
+//! - [`num`]: Redis's integer rule, shared by the parser, the commands and the store.
 
+pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod error;
 pub mod net;
+pub mod num;
 pub mod persist;
 pub mod resp;
 pub mod shard;

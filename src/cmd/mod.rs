@@ -328,7 +328,7 @@ pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut
                 if !shard.watch.is_empty() && modified(id, args, &out[start..]) {
                     for_each_key(id, args, |k| shard.watch.touch(k));
                 }
-                count_dirty();
+                count_dirty(shard.id);
             }
             return;
         }
@@ -385,15 +385,13 @@ fn modified(id: CmdId, args: &Args, reply: &[u8]) -> bool {
     }
 }
 
-/// A save rule's dirty count.
-fn count_dirty() {
+/// A save rule's dirty count (this shard's own counter).
+fn count_dirty(shard: usize) {
     if crate::config::RUNTIME
         .has_save_rules
         .load(std::sync::atomic::Ordering::Relaxed)
     {
-        crate::config::RUNTIME
-            .dirty
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::config::RUNTIME.dirty.add(shard);
     }
 }
 
@@ -406,7 +404,7 @@ pub fn after_write(shard: &mut Shard, keys: &[&[u8]], now_ms: u64) {
         }
         shard.watch.touch(k);
     }
-    count_dirty();
+    count_dirty(shard.id);
 }
 
 /// Writes `e` as an error reply and counts it in the shard's errorstats.

@@ -28,22 +28,13 @@ pub fn ping(a: &Args, out: &mut Vec<u8>) -> R {
     Ok(())
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::clock::now_ms;
 
 pub fn time(out: &mut Vec<u8>) -> R {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let (secs, micros) = crate::clock::now_secs_micros();
     reply::array(out, 2);
-    reply::bulk(out, itoa::Buffer::new().format(d.as_secs()).as_bytes());
-    reply::bulk(
-        out,
-        itoa::Buffer::new().format(d.subsec_micros()).as_bytes(),
-    );
+    reply::bulk(out, itoa::Buffer::new().format(secs).as_bytes());
+    reply::bulk(out, itoa::Buffer::new().format(micros).as_bytes());
     Ok(())
 }
 
@@ -490,7 +481,7 @@ pub fn format_info(
         let _ = write!(
             s,
             "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\naof_enabled:{}\r\naof_fsync:{}\r\naof_rewrite_in_progress:0\r\naof_current_size:{}\r\n\r\n",
-            RUNTIME.dirty.load(Ordering::Relaxed),
+            RUNTIME.dirty.total(),
             crate::persist::snapshot::in_progress() as u8,
             crate::persist::snapshot::last_save(),
             if crate::persist::snapshot::last_ok() { "ok" } else { "err" },

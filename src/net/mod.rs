@@ -54,6 +54,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
     Runtime::init(&cfg);
     check_memlock()?;
     let shards = cfg.shard_count();
+    RUNTIME.dirty.init(shards);
     let cpus = Config::available_cpus();
     let pin = !cfg.no_pin && shards <= cpus.len();
 

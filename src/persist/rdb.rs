@@ -210,10 +210,7 @@ impl<W: Write> RdbWriter<W> {
             crc: 0,
         };
         w.put(format!("REDIS{RDB_VERSION:04}").as_bytes())?;
-        let ctime = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let ctime = crate::clock::now_ms() / 1000;
         w.aux(b"redis-ver", b"7.0.15")?;
         w.aux(b"redis-bits", b"64")?;
         w.aux(b"ctime", ctime.to_string().as_bytes())?;

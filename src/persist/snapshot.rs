@@ -212,7 +212,8 @@ pub fn check_save_rules(shards: usize) {
     if !RUNTIME.has_save_rules.load(Ordering::Relaxed) || in_progress() {
         return;
     }
-    let dirty = RUNTIME.dirty.load(Ordering::Relaxed);
+    let counts = RUNTIME.dirty.read();
+    let dirty: u64 = counts.iter().sum();
     let elapsed = (crate::cmd::server::now_ms() / 1000).saturating_sub(last_save());
     if RUNTIME
         .save_rules()
@@ -221,7 +222,7 @@ pub fn check_save_rules(shards: usize) {
     {
         println!("corekv: {dirty} changes in {elapsed} seconds; saving");
         if start(shards, RUNTIME.rdb_path()).is_ok() {
-            RUNTIME.dirty.fetch_sub(dirty, Ordering::Relaxed);
+            RUNTIME.dirty.subtract(&counts);
         }
     }
 }

@@ -522,36 +522,7 @@ fn line_end(
     }
 }
 
-/// Redis `string2ll`: optional '-', then "0" or a digit string without leading zero, at most 20
-/// bytes, fitting an i64. Nothing else (no '+', no spaces).
-fn string2ll(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = match s {
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, s),
-    };
-    if !matches!(digits.first(), Some(b'1'..=b'9')) {
-        return None;
-    }
-    let mut v = 0u64;
-    for &c in digits {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(d as u64)?;
-    }
-    match neg {
-        true if v <= i64::MAX as u64 + 1 => Some((v as i64).wrapping_neg()),
-        false if v <= i64::MAX as u64 => Some(v as i64),
-        _ => None,
-    }
-}
+use crate::num::string2ll;
 
 /// C `isspace` in the "C" locale.
 #[inline]

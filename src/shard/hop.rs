@@ -71,6 +71,8 @@ pub struct Hop {
     /// that transaction's hops; others wait in its queue.
     pub txn: u64,
     pub lock: LockStep,
+    /// The transaction only reads: it holds the shard shared with other readers.
+    pub shared: bool,
     /// Runs every op in one go, ignoring [`HOP_REPLY_BUDGET`] (a transaction's ops).
     pub atomic: bool,
     /// Argument bytes of every op, back to back.
@@ -102,6 +104,7 @@ impl Hop {
         self.first_op = 0;
         self.txn = 0;
         self.lock = LockStep::None;
+        self.shared = false;
         self.atomic = false;
     }
 

@@ -44,6 +44,8 @@ use std::task::{Poll, Waker};
 struct LocalTurn {
     /// The transaction that takes the shard, 0 for a connection's plain command.
     txn: u64,
+    /// It only reads (a shared hold).
+    shared: bool,
     granted: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
@@ -54,20 +56,35 @@ enum Parked {
     Local(Rc<LocalTurn>),
 }
 
+/// What a queued entry needs of the shard to go on.
+#[derive(PartialEq)]
+enum Needs {
+    /// Nothing held (a plain hop or command, or a writing transaction).
+    Free,
+    /// No writer holds it (a reading transaction).
+    NoWriter,
+}
+
 impl Parked {
-    /// Whether it takes the shard when its turn comes.
-    fn takes(&self) -> bool {
-        match self {
-            Parked::Hop(h) => matches!(h.lock, LockStep::Acquire | LockStep::Once),
-            Parked::Local(t) => t.txn != 0,
-        }
+    /// Whether it takes the shard when its turn comes, and how.
+    fn takes(&self) -> Option<Needs> {
+        let (takes, shared) = match self {
+            Parked::Hop(h) => (
+                matches!(h.lock, LockStep::Acquire | LockStep::Once),
+                h.shared,
+            ),
+            Parked::Local(t) => (t.txn != 0, t.shared),
+        };
+        takes.then_some(if shared { Needs::NoWriter } else { Needs::Free })
     }
 }
 
 #[derive(Default)]
 pub struct TxnLock {
-    /// The transaction holding this shard, 0 when free.
+    /// The writing transaction holding this shard, 0 when none.
     holder: Cell<u64>,
+    /// Reading transactions holding this shard together (never with a writer).
+    readers: Cell<u32>,
     /// Work that arrived while the shard was held (or behind such work), in arrival order.
     parked: RefCell<VecDeque<Parked>>,
     /// Connections given their turn that have not run their command yet: no transaction takes
@@ -89,44 +106,67 @@ impl TxnLock {
     #[inline]
     pub fn admits(&self, txn: u64) -> bool {
         let h = self.holder.get();
-        h == 0 || h == txn
+        (h == 0 && self.readers.get() == 0) || (h != 0 && h == txn)
     }
 
     #[inline]
     pub fn held(&self) -> bool {
-        self.holder.get() != 0
+        self.holder.get() != 0 || self.readers.get() != 0
     }
 
-    /// Whether a transaction may take the shard now.
-    fn free(&self) -> bool {
-        self.holder.get() == 0 && self.turns.get() == 0 && self.parked.borrow().is_empty()
+    /// Whether a transaction may take the shard now (`shared`: a reading one).
+    fn can_take(&self, shared: bool) -> bool {
+        self.holder.get() == 0
+            && (shared || self.readers.get() == 0)
+            && self.turns.get() == 0
+            && self.parked.borrow().is_empty()
     }
 
-    /// Holds this shard for `txn` (this core's transaction), waiting its turn in the queue.
-    pub async fn acquire(&self, txn: u64) {
-        if self.free() {
-            self.holder.set(txn);
+    /// Holds this shard for `txn` (this core's transaction; `shared` if it only reads),
+    /// waiting its turn in the queue.
+    pub async fn acquire(&self, txn: u64, shared: bool) {
+        if self.can_take(shared) {
+            self.take(txn, shared);
             return;
         }
-        wait_turn(self, txn).await;
+        wait_turn(self, txn, shared).await;
+    }
+
+    fn take(&self, txn: u64, shared: bool) {
+        if shared {
+            self.readers.set(self.readers.get() + 1);
+        } else {
+            self.holder.set(txn);
+        }
+    }
+
+    /// Lets go of a hold by `txn`; returns whether the shard is free now.
+    fn let_go(&self, txn: u64, shared: bool) -> bool {
+        if shared {
+            self.readers.set(self.readers.get().saturating_sub(1));
+        } else if self.holder.get() == txn {
+            self.holder.set(0);
+        }
+        self.holder.get() == 0 && self.readers.get() == 0
     }
 
     /// Whether `hop` may run now, by its lock step and the shard's state.
     fn runnable(&self, hop: &Hop) -> bool {
         let mine = hop.txn != 0 && self.holder.get() == hop.txn;
-        let idle = self.holder.get() == 0 && self.parked.borrow().is_empty();
+        let idle = !self.held() && self.parked.borrow().is_empty();
         match hop.lock {
-            LockStep::Acquire | LockStep::Once => self.free(),
+            LockStep::Acquire | LockStep::Once => self.can_take(hop.shared),
             LockStep::None => idle || mine || hop.keyless(),
-            LockStep::Release => mine,
+            LockStep::Release => mine || (hop.shared && self.readers.get() > 0),
         }
     }
 }
 
 /// Queues this core's turn (a transaction `txn`, or 0 for a plain command) and waits for it.
-async fn wait_turn(lock: &TxnLock, txn: u64) {
+async fn wait_turn(lock: &TxnLock, txn: u64, shared: bool) {
     let turn = Rc::new(LocalTurn {
         txn,
+        shared,
         granted: Cell::new(false),
         waker: RefCell::new(None),
     });
@@ -156,7 +196,7 @@ pub async fn turn(ctx: &Ctx, txn: u64) -> Turn {
     if ctx.lock.admits(txn) {
         return Turn { ctx: None };
     }
-    wait_turn(&ctx.lock, 0).await;
+    wait_turn(&ctx.lock, 0, false).await;
     Turn { ctx: ctx.this() }
 }
 
@@ -167,7 +207,7 @@ impl Drop for Turn {
         };
         let lock = &ctx.lock;
         lock.turns.set(lock.turns.get() - 1);
-        if lock.turns.get() == 0 && lock.holder.get() == 0 && !lock.parked.borrow().is_empty() {
+        if lock.turns.get() == 0 && !lock.held() && !lock.parked.borrow().is_empty() {
             // The last connection given a turn is done: the queue goes on (replies need a task).
             glommio::spawn_local(async move {
                 let mut done = Vec::new();
@@ -182,14 +222,10 @@ impl Drop for Turn {
 /// Runs `hop` on this shard, applying its lock step. Returns whether it freed the shard.
 fn run(ctx: &Ctx, hop: &mut Hop) -> bool {
     if matches!(hop.lock, LockStep::Acquire | LockStep::Once) {
-        ctx.lock.holder.set(hop.txn);
+        ctx.lock.take(hop.txn, hop.shared);
     }
     hop.execute(&mut ctx.shard.borrow_mut());
-    if matches!(hop.lock, LockStep::Release | LockStep::Once) && ctx.lock.holder.get() == hop.txn {
-        ctx.lock.holder.set(0);
-        return true;
-    }
-    false
+    matches!(hop.lock, LockStep::Release | LockStep::Once) && ctx.lock.let_go(hop.txn, hop.shared)
 }
 
 /// The shard is free: runs the queue in order (replies of hops that ran go into `done`) until
@@ -199,11 +235,18 @@ fn run(ctx: &Ctx, hop: &mut Hop) -> bool {
 fn drain(ctx: &Ctx, done: &mut Vec<Box<Hop>>) {
     let lock = &ctx.lock;
     while lock.holder.get() == 0 {
-        let takes = match lock.parked.borrow().front() {
+        let needs = match lock.parked.borrow().front() {
             None => break,
             Some(p) => p.takes(),
         };
-        if takes && lock.turns.get() > 0 {
+        // Readers go on together; anything else waits for them to finish, and a transaction
+        // also for this core's connections given a turn.
+        let go = match needs {
+            Some(Needs::NoWriter) => lock.turns.get() == 0,
+            Some(Needs::Free) => lock.turns.get() == 0 && lock.readers.get() == 0,
+            None => lock.readers.get() == 0,
+        };
+        if !go {
             break;
         }
         let Some(next) = lock.parked.borrow_mut().pop_front() else {
@@ -218,7 +261,7 @@ fn drain(ctx: &Ctx, done: &mut Vec<Box<Hop>>) {
             Parked::Local(turn) if Rc::strong_count(&turn) == 1 => {}
             Parked::Local(turn) => {
                 if turn.txn != 0 {
-                    lock.holder.set(turn.txn);
+                    lock.take(turn.txn, turn.shared);
                 } else {
                     lock.turns.set(lock.turns.get() + 1);
                 }
@@ -246,12 +289,15 @@ pub async fn serve(ctx: &Ctx, mut hop: Box<Hop>) {
     reply_all(ctx, done).await;
 }
 
-/// Frees this shard from `txn` (held by this core's own connection) and runs what was queued.
-pub async fn release_local(ctx: &Ctx, txn: u64) {
-    if ctx.lock.holder.get() != txn {
+/// Lets go of this shard's hold by `txn` (this core's own transaction) and runs what was
+/// queued once it is free.
+pub async fn release_local(ctx: &Ctx, txn: u64, shared: bool) {
+    if !shared && ctx.lock.holder.get() != txn {
         return;
     }
-    ctx.lock.holder.set(0);
+    if !ctx.lock.let_go(txn, shared) {
+        return;
+    }
     let mut done = Vec::new();
     drain(ctx, &mut done);
     reply_all(ctx, done).await;

@@ -1,37 +1,8 @@
 //! Number parsing/formatting with Redis' rules (string2ll, string2ld, and the
 //! human-friendly INCRBYFLOAT output).
 
-/// Redis `string2ll`: optional '-', no '+', no spaces, no leading zeros except
-/// "0" itself (so "-0" is rejected), at most 20 bytes, fits in i64.
-pub(super) fn parse_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        _ => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    if neg {
-        // 2^63 is allowed and wraps to i64::MIN.
-        (v <= 1u64 << 63).then(|| (v as i64).wrapping_neg())
-    } else {
-        i64::try_from(v).ok()
-    }
-}
+/// Redis `string2ll` (see `crate::num`).
+pub(super) use crate::num::string2ll as parse_i64;
 
 /// Formats `v` into `buf`, returning the used tail (no allocation; INCR is hot).
 pub(super) fn fmt_i64(v: i64, buf: &mut [u8; 20]) -> &[u8] {

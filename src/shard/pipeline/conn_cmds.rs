@@ -62,8 +62,8 @@ impl Pipeline {
                 reply::ok(&mut buf);
                 Ok(())
             }
-            CmdId::Exec => Err(CmdError::Other("ERR EXEC without MULTI".into())),
-            CmdId::Discard => Err(CmdError::Other("ERR DISCARD without MULTI".into())),
+            CmdId::Exec => Err(CmdError::ExecWithoutMulti),
+            CmdId::Discard => Err(CmdError::DiscardWithoutMulti),
             CmdId::Watch => {
                 self.watch(ctx, sh, client, args, now);
                 self.local.data = buf;
@@ -173,9 +173,7 @@ impl Pipeline {
     ) -> Flow {
         if id == CmdId::Exec {
             self.end_multi(client);
-            let text = e.to_string();
-            let why = text.strip_prefix("ERR ").unwrap_or(&text);
-            let e = CmdError::Other(format!("EXECABORT Transaction discarded because of: {why}"));
+            let e = CmdError::ExecAbortBecause(e.to_string());
             self.local_result(sh, Some(id), Err(e), out);
             return Flow::Continue;
         }

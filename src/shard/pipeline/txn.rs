@@ -120,7 +120,6 @@ impl Pipeline {
         args: &Args,
         out: &mut Vec<u8>,
     ) -> Option<Flow> {
-        let error = |text: &str| Err(CmdError::Other(text.into()));
         match id {
             CmdId::Exec => return Some(Flow::Exec),
             CmdId::Quit => return None,
@@ -131,21 +130,10 @@ impl Pipeline {
                 self.drop_watches_reply(ctx, sh, client_id, 0, out);
                 return Some(Flow::Continue);
             }
-            CmdId::Multi => self.local_result(
-                sh,
-                Some(id),
-                error("ERR MULTI calls can not be nested"),
-                out,
-            ),
-            CmdId::Watch => self.local_result(
-                sh,
-                Some(id),
-                error("ERR WATCH inside MULTI is not allowed"),
-                out,
-            ),
+            CmdId::Multi => self.local_result(sh, Some(id), Err(CmdError::NestedMulti), out),
+            CmdId::Watch => self.local_result(sh, Some(id), Err(CmdError::WatchInMulti), out),
             _ if id.spec().flags & cmd::flags::NO_MULTI != 0 => {
-                let e = CmdError::Other("ERR Command not allowed inside a transaction".into());
-                return Some(self.reject(sh, client, id, e, out));
+                return Some(self.reject(sh, client, id, CmdError::NotAllowedInMulti, out));
             }
             _ => {
                 let q = self.multi.as_mut().expect("in MULTI");
@@ -294,10 +282,7 @@ impl Pipeline {
                 .await;
             let mut sh = ctx.shard.borrow_mut();
             sh.stats.failed[CmdId::Exec as usize] += 1;
-            let e = CmdError::Other(
-                "EXECABORT Transaction discarded because of previous errors.".into(),
-            );
-            return cmd::write_error(&mut sh, &e, out);
+            return cmd::write_error(&mut sh, &CmdError::ExecAbort, out);
         }
         let mut shards = q.shards(self.shards);
         if shards.len() <= 1 && self.watched.is_empty() {
@@ -455,6 +440,11 @@ impl Pipeline {
         out: &mut Vec<u8>,
     ) {
         let txn = ctx.lock.new_txn(self.me);
+        // A run that only reads holds its shards shared with other readers.
+        let shared = q
+            .cmds
+            .iter()
+            .all(|&(id, _, _)| id.spec().flags & cmd::flags::WRITE == 0);
         self.txn = txn;
         self.atomic = true;
         self.local_as_hop = true;
@@ -479,10 +469,11 @@ impl Pipeline {
                 .unwrap_or_else(|| ctx.hop(self.waiter));
             hop.txn = txn;
             hop.atomic = true;
+            hop.shared = shared;
             hop.now_ms = now;
             hop.dest = s;
             if s == self.me {
-                ctx.lock.acquire(txn).await;
+                ctx.lock.acquire(txn, shared).await;
                 hop.execute(&mut ctx.shard.borrow_mut());
                 self.by_shard[s] = Some(hop);
                 held.push(s);
@@ -532,10 +523,11 @@ impl Pipeline {
         self.txn = 0;
         for s in held {
             if s == self.me {
-                lock::release_local(ctx, txn).await;
+                lock::release_local(ctx, txn, shared).await;
             } else {
                 let mut hop = ctx.hop(self.waiter);
                 hop.txn = txn;
+                hop.shared = shared;
                 hop.lock = LockStep::Release;
                 hop.dest = s;
                 hop.waiter = crate::shard::mesh::NO_WAITER;
@@ -566,7 +558,7 @@ impl Pipeline {
         for &s in shards {
             let check = watcher.is_some() && self.watched.binary_search(&s).is_ok();
             if s as usize == self.me {
-                ctx.lock.acquire(txn).await;
+                ctx.lock.acquire(txn, false).await;
                 if check {
                     let mut sh = ctx.shard.borrow_mut();
                     let Shard { watch, store, .. } = &mut *sh;
@@ -588,7 +580,7 @@ impl Pipeline {
         self.on_shards(ctx, shards, txn, LockStep::Release, None, now)
             .await;
         if shards.iter().any(|&s| s as usize == self.me) {
-            lock::release_local(ctx, txn).await;
+            lock::release_local(ctx, txn, false).await;
         }
     }
 
