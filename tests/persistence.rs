@@ -275,3 +275,193 @@ fn a_snapshot_restarts_the_log_and_a_restart_loads_both() {
         check_acked(&mut raw, &after);
     }
 }
+
+/// kill -9 while clients run cross-shard transactions with `appendfsync always`, three times
+/// over the same logs: after each restart every acknowledged transaction is there whole (its
+/// receipt key exists) and no transaction is there in part (the accounts' total never
+/// changes, whatever was cut). Transfers run as MULTI/EXEC (one pass over held shards), as
+/// WATCHed transactions (shards taken first) and as cross-shard MSETs.
+#[test]
+fn kill9_during_cross_shard_transactions_keeps_them_whole() {
+    const ACCOUNTS: usize = 12;
+    const EACH: i64 = 100;
+    let dir = temp_dir("txn-kill9");
+    let accounts: Vec<String> = (0..ACCOUNTS).map(|i| format!("acct:{i}")).collect();
+    let total = EACH * ACCOUNTS as i64;
+    let mut receipts: Vec<String> = Vec::new();
+    for round in 0..3 {
+        let s = start(4, &dir, "always");
+        let mut c = s.client();
+        if round == 0 {
+            let pairs: Vec<(String, i64)> = accounts.iter().map(|k| (k.clone(), EACH)).collect();
+            let _: () = redis::Commands::mset(&mut c, &pairs).unwrap();
+        }
+        // Everything acknowledged before the last crash is whole.
+        let vals: Vec<i64> = redis::Commands::mget(&mut c, &accounts).unwrap();
+        assert_eq!(
+            vals.iter().sum::<i64>(),
+            total,
+            "round {round}: torn: {vals:?}"
+        );
+        for r in &receipts {
+            let e: bool = redis::Commands::exists(&mut c, r).unwrap();
+            assert!(e, "round {round}: acknowledged transaction {r} lost");
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers: Vec<_> = (0..3)
+            .map(|w| {
+                let (url, accounts, stop) = (s.url(), accounts.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut acked = Vec::new();
+                    let Ok(client) = redis::Client::open(url) else {
+                        return acked;
+                    };
+                    let Ok(mut c) = client.get_connection() else {
+                        return acked;
+                    };
+                    let mut x = 0x9E37_79B9u64 + (w * 7 + round) as u64;
+                    let mut i = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let from = &accounts[(x % ACCOUNTS as u64) as usize];
+                        let to = &accounts[((x >> 8) % ACCOUNTS as u64) as usize];
+                        let receipt = format!("receipt:{round}:{w}:{i}");
+                        i += 1;
+                        // Ok(true): applied; Ok(false): a WATCHed key changed, not applied.
+                        let r: redis::RedisResult<bool> = if w == 1 {
+                            redis::cmd("WATCH")
+                                .arg(from)
+                                .query::<()>(&mut c)
+                                .and_then(|_| {
+                                    redis::pipe()
+                                        .atomic()
+                                        .decr(from, 3)
+                                        .ignore()
+                                        .incr(to, 3)
+                                        .ignore()
+                                        .set(&receipt, 1)
+                                        .ignore()
+                                        .query::<Option<()>>(&mut c)
+                                        .map(|r| r.is_some())
+                                })
+                        } else {
+                            redis::pipe()
+                                .atomic()
+                                .decr(from, 1)
+                                .ignore()
+                                .incr(to, 1)
+                                .ignore()
+                                .set(&receipt, 1)
+                                .ignore()
+                                .query::<()>(&mut c)
+                                .map(|_| true)
+                        };
+                        match r {
+                            Ok(true) => acked.push(receipt),
+                            Ok(false) => {}
+                            Err(_) => break, // the server was killed
+                        }
+                    }
+                    acked
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(400 + 150 * round as u64));
+        s.kill9();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in workers {
+            receipts.extend(w.join().unwrap());
+        }
+    }
+    // The final state, once more.
+    let s = start(4, &dir, "always");
+    let mut c = s.client();
+    let vals: Vec<i64> = redis::Commands::mget(&mut c, &accounts).unwrap();
+    assert_eq!(
+        vals.iter().sum::<i64>(),
+        total,
+        "after the last crash: {vals:?}"
+    );
+    assert!(s.stop().success());
+}
+
+/// One RESP record.
+fn record(args: &[&[u8]]) -> Vec<u8> {
+    let mut r = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        r.extend(format!("${}\r\n", a.len()).bytes());
+        r.extend_from_slice(a);
+        r.extend_from_slice(b"\r\n");
+    }
+    r
+}
+
+/// A key that lives on shard `s` of `shards`.
+fn key_on(s: usize, shards: usize, name: &str) -> String {
+    (0..)
+        .map(|i| format!("{name}{i}"))
+        .find(|k| corekv::shard::slot::key_shard(k.as_bytes(), shards) == s)
+        .unwrap()
+}
+
+/// Logs as a crash can leave them: a transaction whose part is in one shard's log and not in
+/// the other's is dropped whole (with a warning), a whole one is applied, a part whose missing
+/// partner's log was restarted by a later snapshot is applied (the snapshot holds the other
+/// part), and records outside transactions replay as before.
+#[test]
+fn a_transaction_torn_by_a_crash_is_dropped_whole() {
+    let dir = temp_dir("txn-torn");
+    let (a0, b0, c0, p0) = (
+        key_on(0, 2, "a"),
+        key_on(0, 2, "b"),
+        key_on(0, 2, "c"),
+        key_on(0, 2, "p"),
+    );
+    let b1 = key_on(1, 2, "b");
+    let part = |k: &str| record(&[b"SET", k.as_bytes(), b"v"]);
+    let mut log0 = Vec::new();
+    log0.extend(record(&[b"__txn", b"1.torn", b"0", b"0,1", &part(&a0)]));
+    log0.extend(record(&[b"__txn", b"1.whole", b"0", b"0,1", &part(&b0)]));
+    log0.extend(record(&[b"__txn", b"1.excused", b"0", b"0,1", &part(&c0)]));
+    log0.extend(record(&[b"SET", p0.as_bytes(), b"plain"]));
+    // Shard 1's log has no snapshot base: a part missing there can only have been lost to the
+    // crash, so both "torn" and "excused" are dropped; only "whole" has both parts.
+    let mut log1 = Vec::new();
+    log1.extend(record(&[b"__txn", b"1.whole", b"0", b"0,1", &part(&b1)]));
+    std::fs::write(dir.join("appendonly-0-of-2.aof"), &log0).unwrap();
+    std::fs::write(dir.join("appendonly-1-of-2.aof"), &log1).unwrap();
+    let (_, text) = run_corekv(&[
+        "--shards",
+        "2",
+        "--appendonly",
+        "yes",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(text.contains("dropping transaction 1.torn"), "{text}");
+    assert!(text.contains("dropping transaction 1.excused"), "{text}");
+    let s = start(2, &dir, "always");
+    let mut raw = s.raw();
+    check(&mut raw, &["EXISTS", &a0, &c0], ":0\r\n");
+    check(
+        &mut raw,
+        &["MGET", &b0, &b1],
+        "*2\r\n$1\r\nv\r\n$1\r\nv\r\n",
+    );
+    check(&mut raw, &["GET", &p0], "$5\r\nplain\r\n");
+    s.kill9();
+
+    // Now shard 1's log continues from a snapshot of epoch 5: a part missing there from a
+    // transaction of epoch 0 is in that snapshot, so the other part is applied.
+    let dir = temp_dir("txn-excused");
+    let mut log1 = record(&[b"__rdb-base"]);
+    log1.extend(record(&[b"__base-epoch", b"5"]));
+    std::fs::write(dir.join("appendonly-0-of-2.aof"), &log0).unwrap();
+    std::fs::write(dir.join("appendonly-1-of-2.aof"), &log1).unwrap();
+    let s = start(2, &dir, "always");
+    let mut raw = s.raw();
+    check(&mut raw, &["EXISTS", &a0, &c0], ":2\r\n");
+    s.kill9();
+}

@@ -85,6 +85,22 @@ pub fn run(cfg: Config) -> Result<(), String> {
             .map_err(|e| format!("cannot create --dir {}: {e}", cfg.dir.display()))?;
         crate::persist::aof::check_layout(&cfg.dir, shards)?;
     }
+    // Which logged transactions are whole (every shard's part is there): decided once, from
+    // every shard's log, before any shard replays its own.
+    let verdicts = Arc::new(if cfg.appendonly {
+        let files: Vec<Vec<std::path::PathBuf>> = (0..shards)
+            .map(|s| {
+                let p = crate::persist::aof::file_path(&cfg.dir, s, shards);
+                vec![crate::persist::aof::new_path(&p), p]
+                    .into_iter()
+                    .rev()
+                    .collect()
+            })
+            .collect();
+        crate::persist::txnlog::scan(&files)
+    } else {
+        crate::persist::txnlog::Verdicts::default()
+    });
     crate::persist::snapshot::init_last_save(crate::cmd::server::now_ms() / 1000);
     signal_thread()?;
     // Builders are cloned here, on the main thread: cloning inside executors is unsound in 0.9.
@@ -112,7 +128,9 @@ pub fn run(cfg: Config) -> Result<(), String> {
             info.clone(),
         );
         let hz = cfg.hz;
-        let persistence = cfg.appendonly.then(|| (cfg.dir.clone(), cfg.appendfsync));
+        let persistence = cfg
+            .appendonly
+            .then(|| (cfg.dir.clone(), cfg.appendfsync, verdicts.clone()));
         let builder = LocalExecutorBuilder::new(placement)
             .name(&format!("corekv-shard-{i}"))
             .io_memory(IO_MEMORY_BYTES)
@@ -237,7 +255,11 @@ async fn shard_main(
     replies: MeshBuilder<Box<Hop>, glommio::channels::channel_mesh::Full>,
     ready: &mpsc::Sender<Result<(), String>>,
     hz: u32,
-    persistence: Option<(std::path::PathBuf, crate::persist::aof::Fsync)>,
+    persistence: Option<(
+        std::path::PathBuf,
+        crate::persist::aof::Fsync,
+        Arc<crate::persist::txnlog::Verdicts>,
+    )>,
 ) -> Result<(), String> {
     let _ = hz;
     let (req, rep) = if shards > 1 {
@@ -254,10 +276,13 @@ async fn shard_main(
     let _ = id;
     let mut shard = Shard::new(me, shards, info.clone());
     RUNTIME.apply_memory_limits(&mut shard.store, shards);
-    let aof = persistence.map(|(dir, fsync)| {
-        let path = crate::persist::aof::file_path(&dir, me, shards);
-        (path, fsync)
-    });
+    let (aof, verdicts) = match persistence {
+        Some((dir, fsync, verdicts)) => (
+            Some((crate::persist::aof::file_path(&dir, me, shards), fsync)),
+            verdicts,
+        ),
+        None => (None, Arc::default()),
+    };
     // The snapshot is the base when the log is off, or when the log continues from it (a
     // rotation happened; after a crash mid-rotation both log files are replayed in order, which
     // is safe because every record sets a key's whole state).
@@ -282,11 +307,11 @@ async fn shard_main(
     }
     if let Some((path, fsync)) = &aof {
         let started = Instant::now();
-        let mut n = crate::persist::aof::replay(&mut shard, path)?;
+        let mut n = crate::persist::aof::replay(&mut shard, path, &verdicts)?;
         let unfinished = crate::persist::aof::new_path(path);
         if unfinished.exists() {
             // A crash during a rotation: its records go on after the old log's, in one file.
-            n += crate::persist::aof::replay(&mut shard, &unfinished)?;
+            n += crate::persist::aof::replay(&mut shard, &unfinished, &verdicts)?;
             let bytes = std::fs::read(&unfinished).map_err(|e| e.to_string())?;
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
@@ -424,7 +449,7 @@ async fn snapshot_part(ctx: &Rc<Ctx>) {
         sh.store.snapshot_begin();
         // The log starts over from this point once the snapshot is complete (BGREWRITEAOF).
         if let Some(log) = sh.aof.as_mut() {
-            log.begin_rotation();
+            log.begin_rotation(current);
         }
         sh.store.len() as u64
     };

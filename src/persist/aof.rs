@@ -75,6 +75,9 @@ pub struct AofLog {
     old_pending: Option<Vec<u8>>,
     /// The flusher writes to `<file>.new` until the snapshot completes.
     pub rotating: bool,
+    /// A transaction's records on this shard, held back while it runs here and then logged
+    /// as one record (see `persist::txnlog`): (transaction, records).
+    txn: Option<(u64, Vec<u8>)>,
 }
 
 /// First record of a log that continues from the snapshot in --dir/--dbfilename.
@@ -90,18 +93,47 @@ impl AofLog {
             sync_due: false,
             old_pending: None,
             rotating: false,
+            txn: None,
         }
     }
 
     /// A snapshot begins on this shard: what was logged so far goes to the current file, what
     /// comes next to a new one that starts from the snapshot (it replaces the old file once the
     /// snapshot file is complete).
-    pub fn begin_rotation(&mut self) {
+    pub fn begin_rotation(&mut self, epoch: u64) {
         if self.rotating || self.old_pending.is_some() {
             return; // one rotation at a time; this snapshot's records stay in the new file
         }
         self.old_pending = Some(std::mem::take(&mut self.pending));
-        self.append_cmd(&[BASE_MARKER]);
+        self.append_now(&[BASE_MARKER]);
+        let epoch = itoa::Buffer::new().format(epoch).to_owned();
+        self.append_now(&[super::txnlog::EPOCH_MARKER, epoch.as_bytes()]);
+    }
+
+    /// Transaction `txn` starts writing on this shard: its records are held back.
+    pub fn begin_txn(&mut self, txn: u64) {
+        if self.txn.is_none() {
+            self.txn = Some((txn, Vec::new()));
+        }
+    }
+
+    /// Transaction `txn` is done on this shard: its records go out as one record, which names
+    /// the shards that wrote (`writers`) and the snapshot epoch it started in.
+    pub fn end_txn(&mut self, txn: u64, writers: &[u16], epoch: u64) {
+        if !matches!(self.txn, Some((t, _)) if t == txn) {
+            return;
+        }
+        let Some((_, body)) = self.txn.take() else {
+            return;
+        };
+        let (id, epoch, writers) = super::txnlog::record_fields(txn, epoch, writers);
+        self.append_now(&[
+            super::txnlog::TXN_MARKER,
+            id.as_bytes(),
+            epoch.as_bytes(),
+            writers.as_bytes(),
+            &body,
+        ]);
     }
 
     /// Wakes the flusher (at shutdown, so it writes the rest and stops).
@@ -116,24 +148,35 @@ impl AofLog {
         self.appended
     }
 
+    /// Logs a record, or holds it back with the transaction running here.
     fn append_cmd(&mut self, args: &[&[u8]]) {
-        let start = self.pending.len();
-        self.pending.push(b'*');
-        self.pending
-            .extend_from_slice(itoa::Buffer::new().format(args.len()).as_bytes());
-        self.pending.extend_from_slice(b"\r\n");
-        for a in args {
-            self.pending.push(b'$');
-            self.pending
-                .extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
-            self.pending.extend_from_slice(b"\r\n");
-            self.pending.extend_from_slice(a);
-            self.pending.extend_from_slice(b"\r\n");
+        match self.txn.as_mut() {
+            Some((_, body)) => encode(body, args),
+            None => self.append_now(args),
         }
+    }
+
+    fn append_now(&mut self, args: &[&[u8]]) {
+        let start = self.pending.len();
+        encode(&mut self.pending, args);
         self.appended += (self.pending.len() - start) as u64;
         if let Some(w) = self.kick.take() {
             w.wake();
         }
+    }
+}
+
+/// One record in RESP, appended to `buf`.
+fn encode(buf: &mut Vec<u8>, args: &[&[u8]]) {
+    buf.push(b'*');
+    buf.extend_from_slice(itoa::Buffer::new().format(args.len()).as_bytes());
+    buf.extend_from_slice(b"\r\n");
+    for a in args {
+        buf.push(b'$');
+        buf.extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
+        buf.extend_from_slice(b"\r\n");
+        buf.extend_from_slice(a);
+        buf.extend_from_slice(b"\r\n");
     }
 }
 
@@ -226,7 +269,11 @@ pub fn check_layout(dir: &Path, shards: usize) -> Result<(), String> {
 
 /// Replays `path` into `sh` (logging off). Cuts off a truncated last record; any other damage is
 /// an error naming the file and offset. Returns the number of commands replayed.
-pub fn replay(sh: &mut Shard, path: &Path) -> Result<u64, String> {
+pub fn replay(
+    sh: &mut Shard,
+    path: &Path,
+    verdicts: &super::txnlog::Verdicts,
+) -> Result<u64, String> {
     let mut data = match std::fs::read(path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -255,7 +302,25 @@ pub fn replay(sh: &mut Shard, path: &Path) -> Result<u64, String> {
                 let mut record_start = start;
                 for i in 0..batch.len() {
                     let args = Args::new(&data, batch.cmd_args(i));
-                    if args.get(0) == BASE_MARKER {
+                    if args.get(0) == BASE_MARKER || args.get(0) == super::txnlog::EPOCH_MARKER {
+                        continue;
+                    }
+                    if args.get(0) == super::txnlog::TXN_MARKER && args.len() == 5 {
+                        if verdicts.applies(args.get(1)) {
+                            match replay_body(sh, args.get(4), path, now) {
+                                Ok(n) => count += n,
+                                Err(e) => {
+                                    sh.aof = saved;
+                                    return Err(e);
+                                }
+                            }
+                        } else {
+                            eprintln!(
+                                "corekv: {}: dropping transaction {} (not every shard it wrote logged its part: a crash while it was being written)",
+                                path.display(),
+                                String::from_utf8_lossy(args.get(1))
+                            );
+                        }
                         continue;
                     }
                     let Some(id) = CmdId::lookup(args.get(0)) else {
@@ -309,6 +374,41 @@ pub fn replay(sh: &mut Shard, path: &Path) -> Result<u64, String> {
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         f.set_len(end as u64)
             .map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
+    }
+    Ok(count)
+}
+
+/// Replays the records of one transaction's part (all of them parse, or it is damage).
+fn replay_body(sh: &mut Shard, body: &[u8], path: &Path, now: u64) -> Result<u64, String> {
+    let mut data = body.to_vec();
+    let len = data.len();
+    let mut parser = Parser::new();
+    let mut batch = Batch::default();
+    let limits = Limits {
+        max_bulk_len: u64::MAX >> 1,
+        ..Limits::default()
+    };
+    let (mut start, mut count) = (0, 0);
+    let damaged = |what: &str| format!("corrupt transaction record in {}: {what}", path.display());
+    while start < len {
+        batch.clear();
+        let end = parser
+            .parse(&mut data[..len], start, &limits, &mut batch)
+            .map_err(|e| damaged(&e.msg()))?;
+        if batch.is_empty() {
+            return Err(damaged("incomplete"));
+        }
+        for i in 0..batch.len() {
+            let args = Args::new(&data, batch.cmd_args(i));
+            let id = CmdId::lookup(args.get(0)).ok_or_else(|| damaged("unknown command"))?;
+            let mut out = Vec::new();
+            crate::cmd::execute(sh, id, &args, now, &mut out);
+            if out.first() == Some(&b'-') {
+                return Err(damaged(&String::from_utf8_lossy(&out)));
+            }
+            count += 1;
+        }
+        start = end;
     }
     Ok(count)
 }

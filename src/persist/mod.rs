@@ -4,8 +4,10 @@
 //! - `crc64`: the checksum of RDB files.
 //! - `rdb`: the Redis RDB file format (strings with expiry), read and written.
 //! - `snapshot`: SAVE/BGSAVE without fork, one RDB file from every shard; loading it on start.
+//! - `txnlog`: a transaction's parts in the shard logs, applied all or nothing on start.
 
 pub mod aof;
 pub mod crc64;
 pub mod rdb;
 pub mod snapshot;
+pub mod txnlog;

@@ -75,6 +75,10 @@ pub struct Hop {
     pub shared: bool,
     /// Runs every op in one go, ignoring [`HOP_REPLY_BUDGET`] (a transaction's ops).
     pub atomic: bool,
+    /// With the log on: the shards where transaction `txn` writes, and the snapshot epoch it
+    /// started in. A writer shard logs its part as one record (see `persist::txnlog`).
+    pub wal_writers: Vec<u16>,
+    pub wal_epoch: u64,
     /// Argument bytes of every op, back to back.
     pub data: Vec<u8>,
     /// Byte ranges of the arguments in `data`.
@@ -106,6 +110,8 @@ impl Hop {
         self.lock = LockStep::None;
         self.shared = false;
         self.atomic = false;
+        self.wal_writers.clear();
+        self.wal_epoch = 0;
     }
 
     /// Appends a client command whose arguments are copied from `args`.

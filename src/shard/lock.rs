@@ -224,7 +224,28 @@ fn run(ctx: &Ctx, hop: &mut Hop) -> bool {
     if matches!(hop.lock, LockStep::Acquire | LockStep::Once) {
         ctx.lock.take(hop.txn, hop.shared);
     }
-    hop.execute(&mut ctx.shard.borrow_mut());
+    // A transaction's writes on this shard are logged as one part, ended when it is done here:
+    // when it lets go, or at once for a transaction that holds nothing (one shard, one hop).
+    let writer = hop.txn != 0 && hop.wal_writers.contains(&(ctx.id as u16));
+    let ends = match hop.lock {
+        LockStep::Release | LockStep::Once => true,
+        LockStep::Acquire => false,
+        LockStep::None => ctx.lock.holder.get() != hop.txn,
+    };
+    {
+        let mut sh = ctx.shard.borrow_mut();
+        if writer {
+            if let Some(log) = sh.aof.as_mut() {
+                log.begin_txn(hop.txn);
+            }
+        }
+        hop.execute(&mut sh);
+        if writer && ends {
+            if let Some(log) = sh.aof.as_mut() {
+                log.end_txn(hop.txn, &hop.wal_writers, hop.wal_epoch);
+            }
+        }
+    }
     matches!(hop.lock, LockStep::Release | LockStep::Once) && ctx.lock.let_go(hop.txn, hop.shared)
 }
 

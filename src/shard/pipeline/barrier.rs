@@ -31,6 +31,8 @@ impl Pipeline {
         let mut hop = ctx.hop(self.waiter);
         hop.now_ms = now;
         hop.txn = self.txn;
+        hop.wal_writers.clone_from(&self.wal.writers);
+        hop.wal_epoch = self.wal.epoch;
         hop.push(op, args.iter().copied());
         hop.dest = s;
         if !ctx.send(s, hop).await {
@@ -56,6 +58,7 @@ impl Pipeline {
             held.sort_unstable();
             held.dedup();
             let txn = ctx.lock.new_txn(self.me);
+            self.wal_begin(ctx, txn, held.clone(), false);
             self.acquire(ctx, txn, &held, None, now).await;
             self.txn = txn;
             txn
@@ -70,6 +73,7 @@ impl Pipeline {
         if txn != 0 {
             self.txn = 0;
             self.release(ctx, txn, &held, now).await;
+            self.wal_clear();
         }
     }
 

@@ -115,6 +115,8 @@ pub struct Pipeline {
     local_as_hop: bool,
     /// A held group: commands of the batch collected to run together (see `Flow::Atomic`).
     group: Option<txn::Queue>,
+    /// With the log on, the running transaction's writer shards (see `persist::txnlog`).
+    wal: txn::Wal,
 }
 
 impl Pipeline {
@@ -140,6 +142,7 @@ impl Pipeline {
             watched: Vec::new(),
             local_as_hop: false,
             group: None,
+            wal: txn::Wal::default(),
         }
     }
 
@@ -269,6 +272,10 @@ impl Pipeline {
         hop.now_ms = now;
         hop.txn = self.txn;
         hop.atomic = self.atomic;
+        if hop.wal_writers != self.wal.writers {
+            hop.wal_writers.clone_from(&self.wal.writers);
+        }
+        hop.wal_epoch = self.wal.epoch;
         hop
     }
 

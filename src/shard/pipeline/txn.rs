@@ -34,6 +34,16 @@ use crate::shard::slot::key_shard;
 use crate::shard::{ClientInfo, LockStep, Shard, ShardOp};
 use std::cell::RefCell;
 
+/// With the append-only log on: the shards where the running transaction writes (each logs
+/// its part as one record, see `persist::txnlog`) and the snapshot epoch it started in.
+#[derive(Default)]
+pub struct Wal {
+    pub writers: Vec<u16>,
+    pub epoch: u64,
+    /// This core's part ends when its planning does (a transaction holding nothing).
+    end_local_after_planning: bool,
+}
+
 /// The commands queued since MULTI, their arguments copied (the read buffer moves on).
 #[derive(Default)]
 pub struct Queue {
@@ -81,6 +91,24 @@ impl Queue {
     fn ranges_of(&self, i: usize) -> &[(usize, usize)] {
         let (_, first, argc) = self.cmds[i];
         &self.ranges[first as usize..(first + argc) as usize]
+    }
+
+    /// The shards where the queued commands write, ascending.
+    fn writers(&self, shards: usize) -> Vec<u16> {
+        let mut out = Vec::new();
+        for (i, &(id, _, _)) in self.cmds.iter().enumerate() {
+            if id.spec().flags & cmd::flags::WRITE == 0 {
+                continue;
+            }
+            let args = Args::new(&self.data, self.ranges_of(i));
+            match id.spec().route {
+                Route::All(_) => out.extend(0..shards as u16),
+                _ => cmd::for_each_key(id, &args, |k| out.push(key_shard(k, shards) as u16)),
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// The shards whose keys the queued commands read or write, ascending.
@@ -287,17 +315,25 @@ impl Pipeline {
         let mut shards = q.shards(self.shards);
         if shards.len() <= 1 && self.watched.is_empty() {
             // One shard or none: one atomic hop, or inline here once no transaction holds us.
+            let txn = ctx.lock.new_txn(self.me);
             if shards.first().is_none_or(|&s| s as usize == self.me) {
                 let turn = lock::turn(ctx, 0).await;
+                self.wal_begin(ctx, txn, q.writers(self.shards), true);
+                self.wal.end_local_after_planning = true;
+                self.txn = if self.wal.writers.is_empty() { 0 } else { txn };
                 self.atomic = true;
                 self.run_queue(ctx, client, &q, now, out).await;
                 self.atomic = false;
                 drop(turn);
             } else {
+                self.wal_begin(ctx, txn, q.writers(self.shards), false);
+                self.txn = if self.wal.writers.is_empty() { 0 } else { txn };
                 self.atomic = true;
                 self.run_queue(ctx, client, &q, now, out).await;
                 self.atomic = false;
             }
+            self.txn = 0;
+            self.wal_clear();
         } else if self.watched.is_empty() && q.one_pass(self.shards) {
             self.run_held(ctx, client, &q, &shards, true, now, out)
                 .await;
@@ -311,6 +347,7 @@ impl Pipeline {
             if dirty {
                 reply::null_array(out);
             } else {
+                self.wal_begin(ctx, txn, q.writers(self.shards), true);
                 self.txn = txn;
                 self.atomic = true;
                 self.run_queue(ctx, client, &q, now, out).await;
@@ -318,6 +355,7 @@ impl Pipeline {
                 self.txn = 0;
             }
             self.release(ctx, txn, &shards, now).await;
+            self.wal_clear();
         }
         client.borrow_mut().multi = None;
     }
@@ -344,6 +382,11 @@ impl Pipeline {
                 self.barrier(ctx, &Args::new(&q.data, ranges), now, out)
                     .await;
             }
+        }
+        if std::mem::take(&mut self.wal.end_local_after_planning) {
+            // A transaction holding nothing: this core's part ran inline, all of it above.
+            let txn = self.txn;
+            self.wal_end_local(ctx, txn);
         }
         self.flush_whole(ctx, out).await;
     }
@@ -445,6 +488,7 @@ impl Pipeline {
             .cmds
             .iter()
             .all(|&(id, _, _)| id.spec().flags & cmd::flags::WRITE == 0);
+        self.wal_begin(ctx, txn, q.writers(self.shards), false);
         self.txn = txn;
         self.atomic = true;
         self.local_as_hop = true;
@@ -474,6 +518,11 @@ impl Pipeline {
             hop.dest = s;
             if s == self.me {
                 ctx.lock.acquire(txn, shared).await;
+                if self.wal.writers.contains(&(s as u16)) {
+                    if let Some(log) = ctx.shard.borrow_mut().aof.as_mut() {
+                        log.begin_txn(txn);
+                    }
+                }
                 hop.execute(&mut ctx.shard.borrow_mut());
                 self.by_shard[s] = Some(hop);
                 held.push(s);
@@ -521,8 +570,11 @@ impl Pipeline {
         self.flush_whole(ctx, out).await;
         self.atomic = false;
         self.txn = 0;
+        let wait = self.wait_releases();
+        let mut expected = 0;
         for s in held {
             if s == self.me {
+                self.wal_end_local(ctx, txn);
                 lock::release_local(ctx, txn, shared).await;
             } else {
                 let mut hop = ctx.hop(self.waiter);
@@ -530,10 +582,24 @@ impl Pipeline {
                 hop.shared = shared;
                 hop.lock = LockStep::Release;
                 hop.dest = s;
-                hop.waiter = crate::shard::mesh::NO_WAITER;
-                ctx.send(s, hop).await;
+                hop.wal_writers.clone_from(&self.wal.writers);
+                hop.wal_epoch = self.wal.epoch;
+                if !wait {
+                    hop.waiter = crate::shard::mesh::NO_WAITER;
+                }
+                if ctx.send(s, hop).await && wait {
+                    expected += 1;
+                }
             }
         }
+        if expected > 0 {
+            // `appendfsync always`: each shard answers once its part is durable.
+            ctx.wait(self.waiter, expected, &mut self.back).await;
+            for hop in self.back.drain(..) {
+                ctx.recycle(hop);
+            }
+        }
+        self.wal_clear();
     }
 
     /// Flushes until every pending reply is in `out` (atomic hops never stop early).
@@ -559,6 +625,11 @@ impl Pipeline {
             let check = watcher.is_some() && self.watched.binary_search(&s).is_ok();
             if s as usize == self.me {
                 ctx.lock.acquire(txn, false).await;
+                if self.wal.writers.contains(&s) {
+                    if let Some(log) = ctx.shard.borrow_mut().aof.as_mut() {
+                        log.begin_txn(txn);
+                    }
+                }
                 if check {
                     let mut sh = ctx.shard.borrow_mut();
                     let Shard { watch, store, .. } = &mut *sh;
@@ -580,6 +651,7 @@ impl Pipeline {
         self.on_shards(ctx, shards, txn, LockStep::Release, None, now)
             .await;
         if shards.iter().any(|&s| s as usize == self.me) {
+            self.wal_end_local(ctx, txn);
             lock::release_local(ctx, txn, false).await;
         }
     }
@@ -616,6 +688,8 @@ impl Pipeline {
             hop.txn = txn;
             hop.lock = step;
             hop.dest = s as usize;
+            hop.wal_writers.clone_from(&self.wal.writers);
+            hop.wal_epoch = self.wal.epoch;
             if let Some(op) = op {
                 hop.push(op, std::iter::once(&b""[..]));
             }
@@ -636,5 +710,45 @@ impl Pipeline {
             ctx.recycle(hop);
         }
         replies
+    }
+}
+
+impl Pipeline {
+    /// Starts logging transaction `txn` of `q` as parts (when the log is on and it writes).
+    pub(super) fn wal_begin(&mut self, ctx: &Ctx, txn: u64, writers: Vec<u16>, local_now: bool) {
+        if !crate::config::RUNTIME
+            .appendonly
+            .load(std::sync::atomic::Ordering::Relaxed)
+            || writers.is_empty()
+        {
+            return;
+        }
+        self.wal.writers = writers;
+        self.wal.epoch = crate::persist::snapshot::epoch();
+        if local_now && self.wal.writers.contains(&(self.me as u16)) {
+            if let Some(log) = ctx.shard.borrow_mut().aof.as_mut() {
+                log.begin_txn(txn);
+            }
+        }
+    }
+
+    /// This core's part of `txn` is done: logged as one record.
+    fn wal_end_local(&mut self, ctx: &Ctx, txn: u64) {
+        if self.wal.writers.contains(&(self.me as u16)) {
+            if let Some(log) = ctx.shard.borrow_mut().aof.as_mut() {
+                log.end_txn(txn, &self.wal.writers, self.wal.epoch);
+            }
+        }
+    }
+
+    pub(super) fn wal_clear(&mut self) {
+        self.wal.writers.clear();
+        self.wal.end_local_after_planning = false;
+    }
+
+    /// With `appendfsync always`, a transaction's reply waits until every part is durable, so
+    /// its releases are waited for (each shard answers once its part is durable).
+    fn wait_releases(&self) -> bool {
+        !self.wal.writers.is_empty() && crate::config::RUNTIME.appendfsync_name() == "always"
     }
 }
