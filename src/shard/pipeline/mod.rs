@@ -21,6 +21,7 @@
 mod barrier;
 mod conn_cmds;
 mod gather;
+mod held;
 pub mod prefetch;
 mod txn;
 
@@ -116,7 +117,7 @@ pub struct Pipeline {
     /// A held group: commands of the batch collected to run together (see `Flow::Atomic`).
     group: Option<txn::Queue>,
     /// With the log on, the running transaction's writer shards (see `persist::txnlog`).
-    wal: txn::Wal,
+    wal: held::Wal,
 }
 
 impl Pipeline {
@@ -142,7 +143,7 @@ impl Pipeline {
             watched: Vec::new(),
             local_as_hop: false,
             group: None,
-            wal: txn::Wal::default(),
+            wal: held::Wal::default(),
         }
     }
 
