@@ -542,3 +542,21 @@ fn all_locking_paths_together_never_deadlock() {
     assert_eq!(vals.iter().sum::<i64>(), total);
     assert!(s.stop().success());
 }
+
+/// RESET ends MULTI, forgets watches and the name, and with a password set the connection
+/// must authenticate again.
+#[test]
+fn reset_deauthenticates_when_a_password_is_set() {
+    let s = Server::start_with(4, &["--requirepass", "pw"]);
+    let mut r = s.raw();
+    check(&mut r, &["AUTH", "pw"], "+OK\r\n");
+    check(&mut r, &["SET", "k", "1"], "+OK\r\n");
+    check(&mut r, &["RESET"], "+RESET\r\n");
+    check(
+        &mut r,
+        &["GET", "k"],
+        "-NOAUTH Authentication required.\r\n",
+    );
+    check(&mut r, &["AUTH", "pw"], "+OK\r\n");
+    check(&mut r, &["GET", "k"], "$1\r\n1\r\n");
+}

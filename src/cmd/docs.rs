@@ -19,7 +19,7 @@ pub fn syntax(id: CmdId) -> &'static str {
     match id {
         Ping => "[message]",
         Echo => "message",
-        Quit | Dbsize | Time | Randomkey | Save | Lastsave | Bgrewriteaof => "",
+        Quit | Reset | Dbsize | Time | Randomkey | Save | Lastsave | Bgrewriteaof => "",
         Bgsave => "[SCHEDULE]",
         Select => "index",
         Memory => "subcommand key [SAMPLES count]",

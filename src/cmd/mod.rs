@@ -50,6 +50,8 @@ pub enum Gather {
     ConcatText,
     /// CLIENT KILL addr (the old form): +OK if any shard closed a connection, else an error.
     KilledOrNoSuchClient,
+    /// RESET's parts (forgetting watches): every part answers +OK; the reply is +RESET.
+    Reset,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +135,7 @@ commands! {
     // connection and server
     Ping = "ping", -1, FAST | STALE, (0, 0, 0), Local, "connection", "Returns the server's liveliness response.";
     Echo = "echo", 2, FAST | STALE, (0, 0, 0), Local, "connection", "Returns the given string.";
+    Reset = "reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, (0, 0, 0), Conn, "connection", "Resets the connection.";
     Quit = "quit", -1, FAST | NO_AUTH | STALE | LOADING, (0, 0, 0), Conn, "connection", "Closes the connection.";
     Select = "select", 2, FAST | LOADING | STALE, (0, 0, 0), Conn, "connection", "Changes the selected database.";
     Auth = "auth", -2, NO_AUTH | FAST | LOADING | STALE, (0, 0, 0), Conn, "connection", "Authenticates the connection.";
@@ -478,8 +481,8 @@ fn dispatch(
         Keys => keys::keys(sh, a, now, out),
         Scan => keys::scan(sh, a, now, out),
         Randomkey => keys::randomkey(sh, now, out),
-        Quit | Select | Hello | Client | Auth | Shutdown | Save | Bgsave | Bgrewriteaof | Multi
-        | Exec | Discard | Watch | Unwatch => {
+        Quit | Reset | Select | Hello | Client | Auth | Shutdown | Save | Bgsave | Bgrewriteaof
+        | Multi | Exec | Discard | Watch | Unwatch => {
             // Connection commands never reach a shard; the connection runs them itself.
             Err(CmdError::Other(
                 "ERR connection command routed to a shard".into(),

@@ -62,6 +62,21 @@ impl Pipeline {
                 reply::ok(&mut buf);
                 Ok(())
             }
+            CmdId::Reset => {
+                // Like Redis: out of MULTI, no watches, no name, authenticated only if no
+                // password is needed.
+                sh.stats.calls[id as usize] += 1;
+                self.end_multi(client);
+                let client_id = {
+                    let mut c = client.borrow_mut();
+                    c.name.clear();
+                    c.authenticated = !crate::config::RUNTIME.password_set();
+                    c.id
+                };
+                self.drop_watches_reply(ctx, sh, client_id, Gather::Reset, now, out);
+                self.local.data = buf;
+                return Flow::Continue;
+            }
             CmdId::Exec => Err(CmdError::ExecWithoutMulti),
             CmdId::Discard => Err(CmdError::DiscardWithoutMulti),
             CmdId::Watch => {

@@ -60,6 +60,7 @@ pub(super) fn gather(
             }
         }
         Gather::AllOk => reply::ok(out),
+        Gather::Reset => reply::simple(out, b"RESET"),
         Gather::Elements => {
             // Each part is an array of bulks in its keys' order; interleave them by key order.
             let mut rest: Vec<(u16, &[u8])> = parts

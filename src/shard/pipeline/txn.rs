@@ -140,12 +140,12 @@ impl Pipeline {
     ) -> Option<Flow> {
         match id {
             CmdId::Exec => return Some(Flow::Exec),
-            CmdId::Quit => return None,
+            CmdId::Quit | CmdId::Reset => return None,
             CmdId::Discard => {
                 sh.stats.calls[id as usize] += 1;
                 self.end_multi(client);
                 let client_id = client.borrow().id;
-                self.drop_watches_reply(ctx, sh, client_id, 0, out);
+                self.drop_watches_reply(ctx, sh, client_id, Gather::AllOk, 0, out);
                 return Some(Flow::Continue);
             }
             CmdId::Multi => self.local_result(sh, Some(id), Err(CmdError::NestedMulti), out),
@@ -227,20 +227,27 @@ impl Pipeline {
     ) {
         sh.stats.calls[CmdId::Unwatch as usize] += 1;
         let client_id = client.borrow().id;
-        self.drop_watches_reply(ctx, sh, client_id, now, out);
+        self.drop_watches_reply(ctx, sh, client_id, Gather::AllOk, now, out);
     }
 
-    /// Forgets the connection's watches on every shard, as part of the batch; replies +OK.
-    fn drop_watches_reply(
+    /// Forgets the connection's watches on every shard, as part of the batch; replies +OK
+    /// (`kind` AllOk) or +RESET (`kind` Reset).
+    pub(super) fn drop_watches_reply(
         &mut self,
         ctx: &Ctx,
         sh: &mut Shard,
         client_id: u64,
+        kind: Gather,
         now: u64,
         out: &mut Vec<u8>,
     ) {
         if self.watched.is_empty() {
-            return self.local_result(sh, None, Ok(b"+OK\r\n"), out);
+            let text: &[u8] = if kind == Gather::Reset {
+                b"+RESET\r\n"
+            } else {
+                b"+OK\r\n"
+            };
+            return self.local_result(sh, None, Ok(text), out);
         }
         self.deferred = true;
         let parts_start = self.parts.len() as u32;
@@ -255,7 +262,7 @@ impl Pipeline {
             self.parts.push((s, i));
         }
         self.pieces.push(Piece::Gather {
-            kind: Gather::AllOk,
+            kind,
             parts: (parts_start, self.parts.len() as u32),
             order: (0, 0),
             info: 0,
