@@ -1,6 +1,7 @@
 //! Real client libraries in their default usage, installed by the test setup from their
-//! registry (scripts/test: `pip install redis`): redis-py's transactional `pipeline()` and
-//! `transaction()` against the real server at 1 and 4 shards.
+//! registries (scripts/test: `pip install redis`, `npm install` in tests/clients): redis-py's
+//! transactional `pipeline()` and `transaction()`, node-redis's and ioredis's `multi()`, against
+//! the real server at 1 and 4 shards.
 
 mod common;
 use common::*;
@@ -43,5 +44,46 @@ fn redis_py_pipelines_and_transactions() {
         );
         assert!(out.status.success(), "redis-py at {shards} shards:\n{text}");
         assert!(text.contains("ok"), "{text}");
+    }
+}
+
+fn have_node_modules() -> bool {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node_modules");
+    let ok = have_tool("node") && dir.join("redis").exists() && dir.join("ioredis").exists();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "node-redis and ioredis are required in CI (scripts/test runs npm install)"
+        );
+        eprintln!("skipping: run npm install in tests/clients");
+    }
+    ok
+}
+
+#[test]
+fn node_redis_and_ioredis_multi() {
+    if !have_node_modules() {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards);
+        let out = Command::new("node")
+            .args(["tests/clients/node_transactions.mjs", &s.port.to_string()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run node");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "node clients at {shards} shards:\n{text}"
+        );
+        assert!(
+            text.contains("node-redis ok") && text.contains("ioredis ok"),
+            "{text}"
+        );
     }
 }
