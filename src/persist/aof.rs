@@ -185,26 +185,13 @@ pub fn log_write(sh: &mut Shard, id: CmdId, args: &Args, now_ms: u64) {
     if sh.aof.is_none() {
         return;
     }
-    let spec = id.spec();
     if matches!(id, CmdId::Flushall | CmdId::Flushdb) {
         if let Some(log) = sh.aof.as_mut() {
             log.append_cmd(&[b"FLUSHALL"]);
         }
         return;
     }
-    if spec.first_key <= 0 {
-        return;
-    }
-    let last = if spec.last_key < 0 {
-        args.len() as i32 + spec.last_key
-    } else {
-        spec.last_key
-    };
-    let mut i = spec.first_key;
-    while i <= last && (i as usize) < args.len() {
-        log_key(sh, args.get(i as usize), now_ms);
-        i += spec.step.max(1);
-    }
+    crate::cmd::for_each_key(id, args, |k| log_key(sh, k, now_ms));
 }
 
 /// Logs the state of `key` as it is now (nothing when the log is off).
@@ -282,10 +269,7 @@ pub fn replay(
     let len = data.len();
     let mut parser = Parser::new();
     let mut batch = Batch::default();
-    let limits = Limits {
-        max_bulk_len: u64::MAX >> 1,
-        ..Limits::default()
-    };
+    let limits = log_limits();
     let mut start = 0;
     let mut count = 0u64;
     let saved = sh.aof.take();
@@ -378,16 +362,21 @@ pub fn replay(
     Ok(count)
 }
 
+/// Parser limits for reading a log: records may carry any value the server accepted.
+pub(crate) fn log_limits() -> Limits {
+    Limits {
+        max_bulk_len: u64::MAX >> 1,
+        ..Limits::default()
+    }
+}
+
 /// Replays the records of one transaction's part (all of them parse, or it is damage).
 fn replay_body(sh: &mut Shard, body: &[u8], path: &Path, now: u64) -> Result<u64, String> {
     let mut data = body.to_vec();
     let len = data.len();
     let mut parser = Parser::new();
     let mut batch = Batch::default();
-    let limits = Limits {
-        max_bulk_len: u64::MAX >> 1,
-        ..Limits::default()
-    };
+    let limits = log_limits();
     let (mut start, mut count) = (0, 0);
     let damaged = |what: &str| format!("corrupt transaction record in {}: {what}", path.display());
     while start < len {

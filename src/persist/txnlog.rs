@@ -22,7 +22,7 @@
 //! acknowledged transaction is always applied whole.
 
 use crate::cmd::Args;
-use crate::resp::parse::{Batch, Limits, Parser};
+use crate::resp::parse::{Batch, Parser};
 use hashbrown::{HashMap, HashSet};
 use std::path::Path;
 
@@ -112,10 +112,7 @@ fn for_each_record(path: &Path, mut f: impl FnMut(&Args)) {
     let len = data.len();
     let mut parser = Parser::new();
     let mut batch = Batch::default();
-    let limits = Limits {
-        max_bulk_len: u64::MAX >> 1,
-        ..Limits::default()
-    };
+    let limits = super::aof::log_limits();
     let mut start = 0;
     loop {
         batch.clear();

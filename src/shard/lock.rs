@@ -302,11 +302,14 @@ pub async fn serve(ctx: &Ctx, mut hop: Box<Hop>) {
         ctx.lock.parked.borrow_mut().push_back(Parked::Hop(hop));
         return;
     }
-    let freed = run(ctx, &mut hop);
-    let mut done = vec![hop];
-    if freed {
+    // The queue runs before any reply is sent, so nothing overtakes it meanwhile; no
+    // allocation unless something was queued.
+    let mut done = Vec::new();
+    if run(ctx, &mut hop) {
         drain(ctx, &mut done);
     }
+    ctx.wait_durable().await;
+    ctx.reply_to_origin(hop).await;
     reply_all(ctx, done).await;
 }
 

@@ -58,7 +58,7 @@ impl Pipeline {
             held.sort_unstable();
             held.dedup();
             let txn = ctx.lock.new_txn(self.me);
-            self.wal_begin(ctx, txn, held.clone(), false);
+            self.wal_begin(ctx, txn, |_| held.clone(), false);
             self.acquire(ctx, txn, &held, None, now).await;
             self.txn = txn;
             txn

@@ -100,7 +100,7 @@ impl Pipeline {
             .cmds
             .iter()
             .all(|&(id, _, _)| id.spec().flags & cmd::flags::WRITE == 0);
-        self.wal_begin(ctx, txn, q.writers(self.shards), false);
+        self.wal_begin(ctx, txn, |n| q.writers(n), false);
         self.txn = txn;
         self.atomic = true;
         self.local_as_hop = true;
@@ -161,24 +161,9 @@ impl Pipeline {
             hop.execute(&mut ctx.shard.borrow_mut());
             self.by_shard[self.me] = Some(hop);
         }
-        // Parts on shards outside the transaction (INFO, CLIENT LIST): keyless, admitted even
-        // where another transaction holds a shard, so waiting for them cannot deadlock.
-        let mut expected = 0;
-        for s in 0..self.shards {
-            if let Some(mut hop) = self.outgoing[s].take() {
-                hop.dest = s;
-                if ctx.send(s, hop).await {
-                    expected += 1;
-                }
-            }
-        }
-        if expected > 0 {
-            ctx.wait(self.waiter, expected, &mut self.back).await;
-        }
-        for hop in self.back.drain(..) {
-            let d = hop.dest;
-            self.by_shard[d] = Some(hop);
-        }
+        // Parts on shards outside the transaction (INFO, CLIENT LIST) go out with the flush:
+        // keyless, admitted even where another transaction holds a shard, so waiting for them
+        // cannot deadlock.
         self.flush_whole(ctx, out).await;
         self.atomic = false;
         self.txn = 0;
@@ -217,12 +202,21 @@ impl Pipeline {
 
 impl Pipeline {
     /// Starts logging transaction `txn` of `q` as parts (when the log is on and it writes).
-    pub(super) fn wal_begin(&mut self, ctx: &Ctx, txn: u64, writers: Vec<u16>, local_now: bool) {
+    pub(super) fn wal_begin(
+        &mut self,
+        ctx: &Ctx,
+        txn: u64,
+        writers: impl FnOnce(usize) -> Vec<u16>,
+        local_now: bool,
+    ) {
         if !crate::config::RUNTIME
             .appendonly
             .load(std::sync::atomic::Ordering::Relaxed)
-            || writers.is_empty()
         {
+            return;
+        }
+        let writers = writers(self.shards);
+        if writers.is_empty() {
             return;
         }
         self.wal.writers = writers;

@@ -315,7 +315,7 @@ impl Pipeline {
             let txn = ctx.lock.new_txn(self.me);
             if shards.first().is_none_or(|&s| s as usize == self.me) {
                 let turn = lock::turn(ctx, 0).await;
-                self.wal_begin(ctx, txn, q.writers(self.shards), true);
+                self.wal_begin(ctx, txn, |n| q.writers(n), true);
                 self.wal.end_local_after_planning = true;
                 self.txn = if self.wal.writers.is_empty() { 0 } else { txn };
                 self.atomic = true;
@@ -323,7 +323,7 @@ impl Pipeline {
                 self.atomic = false;
                 drop(turn);
             } else {
-                self.wal_begin(ctx, txn, q.writers(self.shards), false);
+                self.wal_begin(ctx, txn, |n| q.writers(n), false);
                 self.txn = if self.wal.writers.is_empty() { 0 } else { txn };
                 self.atomic = true;
                 self.run_queue(ctx, client, &q, now, out).await;
@@ -344,7 +344,7 @@ impl Pipeline {
             if dirty {
                 reply::null_array(out);
             } else {
-                self.wal_begin(ctx, txn, q.writers(self.shards), true);
+                self.wal_begin(ctx, txn, |n| q.writers(n), true);
                 self.txn = txn;
                 self.atomic = true;
                 self.run_queue(ctx, client, &q, now, out).await;
@@ -413,7 +413,6 @@ impl Pipeline {
                     &Args::new(buf, ranges),
                 );
                 self.group = Some(q);
-                let _ = client;
             }
             Flow::EndGroup => self.run_group(ctx, client, now, out).await,
             Flow::Continue | Flow::Close => {}
