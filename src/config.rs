@@ -95,7 +95,7 @@ pub struct Config {
 
     /// When the log is fsynced: always (group commit before replies), everysec, or no.
     #[arg(long, default_value = "everysec", value_parser = parse_fsync)]
-    pub appendfsync: crate::persist::aof::Fsync,
+    pub appendfsync: Fsync,
 
     /// Snapshot file name in --dir (SAVE, BGSAVE, --save rules; loaded on start when the
     /// append-only log is off).
@@ -132,9 +132,35 @@ pub fn parse_save_rules(s: &str) -> Result<Vec<(u64, u64)>, String> {
     Ok(nums.chunks(2).map(|c| (c[0], c[1])).collect())
 }
 
-pub fn parse_fsync(s: &str) -> Result<crate::persist::aof::Fsync, String> {
-    crate::persist::aof::Fsync::parse(s)
-        .ok_or_else(|| format!("appendfsync must be always, everysec or no, not '{s}'"))
+/// `appendfsync`: when the append-only log is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    Always,
+    EverySec,
+    No,
+}
+
+impl Fsync {
+    pub fn parse(s: &str) -> Option<Fsync> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" => Some(Fsync::Always),
+            "everysec" => Some(Fsync::EverySec),
+            "no" => Some(Fsync::No),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::EverySec => "everysec",
+            Fsync::No => "no",
+        }
+    }
+}
+
+pub fn parse_fsync(s: &str) -> Result<Fsync, String> {
+    Fsync::parse(s).ok_or_else(|| format!("appendfsync must be always, everysec or no, not '{s}'"))
 }
 
 pub fn parse_policy(s: &str) -> Result<crate::store::Policy, String> {
@@ -324,7 +350,6 @@ impl Runtime {
         RUNTIME
             .cross_shard_atomic
             .store(cfg.cross_shard_atomic, Ordering::Relaxed);
-        use crate::persist::aof::Fsync;
         let f = match cfg.appendfsync {
             Fsync::Always => 0,
             Fsync::EverySec => 1,

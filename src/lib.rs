@@ -43,7 +43,8 @@
 //! ## Modules
 //! - [`config`]: flags, defaults, run-time knobs.
 //! - [`clock`]: the one wall clock (read once per batch; time is a parameter below it).
-//! - [`net`]: executors, listeners, the connection loop, shutdown.
+//! - [`server`]: boot, recovery, the background duties (cron), drain and shutdown.
+//! - [`net`]: listeners and the connection loop.
 //! - [`resp`]: the request parser and the reply encoder.
 //! - [`shard`]: slots and routing, typed hops, the meshes, the transaction lock, WATCH, a
 //!   connection's pipeline, how replies are gathered, MULTI/EXEC.
@@ -61,5 +62,6 @@ pub mod net;
 pub mod num;
 pub mod persist;
 pub mod resp;
+pub mod server;
 pub mod shard;
 pub mod store;

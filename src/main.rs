@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() {
     let config = corekv::config::Config::parse();
-    if let Err(e) = corekv::net::run(config) {
+    if let Err(e) = corekv::server::run(config) {
         eprintln!("corekv: {e}");
         std::process::exit(1);
     }

@@ -1,58 +1,17 @@
-//! Arguments of one command, and the strict number parsing Redis applies to them.
-//!
-//! [`Args`] is a view: byte ranges into a buffer that is either the connection's read buffer
-//! (commands run on the connection's own shard, zero-copy) or the data of a cross-shard message.
+//! The strict number parsing Redis applies to a command's arguments ([`Args`] itself is the
+//! parser's, in `resp::args`).
 
 use crate::error::CmdError;
 
-#[derive(Clone, Copy)]
-pub struct Args<'a> {
-    buf: &'a [u8],
-    ranges: &'a [(usize, usize)],
+pub use crate::resp::args::Args;
+
+/// Integer arguments, with Redis's error when one is not.
+pub trait IntArg {
+    fn i64_at(&self, i: usize) -> Result<i64, CmdError>;
 }
 
-impl<'a> Args<'a> {
-    pub fn new(buf: &'a [u8], ranges: &'a [(usize, usize)]) -> Self {
-        Args { buf, ranges }
-    }
-
-    /// Argument `i` (0 is the command name). Callers index within the arity already checked.
-    #[inline]
-    pub fn get(&self, i: usize) -> &'a [u8] {
-        let (s, e) = self.ranges[i];
-        &self.buf[s..e]
-    }
-
-    /// The buffer the ranges point into.
-    pub fn buf(&self) -> &'a [u8] {
-        self.buf
-    }
-
-    pub fn ranges(&self) -> &'a [(usize, usize)] {
-        self.ranges
-    }
-
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.ranges.len()
-    }
-
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let buf = self.buf;
-        self.ranges.iter().map(move |&(s, e)| &buf[s..e])
-    }
-
-    /// The lower-case command name, for error texts.
-    pub fn name_lower(&self) -> String {
-        String::from_utf8_lossy(self.get(0)).to_ascii_lowercase()
-    }
-
-    pub fn i64_at(&self, i: usize) -> Result<i64, CmdError> {
+impl IntArg for Args<'_> {
+    fn i64_at(&self, i: usize) -> Result<i64, CmdError> {
         parse_i64(self.get(i)).ok_or(CmdError::NotInteger)
     }
 }

@@ -2,12 +2,12 @@
 //! connection's own state ([`ClientInfo`]) and never touch a store; CLIENT LIST and CLIENT KILL
 //! reach every shard through the pipeline (internal `__clients` / `__kill` parts).
 
-use super::args::{eq_ic, Args};
+use super::args::{eq_ic, Args, IntArg};
 use super::server::{now_ms, REDIS_VERSION};
+use crate::cmd::state::{ClientInfo, Shard};
 use crate::config::RUNTIME;
 use crate::error::CmdError;
 use crate::resp::reply;
-use crate::shard::{ClientInfo, Shard};
 
 type R = Result<(), CmdError>;
 
@@ -175,9 +175,9 @@ pub fn select(a: &Args, out: &mut Vec<u8>) -> R {
     Ok(())
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: stops the server gracefully, as SIGTERM does.
-/// Nothing is persisted yet, so SAVE and NOSAVE behave alike. Success has no reply: the
-/// connection is closed (as with Redis).
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: checks the options; on success the connection
+/// closes it (no reply, as with Redis) and asks the server to stop, as SIGTERM does (a snapshot
+/// is taken at shutdown when save rules are set, whatever SAVE or NOSAVE say).
 pub fn shutdown(a: &Args, out: &mut Vec<u8>) -> R {
     for opt in a.iter().skip(1) {
         if eq_ic(opt, "abort") {
@@ -191,7 +191,6 @@ pub fn shutdown(a: &Args, out: &mut Vec<u8>) -> R {
         }
     }
     let _ = out;
-    crate::net::request_stop();
     Ok(())
 }
 

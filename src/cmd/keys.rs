@@ -1,10 +1,10 @@
 //! Key-space commands: DEL, EXISTS, TYPE, expiry, RENAME, KEYS, SCAN, RANDOMKEY, and the two
 //! internal operations that move a key between shards for a cross-shard RENAME.
 
-use super::args::{eq_ic, parse_i64, Args};
+use super::args::{eq_ic, parse_i64, Args, IntArg};
+use crate::cmd::state::Shard;
 use crate::error::CmdError;
 use crate::resp::reply;
-use crate::shard::Shard;
 use crate::store::{ExpireCond, Ttl};
 
 type R = Result<(), CmdError>;

@@ -21,15 +21,18 @@
 pub mod args;
 pub mod connection;
 pub mod docs;
+pub mod effects;
 pub mod keys;
 pub mod server;
+pub mod state;
 pub mod strings;
+pub mod watch;
 
 pub use args::Args;
+pub use state::Shard;
 
 use crate::error::CmdError;
 use crate::resp::reply;
-use crate::shard::Shard;
 
 /// How a multi-shard command's partial replies are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,7 +315,7 @@ pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut
     // Writes that may grow memory make room first (or fail with OOM), like Redis.
     if id.spec().flags & DENYOOM != 0 {
         let admission = shard.store.evict_for_write(now_ms);
-        crate::persist::aof::log_evicted(shard);
+        effects::log_evicted(shard);
         if admission == crate::store::WriteAdmission::OutOfMemory {
             shard.stats.failed[id as usize] += 1;
             return write_error(shard, &CmdError::OutOfMemory, out);
@@ -326,7 +329,7 @@ pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut
         Ok(Ok(())) => {
             if id.spec().flags & WRITE != 0 {
                 if shard.aof.is_some() {
-                    crate::persist::aof::log_write(shard, id, args, now_ms);
+                    effects::log_write(shard, id, args, now_ms);
                 }
                 if !shard.watch.is_empty() && modified(id, args, &out[start..]) {
                     for_each_key(id, args, |k| shard.watch.touch(k));
@@ -403,7 +406,7 @@ fn count_dirty(shard: usize) {
 pub fn after_write(shard: &mut Shard, keys: &[&[u8]], now_ms: u64) {
     for k in keys {
         if shard.aof.is_some() {
-            crate::persist::aof::log_key(shard, k, now_ms);
+            effects::log_key(shard, k, now_ms);
         }
         shard.watch.touch(k);
     }

@@ -6,10 +6,10 @@
 
 use super::args::{eq_ic, Args};
 use super::{flags, CmdId, TABLE};
+use crate::cmd::state::Shard;
 use crate::config::RUNTIME;
 use crate::error::CmdError;
 use crate::resp::reply;
-use crate::shard::Shard;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
@@ -418,7 +418,7 @@ pub fn info_sections(a: &Args) -> u32 {
 pub fn format_info(
     sections: u32,
     per_shard: &[Vec<i64>],
-    info: &crate::shard::ServerInfo,
+    info: &crate::cmd::state::ServerInfo,
     out: &mut Vec<u8>,
 ) {
     let total = |i: usize| {

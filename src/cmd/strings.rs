@@ -3,10 +3,10 @@
 //! Each handler parses its arguments with Redis's precedence (syntax errors before number
 //! errors before expire-time errors), makes one store call and writes one reply.
 
-use super::args::{eq_ic, parse_i64, Args};
+use super::args::{eq_ic, parse_i64, Args, IntArg};
+use crate::cmd::state::Shard;
 use crate::error::CmdError;
 use crate::resp::reply;
-use crate::shard::Shard;
 use crate::store::{ExpiryUpdate, SetCond, MAX_STRING_LEN};
 
 type R = Result<(), CmdError>;

@@ -26,7 +26,7 @@
 //! password is set) the parser applies Redis's unauthenticated limits and the query buffer is
 //! capped at [`UNAUTH_QUERY_BUFFER_LIMIT`].
 
-use crate::cmd::server::now_ms;
+use crate::clock::now_ms;
 use crate::config::RUNTIME;
 use crate::resp::parse::{Batch, Limits, Parser};
 use crate::resp::reply;
@@ -121,9 +121,11 @@ impl Drop for Registration<'_> {
             sh.store.add_client_bytes(-(self.footprint.get() as isize));
         }
         self.ctx.free_waiter(self.waiter);
-        self.ctx
-            .live_connections
-            .set(self.ctx.live_connections.get() - 1);
+        let live = self.ctx.live_connections.get() - 1;
+        self.ctx.live_connections.set(live);
+        if live == 0 && self.ctx.stopping.get() {
+            self.ctx.all_closed.signal(1);
+        }
         CONNECTED.fetch_sub(1, Ordering::Relaxed);
     }
 }

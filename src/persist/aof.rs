@@ -25,10 +25,8 @@
 //! by a crash is cut off with a warning; anything else that does not parse stops the start with
 //! the file name and offset.
 
-use crate::cmd::{Args, CmdId};
 use crate::resp::parse::{Batch, Limits, Parser};
-use crate::shard::mesh::Ctx;
-use crate::shard::Shard;
+use crate::resp::Args;
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,31 +34,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fsync {
-    Always,
-    EverySec,
-    No,
-}
-
-impl Fsync {
-    pub fn parse(s: &str) -> Option<Fsync> {
-        match s.to_ascii_lowercase().as_str() {
-            "always" => Some(Fsync::Always),
-            "everysec" => Some(Fsync::EverySec),
-            "no" => Some(Fsync::No),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Fsync::Always => "always",
-            Fsync::EverySec => "everysec",
-            Fsync::No => "no",
-        }
-    }
-}
+pub use crate::config::Fsync;
 
 /// The in-shard part of the log: what `cmd::execute` appends to.
 pub struct AofLog {
@@ -148,8 +122,9 @@ impl AofLog {
         self.appended
     }
 
-    /// Logs a record, or holds it back with the transaction running here.
-    fn append_cmd(&mut self, args: &[&[u8]]) {
+    /// Logs a record (`args` as one RESP command), or holds it back with the transaction
+    /// running here.
+    pub fn record(&mut self, args: &[&[u8]]) {
         match self.txn.as_mut() {
             Some((_, body)) => encode(body, args),
             None => self.append_now(args),
@@ -177,50 +152,6 @@ fn encode(buf: &mut Vec<u8>, args: &[&[u8]]) {
         buf.extend_from_slice(b"\r\n");
         buf.extend_from_slice(a);
         buf.extend_from_slice(b"\r\n");
-    }
-}
-
-/// Logs the effect of a successful write command on every key it names.
-pub fn log_write(sh: &mut Shard, id: CmdId, args: &Args, now_ms: u64) {
-    if sh.aof.is_none() {
-        return;
-    }
-    if matches!(id, CmdId::Flushall | CmdId::Flushdb) {
-        if let Some(log) = sh.aof.as_mut() {
-            log.append_cmd(&[b"FLUSHALL"]);
-        }
-        return;
-    }
-    crate::cmd::for_each_key(id, args, |k| log_key(sh, k, now_ms));
-}
-
-/// Logs the state of `key` as it is now (nothing when the log is off).
-pub fn log_key(sh: &mut Shard, key: &[u8], now_ms: u64) {
-    let expire = match sh.store.expire_time(key, now_ms) {
-        crate::store::Ttl::Ms(at) => Some(at),
-        _ => None,
-    };
-    let value = sh.store.get(key, now_ms).ok().flatten().map(<[u8]>::to_vec);
-    let Some(log) = sh.aof.as_mut() else { return };
-    match (value, expire) {
-        (Some(v), Some(at)) => {
-            let at = itoa::Buffer::new().format(at).to_owned();
-            log.append_cmd(&[b"SET", key, &v, b"PXAT", at.as_bytes()]);
-        }
-        (Some(v), None) => log.append_cmd(&[b"SET", key, &v]),
-        (None, _) => log.append_cmd(&[b"DEL", key]),
-    }
-}
-
-/// Logs `DEL` for keys the store evicted.
-pub fn log_evicted(sh: &mut Shard) {
-    if sh.aof.is_none() {
-        return;
-    }
-    for key in sh.store.drain_evicted() {
-        if let Some(log) = sh.aof.as_mut() {
-            log.append_cmd(&[b"DEL", &key]);
-        }
     }
 }
 
@@ -254,12 +185,14 @@ pub fn check_layout(dir: &Path, shards: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Replays `path` into `sh` (logging off). Cuts off a truncated last record; any other damage is
-/// an error naming the file and offset. Returns the number of commands replayed.
+/// Replays `path`: every logged command, and every transaction record whose transaction is
+/// whole (`verdicts`), goes to `apply` in order, which runs it (with logging off) and answers
+/// why it failed. Cuts off a truncated last record; any other damage, or a command that fails,
+/// is an error naming the file and offset. Returns the number of commands replayed.
 pub fn replay(
-    sh: &mut Shard,
     path: &Path,
     verdicts: &super::txnlog::Verdicts,
+    apply: &mut dyn FnMut(&Args) -> Result<(), String>,
 ) -> Result<u64, String> {
     let mut data = match std::fs::read(path) {
         Ok(d) => d,
@@ -272,80 +205,56 @@ pub fn replay(
     let limits = log_limits();
     let mut start = 0;
     let mut count = 0u64;
-    let saved = sh.aof.take();
-    let now = crate::cmd::server::now_ms();
-    let result = loop {
+    let end = loop {
         batch.clear();
-        match parser.parse(&mut data[..len], start, &limits, &mut batch) {
-            Ok(end) => {
-                // Every record is a multibulk of a known command; anything else is damage.
-                if start < len && data[start] != b'*' {
-                    sh.aof = saved;
-                    return Err(format!("corrupt append-only file {} at offset {start}: a record must start with '*'", path.display()));
-                }
-                let mut record_start = start;
-                for i in 0..batch.len() {
-                    let args = Args::new(&data, batch.cmd_args(i));
-                    if args.get(0) == BASE_MARKER || args.get(0) == super::txnlog::EPOCH_MARKER {
-                        continue;
-                    }
-                    if args.get(0) == super::txnlog::TXN_MARKER && args.len() == 5 {
-                        if verdicts.applies(args.get(1)) {
-                            match replay_body(sh, args.get(4), path, now) {
-                                Ok(n) => count += n,
-                                Err(e) => {
-                                    sh.aof = saved;
-                                    return Err(e);
-                                }
-                            }
-                        } else {
-                            eprintln!(
-                                "corekv: {}: dropping transaction {} (not every shard it wrote logged its part: a crash while it was being written)",
-                                path.display(),
-                                String::from_utf8_lossy(args.get(1))
-                            );
-                        }
-                        continue;
-                    }
-                    let Some(id) = CmdId::lookup(args.get(0)) else {
-                        sh.aof = saved;
-                        return Err(format!(
-                            "corrupt append-only file {} near offset {record_start}: unknown command '{}'",
-                            path.display(),
-                            String::from_utf8_lossy(args.get(0))
-                        ));
-                    };
-                    record_start = batch.cmd_args(i).last().map_or(record_start, |r| r.1 + 2);
-                    let mut out = Vec::new();
-                    crate::cmd::execute(sh, id, &args, now, &mut out);
-                    if out.first() == Some(&b'-') {
-                        let e = format!(
-                            "corrupt append-only file {} near offset {start}: replaying '{}' failed: {}",
-                            path.display(),
-                            String::from_utf8_lossy(args.get(0)),
-                            String::from_utf8_lossy(&out).trim_end()
-                        );
-                        sh.aof = saved;
-                        return Err(e);
-                    }
-                    count += 1;
-                }
-                if batch.is_empty() {
-                    break Ok(end);
-                }
-                start = end;
-            }
-            Err(e) => {
-                break Err(format!(
+        let end = parser
+            .parse(&mut data[..len], start, &limits, &mut batch)
+            .map_err(|e| {
+                format!(
                     "corrupt append-only file {} at offset {start}: {}",
                     path.display(),
                     e.msg()
-                ))
-            }
+                )
+            })?;
+        // Every record is a multibulk of a known command; anything else is damage.
+        if start < len && data[start] != b'*' {
+            return Err(format!(
+                "corrupt append-only file {} at offset {start}: a record must start with '*'",
+                path.display()
+            ));
         }
+        let mut record_start = start;
+        for i in 0..batch.len() {
+            let args = Args::new(&data, batch.cmd_args(i));
+            if args.get(0) == BASE_MARKER || args.get(0) == super::txnlog::EPOCH_MARKER {
+                continue;
+            }
+            if args.get(0) == super::txnlog::TXN_MARKER && args.len() == 5 {
+                if verdicts.applies(args.get(1)) {
+                    count += replay_body(args.get(4), path, apply)?;
+                } else {
+                    eprintln!(
+                        "corekv: {}: dropping transaction {} (not every shard it wrote logged its part: a crash while it was being written)",
+                        path.display(),
+                        String::from_utf8_lossy(args.get(1))
+                    );
+                }
+                continue;
+            }
+            apply(&args).map_err(|why| {
+                format!(
+                    "corrupt append-only file {} near offset {record_start}: {why}",
+                    path.display()
+                )
+            })?;
+            record_start = batch.cmd_args(i).last().map_or(record_start, |r| r.1 + 2);
+            count += 1;
+        }
+        if batch.is_empty() {
+            break end;
+        }
+        start = end;
     };
-    sh.aof = saved;
-    let end = result?;
     if end < len {
         eprintln!(
             "corekv: {}: the last record is incomplete ({} bytes at offset {end}, a crash while writing?); cutting it off",
@@ -371,7 +280,11 @@ pub(crate) fn log_limits() -> Limits {
 }
 
 /// Replays the records of one transaction's part (all of them parse, or it is damage).
-fn replay_body(sh: &mut Shard, body: &[u8], path: &Path, now: u64) -> Result<u64, String> {
+fn replay_body(
+    body: &[u8],
+    path: &Path,
+    apply: &mut dyn FnMut(&Args) -> Result<(), String>,
+) -> Result<u64, String> {
     let mut data = body.to_vec();
     let len = data.len();
     let mut parser = Parser::new();
@@ -388,13 +301,7 @@ fn replay_body(sh: &mut Shard, body: &[u8], path: &Path, now: u64) -> Result<u64
             return Err(damaged("incomplete"));
         }
         for i in 0..batch.len() {
-            let args = Args::new(&data, batch.cmd_args(i));
-            let id = CmdId::lookup(args.get(0)).ok_or_else(|| damaged("unknown command"))?;
-            let mut out = Vec::new();
-            crate::cmd::execute(sh, id, &args, now, &mut out);
-            if out.first() == Some(&b'-') {
-                return Err(damaged(&String::from_utf8_lossy(&out)));
-            }
+            apply(&Args::new(&data, batch.cmd_args(i))).map_err(|why| damaged(&why))?;
             count += 1;
         }
         start = end;
@@ -432,10 +339,16 @@ impl Durability {
     }
 }
 
+/// Where a shard's [`AofLog`] lives: the shard's state, owned by its core. The flusher reaches
+/// the log through it between its writes (never across an await).
+pub trait LogOwner: 'static {
+    fn with_log<R>(&self, f: impl FnOnce(&mut AofLog) -> R) -> Option<R>;
+}
+
 /// The flusher: writes what is pending (and fsyncs per the policy) on a blocking thread, so many
 /// writers share one write and fsync. Runs until `stop` and then writes and fsyncs the rest.
-pub async fn run_flusher(
-    ctx: Rc<Ctx>,
+pub async fn run_flusher<O: LogOwner>(
+    ctx: Rc<O>,
     path: PathBuf,
     durability: Rc<Durability>,
     stop: Rc<Cell<bool>>,
@@ -460,31 +373,30 @@ pub async fn run_flusher(
     loop {
         // Wait for something to write, for the next everysec fsync, or for the stop.
         let (mut buf, target, fsync) = std::future::poll_fn(|cx| {
-            let mut sh = ctx.shard.borrow_mut();
-            let log = sh.aof.as_mut().expect("the flusher runs only with a log");
-            if !log.pending.is_empty()
-                || stop.get()
-                || log.sync_due
-                || log.old_pending.is_some()
-                || (log.rotating && !crate::persist::snapshot::in_progress())
-            {
-                log.sync_due = false;
-                std::mem::swap(&mut log.pending, &mut spare);
-                Poll::Ready((std::mem::take(&mut spare), log.appended, log.fsync))
-            } else {
-                log.kick = Some(cx.waker().clone());
-                Poll::Pending
-            }
+            let Some(poll) = ctx.with_log(|log| {
+                if !log.pending.is_empty()
+                    || stop.get()
+                    || log.sync_due
+                    || log.old_pending.is_some()
+                    || (log.rotating && !crate::persist::snapshot::in_progress())
+                {
+                    log.sync_due = false;
+                    std::mem::swap(&mut log.pending, &mut spare);
+                    Poll::Ready((std::mem::take(&mut spare), log.appended, log.fsync))
+                } else {
+                    log.kick = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }) else {
+                // The log was turned off: nothing more to write.
+                return Poll::Ready((Vec::new(), 0, Fsync::No));
+            };
+            poll
         })
         .await;
         // Rotation: finish the old file with the records from before the snapshot, then go on
         // in `<file>.new`; once the snapshot is complete, `.new` replaces the old file.
-        let old = ctx
-            .shard
-            .borrow_mut()
-            .aof
-            .as_mut()
-            .and_then(|l| l.old_pending.take());
+        let old = ctx.with_log(|l| l.old_pending.take()).flatten();
         if let Some(old) = old {
             let f = file.take().expect("the file comes back after each write");
             let new_path = new_path(&path);
@@ -503,9 +415,7 @@ pub async fn run_flusher(
             match (res, f) {
                 (Ok(()), Ok(newf)) => {
                     file = Some(newf);
-                    if let Some(l) = ctx.shard.borrow_mut().aof.as_mut() {
-                        l.rotating = true;
-                    }
+                    ctx.with_log(|l| l.rotating = true);
                 }
                 (r, f) => {
                     eprintln!(
@@ -519,7 +429,7 @@ pub async fn run_flusher(
                 }
             }
         }
-        let finish = ctx.shard.borrow().aof.as_ref().is_some_and(|l| l.rotating)
+        let finish = ctx.with_log(|l| l.rotating).unwrap_or(false)
             && !crate::persist::snapshot::in_progress();
         let sync = match fsync {
             Fsync::Always => true,
@@ -546,9 +456,7 @@ pub async fn run_flusher(
                     .spawn_blocking(move || finish_rotation(&p, f, ok))
                     .await,
             );
-            if let Some(l) = ctx.shard.borrow_mut().aof.as_mut() {
-                l.rotating = false;
-            }
+            ctx.with_log(|l| l.rotating = false);
         }
         match result {
             Ok(()) => {
@@ -570,24 +478,16 @@ pub async fn run_flusher(
             let ctx2 = ctx.clone();
             glommio::spawn_local(async move {
                 glommio::timer::sleep(again.saturating_duration_since(Instant::now())).await;
-                let mut sh = ctx2.shard.borrow_mut();
-                if let Some(log) = sh.aof.as_mut() {
+                ctx2.with_log(|log| {
                     log.sync_due = true;
                     if let Some(w) = log.kick.take() {
                         w.wake();
                     }
-                }
+                });
             })
             .detach();
         }
-        if stop.get()
-            && ctx
-                .shard
-                .borrow()
-                .aof
-                .as_ref()
-                .is_none_or(|l| l.pending.is_empty())
-        {
+        if stop.get() && ctx.with_log(|l| l.pending.is_empty()).unwrap_or(true) {
             if let Some(f) = file.take() {
                 let _ = glommio::executor()
                     .spawn_blocking(move || f.sync_data())

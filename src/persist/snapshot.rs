@@ -78,7 +78,7 @@ pub fn start(shards: usize, path: PathBuf) -> Result<(), String> {
             match &result {
                 Ok(keys) => {
                     LAST_KEYS.store(*keys, Ordering::Relaxed);
-                    LAST_SAVE_SECS.store(crate::cmd::server::now_ms() / 1000, Ordering::Relaxed);
+                    LAST_SAVE_SECS.store(crate::clock::now_ms() / 1000, Ordering::Relaxed);
                     println!(
                         "corekv: saved {keys} keys to {} in {} ms",
                         path.display(),
@@ -162,13 +162,13 @@ fn write_file(path: &Path, shards: usize, rx: mpsc::Receiver<Msg>) -> Result<u64
     Ok(keys)
 }
 
-/// Loads the keys of `shard` (of `shards`) from an RDB file into `store`, skipping expired
-/// ones. Every shard reads the file in parallel and keeps its own keys.
+/// Loads the keys a shard owns (`owns`, one of `shards` shards) from an RDB file into `store`,
+/// skipping expired ones. Every shard reads the file in parallel and keeps its own keys.
 pub fn load(
     store: &mut crate::store::Store,
     path: &Path,
-    shard: usize,
     shards: usize,
+    owns: impl Fn(&[u8]) -> bool,
 ) -> Result<u64, String> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -177,7 +177,7 @@ pub fn load(
     };
     let mut r = RdbReader::new(std::io::BufReader::with_capacity(1 << 20, file))
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let now = crate::cmd::server::now_ms();
+    let now = crate::clock::now_ms();
     let mut n = 0;
     let mut sized = false;
     while let Some(e) = r
@@ -193,9 +193,7 @@ pub fn load(
             let share = r.keys_hint().min(file_len / 4) / shards.max(1) as u64;
             store.reserve((share + share / 10) as usize);
         }
-        if crate::shard::slot::key_shard(&e.key, shards) != shard
-            || e.expire_at_ms.is_some_and(|t| t <= now)
-        {
+        if !owns(&e.key) || e.expire_at_ms.is_some_and(|t| t <= now) {
             continue;
         }
         store
@@ -214,7 +212,7 @@ pub fn check_save_rules(shards: usize) {
     }
     let counts = RUNTIME.dirty.read();
     let dirty: u64 = counts.iter().sum();
-    let elapsed = (crate::cmd::server::now_ms() / 1000).saturating_sub(last_save());
+    let elapsed = (crate::clock::now_ms() / 1000).saturating_sub(last_save());
     if RUNTIME
         .save_rules()
         .iter()

@@ -21,7 +21,7 @@
 //! With `appendfsync always`, EXEC's reply waits until every part is durable, so an
 //! acknowledged transaction is always applied whole.
 
-use crate::cmd::Args;
+use crate::resp::Args;
 use crate::resp::parse::{Batch, Parser};
 use hashbrown::{HashMap, HashSet};
 use std::path::Path;

@@ -45,6 +45,8 @@ pub struct Ctx {
     pub stop_signal: glommio::sync::Semaphore,
     /// Connections alive on this core.
     pub live_connections: Cell<usize>,
+    /// Signalled when the last connection closes while stopping (the drain waits for it).
+    pub all_closed: glommio::sync::Semaphore,
     /// The last snapshot epoch this shard joined (a shard writes its part once per snapshot).
     pub snapshot_epoch: Cell<u64>,
     /// How far this shard's append-only log is durable, when the log is on.
@@ -53,6 +55,8 @@ pub struct Ctx {
     pub lock: super::lock::TxnLock,
     /// This context itself, for tasks the lock spawns (set by `spawn_mesh_tasks`).
     this: RefCell<std::rc::Weak<Ctx>>,
+    /// The channel to the server layer (unset when a test drives a shard on its own).
+    pub control: std::cell::OnceCell<super::control::Control>,
 }
 
 impl Ctx {
@@ -73,10 +77,12 @@ impl Ctx {
             stopping: Cell::new(false),
             stop_signal: glommio::sync::Semaphore::new(0),
             live_connections: Cell::new(0),
+            all_closed: glommio::sync::Semaphore::new(0),
             durability: std::cell::OnceCell::new(),
             snapshot_epoch: Cell::new(crate::persist::snapshot::epoch()),
             lock: super::lock::TxnLock::default(),
             this: RefCell::new(std::rc::Weak::new()),
+            control: std::cell::OnceCell::new(),
         }
     }
 
@@ -242,5 +248,11 @@ impl Ctx {
         if let Some(s) = &self.replies {
             s.close();
         }
+    }
+}
+
+impl crate::persist::aof::LogOwner for Ctx {
+    fn with_log<R>(&self, f: impl FnOnce(&mut crate::persist::aof::AofLog) -> R) -> Option<R> {
+        self.shard.borrow_mut().aof.as_mut().map(f)
     }
 }

@@ -130,6 +130,11 @@ impl Pipeline {
         let written = std::mem::take(&mut buf);
         self.local_result(sh, Some(id), res.map(|_| written.as_slice()), out);
         self.local.data = written;
+        if id == CmdId::Shutdown && ok {
+            if let Some(control) = ctx.control.get() {
+                control.request_stop();
+            }
+        }
         if id == CmdId::Quit || (id == CmdId::Shutdown && ok) {
             Flow::Close
         } else {

@@ -1,0 +1,170 @@
+//! A shard's background duties, run every 1/hz s in a low-share task queue so that requests
+//! always come first. Each duty is a named function, in the order the loop runs them:
+//!
+//! | duty | what it does |
+//! |---|---|
+//! | [`save_rules`] | shard 0 only: starts a snapshot when a `--save` rule is due |
+//! | [`snapshot_part`] | writes this shard's part of a snapshot that started |
+//! | [`finish_rotation`] | wakes the log flusher when a snapshot ended, so the log starts over |
+//! | [`active_expire`] | frees expired keys nobody touches (Redis's adaptive cycle) |
+//! | [`evict`] | picks up CONFIG SET maxmemory/policy and evicts while over the limit |
+
+use crate::config::RUNTIME;
+use crate::persist::snapshot::{self, Msg};
+use crate::shard::mesh::Ctx;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Time one active-expiry cycle may take on a shard.
+const ACTIVE_EXPIRE_BUDGET_US: u128 = 1000;
+/// Keys examined per step of the active-expiry cycle (and evicted per step of [`evict`]).
+const ACTIVE_EXPIRE_STEP: usize = 64;
+/// Keys copied per step of a snapshot walk.
+const SNAPSHOT_STEP: usize = 256;
+
+/// Starts the duty loop of this shard; it ends when the shard stops.
+pub fn spawn(ctx: &Rc<Ctx>) {
+    let tq = glommio::executor().create_task_queue(
+        glommio::Shares::Static(50),
+        glommio::Latency::NotImportant,
+        "cron",
+    );
+    let ctx = ctx.clone();
+    let task = async move {
+        while !ctx.stopping.get() {
+            let hz = RUNTIME.hz.load(Ordering::Relaxed).max(1);
+            glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
+            save_rules(&ctx);
+            if !ctx.stopping.get() {
+                snapshot_part(&ctx).await;
+            }
+            finish_rotation(&ctx);
+            active_expire(&ctx).await;
+            evict(&ctx).await;
+        }
+    };
+    match glommio::spawn_local_into(task, tq) {
+        Ok(t) => {
+            t.detach();
+        }
+        Err(e) => eprintln!("corekv: cannot start the background duties: {e}"),
+    }
+}
+
+/// Shard 0 starts a snapshot when a `--save` rule is due.
+fn save_rules(ctx: &Ctx) {
+    if ctx.id == 0 {
+        snapshot::check_save_rules(ctx.shards);
+    }
+}
+
+/// Once the snapshot is complete, the flusher replaces the log with the one that continues
+/// from it.
+fn finish_rotation(ctx: &Ctx) {
+    if !snapshot::in_progress() {
+        if let Some(log) = ctx.shard.borrow_mut().aof.as_mut().filter(|l| l.rotating) {
+            log.wake_flusher();
+        }
+    }
+}
+
+/// Frees expired keys nobody touches: examine keys with a TTL in small steps for at most
+/// [`ACTIVE_EXPIRE_BUDGET_US`], continuing while more than a quarter of a step was expired
+/// (the Redis heuristic).
+async fn active_expire(ctx: &Ctx) {
+    let start = Instant::now();
+    loop {
+        let (examined, expired) = {
+            let now = crate::clock::now_ms();
+            ctx.shard
+                .borrow_mut()
+                .store
+                .active_expire(ACTIVE_EXPIRE_STEP, now)
+        };
+        if examined == 0
+            || expired * 4 < examined
+            || start.elapsed().as_micros() > ACTIVE_EXPIRE_BUDGET_US
+        {
+            return;
+        }
+        glommio::yield_if_needed().await;
+    }
+}
+
+/// Picks up CONFIG SET maxmemory / policy made on another shard, and evicts in the background
+/// while over the limit (writes evict only a little each).
+async fn evict(ctx: &Ctx) {
+    {
+        let mut sh = ctx.shard.borrow_mut();
+        let shards = sh.shards;
+        RUNTIME.apply_memory_limits(&mut sh.store, shards);
+    }
+    loop {
+        let evicted = {
+            let now = crate::clock::now_ms();
+            ctx.shard
+                .borrow_mut()
+                .store
+                .evict_step(ACTIVE_EXPIRE_STEP, now)
+        };
+        if evicted == 0 {
+            return;
+        }
+        glommio::yield_if_needed().await;
+    }
+}
+
+/// This shard's part of a save, when one started that it has not joined: walk the store a step
+/// at a time (it keeps serving in between) and stream the entries to the writer thread; a full
+/// channel means the writer is behind, so wait and retry rather than buffer.
+pub async fn snapshot_part(ctx: &Ctx) {
+    let current = snapshot::epoch();
+    if ctx.snapshot_epoch.replace(current) == current {
+        return; // already wrote (or is writing) its part of this snapshot
+    }
+    let Some(tx) = snapshot::sender() else { return };
+    let keys = {
+        let mut sh = ctx.shard.borrow_mut();
+        sh.store.snapshot_begin();
+        // The log starts over from this point once the snapshot is complete (BGREWRITEAOF).
+        if let Some(log) = sh.aof.as_mut() {
+            log.begin_rotation(current);
+        }
+        sh.store.len() as u64
+    };
+    if !send_to_writer(&tx, Msg::Begin(ctx.id, keys)).await {
+        return;
+    }
+    loop {
+        let mut entries = Vec::new();
+        let done = ctx
+            .shard
+            .borrow_mut()
+            .store
+            .snapshot_step(SNAPSHOT_STEP, &mut entries);
+        if !send_to_writer(&tx, Msg::Entries(entries)).await {
+            return;
+        }
+        if done {
+            send_to_writer(&tx, Msg::Done(ctx.id)).await;
+            return;
+        }
+        glommio::yield_if_needed().await;
+    }
+}
+
+/// Sends to the snapshot writer without blocking the executor: a full channel means the writer
+/// is behind, so wait a little and retry. False when the writer is gone.
+async fn send_to_writer(tx: &std::sync::mpsc::SyncSender<Msg>, mut msg: Msg) -> bool {
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => return true,
+            Err(std::sync::mpsc::TrySendError::Full(m)) => {
+                msg = m;
+                glommio::timer::sleep(Duration::from_micros(200)).await;
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return false,
+        }
+    }
+}
