@@ -249,6 +249,44 @@ fn client_list_commandstats_and_command_table() {
     });
 }
 
+/// The steps of a cross-shard MSETNX / RENAMENX / RENAME are the server's own typed ops: only
+/// the client's command is counted, as with Redis (no EXISTS or internal op in commandstats).
+#[test]
+fn cross_shard_steps_are_not_counted_as_commands() {
+    each(|s| {
+        let mut r = s.raw();
+        check(&mut r, &["CONFIG", "RESETSTAT"], "+OK\r\n");
+        // a, b, c, d spread over the shards when there are several.
+        check(
+            &mut r,
+            &["MSETNX", "a", "1", "b", "2", "c", "3", "d", "4"],
+            ":1\r\n",
+        );
+        check(&mut r, &["MSETNX", "a", "1", "e", "5"], ":0\r\n");
+        check(&mut r, &["RENAMENX", "a", "b"], ":0\r\n");
+        check(&mut r, &["RENAMENX", "a", "z"], ":1\r\n");
+        check(&mut r, &["RENAME", "z", "y"], "+OK\r\n");
+        check(&mut r, &["RENAME", "nosuch", "y"], "-ERR no such key\r\n");
+        check(
+            &mut r,
+            &["MGET", "a", "y", "e"],
+            "*3\r\n$-1\r\n$1\r\n1\r\n$-1\r\n",
+        );
+        let info = r.call(&["INFO", "commandstats"]);
+        for (name, calls) in [("msetnx", 2), ("renamenx", 2), ("rename", 2), ("mget", 1)] {
+            assert!(
+                info.contains(&format!("cmdstat_{name}:calls={calls},")),
+                "{name}: {info}"
+            );
+        }
+        for absent in ["cmdstat_exists", "cmdstat_mset:", "cmdstat___"] {
+            assert!(!info.contains(absent), "{absent}: {info}");
+        }
+        let errors = r.call(&["INFO", "errorstats"]);
+        assert!(errors.contains("errorstat_ERR:count=1\r\n"), "{errors}");
+    });
+}
+
 #[test]
 fn the_redis_crate_atomic_pipeline() {
     each(|s| {

@@ -248,15 +248,8 @@ pub fn randomkey(sh: &mut Shard, now: u64, out: &mut Vec<u8>) -> R {
     Ok(())
 }
 
-/// `ShardOp::Take` (`args[1]` is the key): removes the key; replies `[value, absolute expiry ms or -1]`, or a null array.
-pub fn shard_take(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
-    match sh.store.take(a.get(1), now) {
-        Some((value, expire)) => {
-            reply::array(out, 2);
-            reply::bulk(out, &value);
-            reply::int(out, expire.map_or(-1, |e| e as i64));
-        }
-        None => reply::null_array(out),
-    }
-    Ok(())
+/// `ShardOp::Take` (`args[1]` is the key): removes the key and answers its value and absolute
+/// expiry (unix ms), or `None` when it does not exist.
+pub fn shard_take(sh: &mut Shard, a: &Args, now: u64) -> Option<(Vec<u8>, Option<u64>)> {
+    sh.store.take(a.get(1), now)
 }

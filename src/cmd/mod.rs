@@ -311,13 +311,27 @@ impl CmdId {
 /// and hop that depends on it) down. It is caught here, logged, and answered as an error; the
 /// reply bytes the handler may have written are discarded.
 pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut Vec<u8>) {
-    shard.stats.calls[id as usize] += 1;
+    run(shard, id, args, now_ms, true, out)
+}
+
+/// [`execute`], counting the call (and its failure) in commandstats only when `counted`: the
+/// parts of a command split over shards are not counted, the connection counts the command.
+pub fn run(
+    shard: &mut Shard,
+    id: CmdId,
+    args: &Args,
+    now_ms: u64,
+    counted: bool,
+    out: &mut Vec<u8>,
+) {
+    let count = counted as u64;
+    shard.stats.calls[id as usize] += count;
     // Writes that may grow memory make room first (or fail with OOM), like Redis.
     if id.spec().flags & DENYOOM != 0 {
         let admission = shard.store.evict_for_write(now_ms);
         effects::log_evicted(shard);
         if admission == crate::store::WriteAdmission::OutOfMemory {
-            shard.stats.failed[id as usize] += 1;
+            shard.stats.failed[id as usize] += count;
             return write_error(shard, &CmdError::OutOfMemory, out);
         }
     }
@@ -352,7 +366,7 @@ pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut
             ))
         }
     };
-    shard.stats.failed[id as usize] += 1;
+    shard.stats.failed[id as usize] += count;
     write_error(shard, &err, out);
 }
 
@@ -435,7 +449,12 @@ fn dispatch(
         }
         Command => server::command(a, out),
         Config => server::config(sh, a, out),
-        Info => server::stats(sh, now, out),
+        // INFO runs on every shard as `ShardOp::Stats`; run here it reports this shard alone.
+        Info => {
+            let counters = server::stats(sh);
+            server::format_info(server::info_sections(a), &[&counters], &sh.settings, out);
+            Ok(())
+        }
         Dbsize => {
             reply::int(out, sh.store.len() as i64);
             Ok(())

@@ -331,52 +331,95 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
     Ok(())
 }
 
-/// The counters one shard reports to INFO, in the order [`format_info`] reads them.
-pub const STAT_FIELDS: usize = 17;
-pub const ERROR_CODES: &[&str] = &["ERR", "WRONGTYPE", "NOPROTO", "NOAUTH", "WRONGPASS", "OOM"];
+/// One shard's counters for INFO, by name; INFO adds them up over the shards.
+#[derive(Debug, Clone, Default)]
+pub struct ShardCounters {
+    pub keys: u64,
+    pub volatile_keys: u64,
+    pub expired_keys: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub data_bytes: u64,
+    pub clients: u64,
+    pub connections_received: u64,
+    pub commands: u64,
+    pub error_replies: u64,
+    pub rejected_connections: u64,
+    pub auth_failures: u64,
+    pub protocol_errors: u64,
+    pub evicted_keys: u64,
+    pub used_memory: u64,
+    pub client_bytes: u64,
+    /// Calls and failed calls per command, indexed like [`TABLE`].
+    pub calls: Vec<u64>,
+    pub failed: Vec<u64>,
+    /// Error replies by error code (the first word of the error).
+    pub errors: Vec<(&'static str, u64)>,
+}
 
-/// __stats: this shard's counters as one array of integers.
-pub fn stats(sh: &mut Shard, _now: u64, out: &mut Vec<u8>) -> R {
+impl ShardCounters {
+    /// Adds `o` into `self` (the sum over shards).
+    pub fn add(&mut self, o: &ShardCounters) {
+        self.keys += o.keys;
+        self.volatile_keys += o.volatile_keys;
+        self.expired_keys += o.expired_keys;
+        self.hits += o.hits;
+        self.misses += o.misses;
+        self.data_bytes += o.data_bytes;
+        self.clients += o.clients;
+        self.connections_received += o.connections_received;
+        self.commands += o.commands;
+        self.error_replies += o.error_replies;
+        self.rejected_connections += o.rejected_connections;
+        self.auth_failures += o.auth_failures;
+        self.protocol_errors += o.protocol_errors;
+        self.evicted_keys += o.evicted_keys;
+        self.used_memory += o.used_memory;
+        self.client_bytes += o.client_bytes;
+        add_columns(&mut self.calls, &o.calls);
+        add_columns(&mut self.failed, &o.failed);
+        for &(code, n) in &o.errors {
+            match self.errors.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, m)) => *m += n,
+                None => self.errors.push((code, n)),
+            }
+        }
+    }
+}
+
+fn add_columns(sum: &mut Vec<u64>, v: &[u64]) {
+    if sum.len() < v.len() {
+        sum.resize(v.len(), 0);
+    }
+    for (s, x) in sum.iter_mut().zip(v) {
+        *s += x;
+    }
+}
+
+/// This shard's counters, for INFO.
+pub fn stats(sh: &Shard) -> ShardCounters {
     let st = sh.store.stats();
-    let total_calls: u64 = sh.stats.calls.iter().sum();
-    let total_errors: u64 = sh.stats.errors.iter().map(|(_, n)| n).sum();
-    let fields: [u64; STAT_FIELDS] = [
-        st.keys as u64,
-        st.volatile_keys as u64,
-        st.expired_keys,
-        sh.stats.hits,
-        sh.stats.misses,
-        st.data_bytes as u64,
-        st.overhead_bytes as u64,
-        sh.clients.len() as u64,
-        sh.stats.connections_received,
-        total_calls,
-        total_errors,
-        sh.stats.rejected_connections,
-        sh.stats.auth_failures,
-        sh.stats.protocol_errors,
-        sh.store.evicted_keys(),
-        sh.store.used_memory() as u64,
-        sh.store.client_bytes() as u64,
-    ];
-    reply::array(out, STAT_FIELDS + TABLE.len() * 2 + ERROR_CODES.len());
-    for f in fields {
-        reply::int(out, f as i64);
+    ShardCounters {
+        keys: st.keys as u64,
+        volatile_keys: st.volatile_keys as u64,
+        expired_keys: st.expired_keys,
+        hits: sh.stats.hits,
+        misses: sh.stats.misses,
+        data_bytes: st.data_bytes as u64,
+        clients: sh.clients.len() as u64,
+        connections_received: sh.stats.connections_received,
+        commands: sh.stats.calls.iter().sum(),
+        error_replies: sh.stats.errors.iter().map(|(_, n)| n).sum(),
+        rejected_connections: sh.stats.rejected_connections,
+        auth_failures: sh.stats.auth_failures,
+        protocol_errors: sh.stats.protocol_errors,
+        evicted_keys: sh.store.evicted_keys(),
+        used_memory: sh.store.used_memory() as u64,
+        client_bytes: sh.store.client_bytes() as u64,
+        calls: sh.stats.calls.clone(),
+        failed: sh.stats.failed.clone(),
+        errors: sh.stats.errors.clone(),
     }
-    for i in 0..TABLE.len() {
-        reply::int(out, sh.stats.calls[i] as i64);
-        reply::int(out, sh.stats.failed[i] as i64);
-    }
-    for code in ERROR_CODES {
-        let n = sh
-            .stats
-            .errors
-            .iter()
-            .find(|(c, _)| c == code)
-            .map_or(0, |(_, n)| *n);
-        reply::int(out, n as i64);
-    }
-    Ok(())
 }
 
 const SECTIONS: &[&str] = &[
@@ -417,25 +460,21 @@ pub fn info_sections(a: &Args) -> u32 {
 /// Sums the shards' `__stats` arrays (each given as its list of integers) and writes INFO.
 pub fn format_info(
     sections: u32,
-    per_shard: &[Vec<i64>],
+    per_shard: &[&ShardCounters],
     info: &crate::cmd::state::ServerInfo,
     out: &mut Vec<u8>,
 ) {
-    let total = |i: usize| {
-        per_shard
-            .iter()
-            .map(|v| v.get(i).copied().unwrap_or(0))
-            .sum::<i64>()
-    };
+    let mut t = ShardCounters::default();
+    for c in per_shard {
+        t.add(c);
+    }
     let on =
         |name: &str| sections & (1 << SECTIONS.iter().position(|s| *s == name).unwrap_or(31)) != 0;
     let mut s = String::with_capacity(4096);
     let uptime = info.started.elapsed().as_secs();
     let rss = rss_bytes();
-    let used = total(15);
-    let peak = PEAK_USED
-        .fetch_max(used as u64, Ordering::Relaxed)
-        .max(used as u64);
+    let used = t.used_memory;
+    let peak = PEAK_USED.fetch_max(used, Ordering::Relaxed).max(used);
     let maxmemory = RUNTIME.maxmemory.load(Ordering::Relaxed);
     if on("server") {
         let _ = write!(
@@ -455,7 +494,7 @@ pub fn format_info(
         let _ = write!(
             s,
             "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n\r\n",
-            total(7),
+            t.clients,
             RUNTIME.maxclients.load(Ordering::Relaxed)
         );
     }
@@ -468,11 +507,11 @@ pub fn format_info(
         let _ = write!(
             s,
             "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{}\r\nmem_clients_normal:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{frag:.2}\r\n\r\n",
-            human(used as u64),
+            human(used),
             human(rss),
             human(peak),
-            total(5),
-            total(16),
+            t.data_bytes,
+            t.client_bytes,
             human(maxmemory),
             RUNTIME.policy().name(),
         );
@@ -494,7 +533,16 @@ pub fn format_info(
         let _ = write!(
             s,
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nacl_access_denied_auth:{}\r\ntotal_protocol_errors:{}\r\n\r\n",
-            total(8), total(9), total(11), total(2), total(14), total(3), total(4), total(10), total(12), total(13)
+            t.connections_received,
+            t.commands,
+            t.rejected_connections,
+            t.expired_keys,
+            t.evicted_keys,
+            t.hits,
+            t.misses,
+            t.error_replies,
+            t.auth_failures,
+            t.protocol_errors
         );
     }
     if on("replication") {
@@ -513,9 +561,9 @@ pub fn format_info(
     if on("commandstats") {
         s.push_str("# Commandstats\r\n");
         for (i, spec) in TABLE.iter().enumerate() {
-            let calls = total(STAT_FIELDS + 2 * i);
+            let calls = t.calls.get(i).copied().unwrap_or(0);
             if calls > 0 {
-                let failed = total(STAT_FIELDS + 2 * i + 1);
+                let failed = t.failed.get(i).copied().unwrap_or(0);
                 let _ = write!(
                     s,
                     "cmdstat_{}:calls={calls},usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls={failed}\r\n",
@@ -527,9 +575,10 @@ pub fn format_info(
     }
     if on("errorstats") {
         s.push_str("# Errorstats\r\n");
-        for (j, code) in ERROR_CODES.iter().enumerate() {
-            let n = total(STAT_FIELDS + 2 * TABLE.len() + j);
-            if n > 0 {
+        // Every code seen, in code order (Redis keeps them in a radix tree).
+        t.errors.sort_unstable();
+        for (code, n) in &t.errors {
+            if *n > 0 {
                 let _ = write!(s, "errorstat_{code}:count={n}\r\n");
             }
         }
@@ -540,12 +589,11 @@ pub fn format_info(
     }
     if on("keyspace") {
         s.push_str("# Keyspace\r\n");
-        if total(0) > 0 {
+        if t.keys > 0 {
             let _ = write!(
                 s,
                 "db0:keys={},expires={},avg_ttl=0\r\n",
-                total(0),
-                total(1)
+                t.keys, t.volatile_keys
             );
         }
         s.push_str("\r\n");
@@ -553,14 +601,10 @@ pub fn format_info(
     if on("shards") {
         s.push_str("# Shards\r\n");
         for (i, v) in per_shard.iter().enumerate() {
-            let g = |j: usize| v.get(j).copied().unwrap_or(0);
             let _ = write!(
                 s,
                 "shard{i}:keys={},expires={},clients={},commands={}\r\n",
-                g(0),
-                g(1),
-                g(7),
-                g(9)
+                v.keys, v.volatile_keys, v.clients, v.commands
             );
         }
         s.push_str("\r\n");
@@ -625,7 +669,7 @@ fn cpu_seconds() -> (f64, f64) {
 }
 
 /// __clients: this shard's CLIENT LIST lines.
-pub fn client_lines(sh: &mut Shard, out: &mut Vec<u8>) -> R {
+pub fn client_lines(sh: &Shard) -> String {
     let now = now_ms();
     let mut text = String::new();
     let mut ids: Vec<u64> = sh.clients.keys().copied().collect();
@@ -635,6 +679,5 @@ pub fn client_lines(sh: &mut Shard, out: &mut Vec<u8>) -> R {
             c.write_line(now, &mut text);
         }
     }
-    reply::bulk(out, text.as_bytes());
-    Ok(())
+    text
 }

@@ -116,6 +116,9 @@ pub struct Shard {
     pub aof: Option<crate::persist::aof::AofLog>,
     /// Keys watched by connections (of any core) for their next EXEC.
     pub watch: watch::WatchTable,
+    /// The last snapshot this shard's store began (at the snapshot's cut, see
+    /// `shard::pipeline::snapshot_cut`); the background duty then streams its entries.
+    pub snapshot_begun: u64,
     rng: u64,
 }
 
@@ -130,6 +133,7 @@ impl Shard {
             settings,
             aof: None,
             watch: watch::WatchTable::default(),
+            snapshot_begun: 0,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }
     }

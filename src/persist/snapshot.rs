@@ -65,7 +65,9 @@ pub fn sender() -> Option<mpsc::SyncSender<Msg>> {
 }
 
 /// Starts a save of `shards` shards into `path`. Err when one is already running.
-pub fn start(shards: usize, path: PathBuf) -> Result<(), String> {
+/// Starts the writer thread of a new snapshot and returns its epoch; the shards' parts follow
+/// (the caller arranges the cut, see `shard::pipeline::snapshot_cut`).
+pub fn start(shards: usize, path: PathBuf) -> Result<u64, String> {
     if IN_PROGRESS.swap(true, Ordering::SeqCst) {
         return Err("ERR Background save already in progress".into());
     }
@@ -98,8 +100,7 @@ pub fn start(shards: usize, path: PathBuf) -> Result<(), String> {
             if let Ok(mut j) = JOB.lock() {
                 *j = Some(tx);
             }
-            EPOCH.fetch_add(1, Ordering::SeqCst);
-            Ok(())
+            Ok(EPOCH.fetch_add(1, Ordering::SeqCst) + 1)
         }
         Err(e) => {
             IN_PROGRESS.store(false, Ordering::SeqCst);
@@ -204,8 +205,8 @@ pub fn load(
     Ok(n)
 }
 
-/// Starts a save when a --save rule is due (called about every 100 ms by shard 0).
-pub fn check_save_rules(shards: usize) {
+/// Starts a save with `start` when a --save rule is due (called about every 100 ms by shard 0).
+pub fn check_save_rules(start: impl FnOnce() -> Result<(), String>) {
     use crate::config::RUNTIME;
     if !RUNTIME.has_save_rules.load(Ordering::Relaxed) || in_progress() {
         return;
@@ -219,7 +220,7 @@ pub fn check_save_rules(shards: usize) {
         .any(|&(secs, changes)| dirty >= changes && elapsed >= secs)
     {
         println!("corekv: {dirty} changes in {elapsed} seconds; saving");
-        if start(shards, RUNTIME.rdb_path()).is_ok() {
+        if start().is_ok() {
             RUNTIME.dirty.subtract(&counts);
         }
     }

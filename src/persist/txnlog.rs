@@ -21,8 +21,8 @@
 //! With `appendfsync always`, EXEC's reply waits until every part is durable, so an
 //! acknowledged transaction is always applied whole.
 
-use crate::resp::Args;
 use crate::resp::parse::{Batch, Parser};
+use crate::resp::Args;
 use hashbrown::{HashMap, HashSet};
 use std::path::Path;
 

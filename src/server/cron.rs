@@ -55,7 +55,7 @@ pub fn spawn(ctx: &Rc<Ctx>) {
 /// Shard 0 starts a snapshot when a `--save` rule is due.
 fn save_rules(ctx: &Ctx) {
     if ctx.id == 0 {
-        snapshot::check_save_rules(ctx.shards);
+        snapshot::check_save_rules(|| crate::shard::pipeline::start_snapshot(ctx));
     }
 }
 
@@ -115,24 +115,17 @@ async fn evict(ctx: &Ctx) {
     }
 }
 
-/// This shard's part of a save, when one started that it has not joined: walk the store a step
-/// at a time (it keeps serving in between) and stream the entries to the writer thread; a full
+/// This shard's part of a save, once the save's cut began it here (see
+/// `shard::pipeline::snapshot_cut`) and it has not streamed it yet: walk the store a step at a
+/// time (it keeps serving in between) and stream the entries to the writer thread; a full
 /// channel means the writer is behind, so wait and retry rather than buffer.
 pub async fn snapshot_part(ctx: &Ctx) {
-    let current = snapshot::epoch();
-    if ctx.snapshot_epoch.replace(current) == current {
-        return; // already wrote (or is writing) its part of this snapshot
+    let begun = ctx.shard.borrow().snapshot_begun;
+    if begun != snapshot::epoch() || ctx.snapshot_epoch.replace(begun) == begun {
+        return; // no snapshot began here, or this shard already streamed (or is streaming) it
     }
     let Some(tx) = snapshot::sender() else { return };
-    let keys = {
-        let mut sh = ctx.shard.borrow_mut();
-        sh.store.snapshot_begin();
-        // The log starts over from this point once the snapshot is complete (BGREWRITEAOF).
-        if let Some(log) = sh.aof.as_mut() {
-            log.begin_rotation(current);
-        }
-        sh.store.len() as u64
-    };
+    let keys = ctx.shard.borrow().store.len() as u64;
     if !send_to_writer(&tx, Msg::Begin(ctx.id, keys)).await {
         return;
     }

@@ -319,6 +319,7 @@ async fn shard_main(boot: Boot) -> Result<(), String> {
         shard.store.record_evictions(true);
     }
     let ctx = Rc::new(Ctx::new(shard, req_tx, rep_tx));
+    Ctx::set_this(&ctx);
     let _ = ctx.control.set(control.clone());
     let flusher = log.map(|(path, _)| {
         let durability = Rc::new(crate::persist::aof::Durability::default());
@@ -401,24 +402,30 @@ fn spawn_control_task(
     .detach();
 }
 
-/// With save rules, shutting down takes a snapshot, as Redis does: shard 0 starts it, every
-/// shard writes its part (their background duties have stopped), and all wait for the file.
+/// With save rules, shutting down takes a snapshot, as Redis does: shard 0 starts it (its cut
+/// reaches every shard at once, no connection is left), every shard writes its part (their
+/// background duties have stopped), and all wait for the file.
 async fn shutdown_snapshot(ctx: &Ctx) {
     use crate::persist::snapshot;
     if !RUNTIME.has_save_rules.load(Ordering::Relaxed) {
         return;
     }
-    let epoch = snapshot::epoch();
     if ctx.id == 0 {
         while snapshot::in_progress() {
             glommio::timer::sleep(Duration::from_millis(2)).await;
         }
-        if let Err(e) = snapshot::start(ctx.shards, RUNTIME.rdb_path()) {
+        if let Err(e) = crate::shard::pipeline::start_snapshot(ctx) {
             eprintln!("corekv: no snapshot at shutdown: {e}");
         }
     }
     let deadline = Instant::now() + Duration::from_secs(2);
-    while snapshot::epoch() == epoch && Instant::now() < deadline {
+    loop {
+        let begun = ctx.shard.borrow().snapshot_begun;
+        if (begun == snapshot::epoch() && begun != ctx.snapshot_epoch.get())
+            || Instant::now() >= deadline
+        {
+            break;
+        }
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
     cron::snapshot_part(ctx).await;

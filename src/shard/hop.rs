@@ -10,32 +10,67 @@
 //! `shard::lock` for how a shard is held by one transaction at a time.
 
 use super::{pipeline, with_known_hash, Shard};
-use crate::cmd::{self, Args, CmdId};
-use crate::resp::reply;
+use crate::cmd::{self, server::ShardCounters, Args, CmdId};
+use crate::error::CmdError;
 
 /// One unit of work for the shard that runs a hop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShardOp {
-    /// A client command, or the part of one that touches this shard's keys.
+    /// A client command.
     Cmd(CmdId),
-    /// Removes key `args[1]`; replies with its value and absolute expiry (RENAME, step 1).
+    /// The part of a client command that touches this shard's keys (MGET, DEL, MSET over
+    /// several shards; DBSIZE, KEYS, FLUSHALL on every shard): runs like the command but is not
+    /// counted as a call, since the connection counted the command once, as Redis does.
+    Part(CmdId),
+    /// Removes key `args[1]`; answers [`ShardReply::Taken`] (RENAME, step 1).
     Take,
     /// Stores key `args[1]` = `args[2]`, overwriting, expiring at `expire_at` unix ms
-    /// (`u64::MAX`: never) (RENAME, step 2).
+    /// (`u64::MAX`: never) (RENAME, step 2); answers `Done` or `Failed`.
     Put { expire_at: u64 },
-    /// This shard's statistics, for INFO.
+    /// How many of the keys `args[1..]` exist: [`ShardReply::Count`] (MSETNX, RENAMENX checks;
+    /// not a client's EXISTS, so not counted as one).
+    CountExisting,
+    /// This shard's statistics, for INFO: [`ShardReply::Stats`].
     Stats,
-    /// This shard's CLIENT LIST lines.
+    /// This shard's CLIENT LIST lines: [`ShardReply::Text`].
     Clients,
-    /// Closes this shard's connections that match a CLIENT KILL filter (`args[1..6]`).
+    /// Closes this shard's connections that match a CLIENT KILL filter (`args[1..6]`):
+    /// [`ShardReply::Count`].
     Kill,
+    /// A snapshot's cut reached this shard (held by the cut, so no transaction is half done
+    /// here): the store begins snapshot `epoch` and the log starts its rotation.
+    SnapshotBegin { epoch: u64 },
     /// WATCH: registers `client` on the keys `args[1..]`.
     Watch { client: u64 },
-    /// EXEC: replies `:1` when a key `client` watches here changed since WATCH, else `:0`, and
+    /// EXEC: [`ShardReply::Changed`] when a key `client` watches here changed since WATCH, and
     /// forgets the client's watches on this shard.
     CheckWatch { client: u64 },
     /// UNWATCH, DISCARD, a closed connection: forgets `client`'s watches on this shard.
     Unwatch { client: u64 },
+}
+
+/// The typed result of one of the server's own ops. A client command's result is its reply,
+/// encoded once for the client into [`Hop::reply`]; the server's own results never become
+/// RESP, so nothing parses a reply to learn what happened on another shard.
+#[derive(Debug, Default)]
+pub enum ShardReply {
+    /// A client command's reply (only when one runs through `run_internal` on its own).
+    Resp(Vec<u8>),
+    /// Put, Watch, Unwatch: done.
+    #[default]
+    Done,
+    /// The op failed with this error (a Put the store cannot hold).
+    Failed(CmdError),
+    /// Take: the key's value and absolute expiry (unix ms), or `None` when it did not exist.
+    Taken(Option<(Vec<u8>, Option<u64>)>),
+    /// CountExisting: keys that exist; Kill: connections closed.
+    Count(u64),
+    /// CheckWatch: whether a key the client watches here changed.
+    Changed(bool),
+    /// Stats: this shard's counters.
+    Stats(Box<ShardCounters>),
+    /// Clients: this shard's CLIENT LIST lines.
+    Text(String),
 }
 
 /// What a hop does to its destination's transaction lock around its ops (see `shard::lock`).
@@ -85,8 +120,10 @@ pub struct Hop {
     pub ranges: Vec<(usize, usize)>,
     /// (operation, index of its first range, argument count), run in this order.
     pub ops: Vec<(ShardOp, u32, u32)>,
-    /// Replies of the ops back to back, filled by the destination.
+    /// Replies of the client commands among the ops back to back, filled by the destination.
     pub reply: Vec<u8>,
+    /// Results of the server's own ops (op index, result), in op order.
+    pub results: Vec<(u32, ShardReply)>,
     /// End offset in `reply` of each op's reply, from op `first_op` on.
     pub ends: Vec<usize>,
     /// Ops before this one ran in an earlier trip and their replies were consumed. A hop stops
@@ -104,6 +141,7 @@ impl Hop {
         self.ranges.clear();
         self.ops.clear();
         self.reply.clear();
+        self.results.clear();
         self.ends.clear();
         self.first_op = 0;
         self.txn = 0;
@@ -139,6 +177,17 @@ impl Hop {
         &self.reply[start..self.ends[k]]
     }
 
+    /// The result of op `i` when it is one of the server's own ops and ran in the last trip.
+    pub fn result(&self, i: u32) -> Option<&ShardReply> {
+        self.results.iter().find(|(op, _)| *op == i).map(|(_, r)| r)
+    }
+
+    /// Takes the result of op `i` out of the hop (see [`Hop::result`]).
+    pub fn take_result(&mut self, i: u32) -> Option<ShardReply> {
+        let k = self.results.iter().position(|(op, _)| *op == i)?;
+        Some(self.results.swap_remove(k).1)
+    }
+
     /// Whether op `i` ran in the last trip (its reply is here).
     pub fn op_done(&self, i: u32) -> bool {
         i >= self.first_op && ((i - self.first_op) as usize) < self.ends.len()
@@ -170,7 +219,9 @@ impl Hop {
     pub fn execute(&mut self, shard: &mut Shard) {
         let now_ms = self.now_ms;
         self.reply.clear();
+        self.results.clear();
         self.ends.clear();
+        let first_op = self.first_op;
         let pending = &self.ops[self.first_op as usize..];
         let (data, ranges) = (&self.data, &self.ranges);
         let op_args = |first: u32, argc: u32| {
@@ -181,13 +232,17 @@ impl Hop {
             if i % pipeline::prefetch::CHUNK == 0 {
                 let chunk = &pending[i..pending.len().min(i + pipeline::prefetch::CHUNK)];
                 // Chunks of client commands only are planned (the server's own ops are rare).
-                let plain = chunk.iter().all(|(op, _, _)| matches!(op, ShardOp::Cmd(_)));
+                let plain = chunk
+                    .iter()
+                    .all(|(op, _, _)| matches!(op, ShardOp::Cmd(_) | ShardOp::Part(_)));
                 if plain {
                     pipeline::prefetch::plan_ops(
                         &shard.store,
                         shard.id,
                         chunk.iter().map(|&(op, first, argc)| {
-                            let ShardOp::Cmd(id) = op else { unreachable!() };
+                            let (ShardOp::Cmd(id) | ShardOp::Part(id)) = op else {
+                                unreachable!()
+                            };
                             (id, op_args(first, argc))
                         }),
                         &mut plans,
@@ -198,16 +253,20 @@ impl Hop {
             }
             let args = op_args(first, argc);
             match op {
-                ShardOp::Cmd(id) => {
+                ShardOp::Cmd(id) | ShardOp::Part(id) => {
                     let known = plans[i % pipeline::prefetch::CHUNK]
                         .key
                         .and_then(|k| k.hash)
                         .map(|h| (args.get(id.spec().first_key as usize), h));
+                    let counted = matches!(op, ShardOp::Cmd(_));
                     with_known_hash(shard, known, |shard| {
-                        cmd::execute(shard, id, &args, now_ms, &mut self.reply)
+                        cmd::run(shard, id, &args, now_ms, counted, &mut self.reply)
                     });
                 }
-                other => run_internal(shard, other, &args, now_ms, &mut self.reply),
+                other => {
+                    let r = run_internal(shard, other, &args, now_ms);
+                    self.results.push((first_op + i as u32, r));
+                }
             }
             self.ends.push(self.reply.len());
             if self.reply.len() >= HOP_REPLY_BUDGET && !self.atomic {
@@ -217,53 +276,70 @@ impl Hop {
     }
 }
 
-/// Runs one of the server's own ops (anything but a client command) on `sh`.
-pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64, out: &mut Vec<u8>) {
-    let res = match op {
-        ShardOp::Cmd(id) => {
-            cmd::execute(sh, id, a, now, out);
-            Ok(())
+/// Runs one of the server's own ops (or, as `Resp`, a client command) on `sh`.
+pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardReply {
+    match op {
+        ShardOp::Cmd(id) | ShardOp::Part(id) => {
+            let mut out = Vec::new();
+            cmd::run(sh, id, a, now, matches!(op, ShardOp::Cmd(_)), &mut out);
+            ShardReply::Resp(out)
         }
         ShardOp::Take => {
-            let r = cmd::keys::shard_take(sh, a, now, out);
+            let taken = cmd::keys::shard_take(sh, a, now);
             cmd::after_write(sh, &[a.get(1)], now);
-            r
+            ShardReply::Taken(taken)
         }
         ShardOp::Put { expire_at } => {
             let expire = (expire_at != u64::MAX).then_some(expire_at);
             match sh.store.put(a.get(1), a.get(2), expire, now) {
                 Ok(()) => {
                     cmd::after_write(sh, &[a.get(1)], now);
-                    reply::ok(out);
-                    Ok(())
+                    ShardReply::Done
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => {
+                    let e = CmdError::from(e);
+                    sh.stats.count_error(e.code());
+                    ShardReply::Failed(e)
+                }
             }
         }
-        ShardOp::Stats => cmd::server::stats(sh, now, out),
-        ShardOp::Clients => cmd::server::client_lines(sh, out),
-        ShardOp::Kill => cmd::connection::shard_kill(sh, a, out),
+        ShardOp::CountExisting => {
+            ShardReply::Count(a.iter().skip(1).filter(|k| sh.store.exists(k, now)).count() as u64)
+        }
+        ShardOp::Stats => ShardReply::Stats(Box::new(cmd::server::stats(sh))),
+        ShardOp::Clients => ShardReply::Text(cmd::server::client_lines(sh)),
+        ShardOp::Kill => ShardReply::Count(cmd::connection::shard_kill(sh, a)),
+        ShardOp::SnapshotBegin { epoch } => {
+            begin_snapshot(sh, epoch);
+            ShardReply::Done
+        }
         ShardOp::Watch { client } => {
             for key in a.iter().skip(1) {
                 let existed = sh.store.exists(key, now);
                 sh.watch.add(client, key, existed);
             }
-            reply::ok(out);
-            Ok(())
+            ShardReply::Done
         }
         ShardOp::CheckWatch { client } => {
             let Shard { watch, store, .. } = sh;
-            let dirty = watch.check_and_forget(client, |key| store.exists(key, now));
-            reply::int(out, dirty as i64);
-            Ok(())
+            ShardReply::Changed(watch.check_and_forget(client, |key| store.exists(key, now)))
         }
         ShardOp::Unwatch { client } => {
             sh.watch.forget(client);
-            reply::ok(out);
-            Ok(())
+            ShardReply::Done
         }
-    };
-    if let Err(e) = res {
-        cmd::write_error(sh, &e, out);
+    }
+}
+
+/// This shard's store begins snapshot `epoch` (point in time: see `store::snapshot`), and the
+/// log starts over from this point once the snapshot is complete (BGREWRITEAOF).
+pub fn begin_snapshot(sh: &mut Shard, epoch: u64) {
+    if sh.snapshot_begun >= epoch {
+        return;
+    }
+    sh.snapshot_begun = epoch;
+    sh.store.snapshot_begin();
+    if let Some(log) = sh.aof.as_mut() {
+        log.begin_rotation(epoch);
     }
 }

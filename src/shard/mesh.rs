@@ -47,7 +47,7 @@ pub struct Ctx {
     pub live_connections: Cell<usize>,
     /// Signalled when the last connection closes while stopping (the drain waits for it).
     pub all_closed: glommio::sync::Semaphore,
-    /// The last snapshot epoch this shard joined (a shard writes its part once per snapshot).
+    /// The last snapshot epoch whose entries this shard streamed (once per snapshot).
     pub snapshot_epoch: Cell<u64>,
     /// How far this shard's append-only log is durable, when the log is on.
     pub durability: std::cell::OnceCell<Rc<crate::persist::aof::Durability>>,
@@ -164,9 +164,15 @@ impl Ctx {
         }
     }
 
-    /// This context as an `Rc`, once the meshes are served (see `spawn_mesh_tasks`).
+    /// This context as an `Rc`, once the meshes are served (see `spawn_mesh_tasks`) or
+    /// [`Ctx::set_this`] was called.
     pub fn this(&self) -> Option<Rc<Ctx>> {
         self.this.borrow().upgrade()
+    }
+
+    /// Lets tasks this context spawns hold it (the server calls it once at start).
+    pub fn set_this(ctx: &Rc<Ctx>) {
+        *ctx.this.borrow_mut() = Rc::downgrade(ctx);
     }
 
     /// Sends a hop that ran here back to the core that sent it.

@@ -24,7 +24,7 @@ pub mod mesh;
 pub mod pipeline;
 pub mod slot;
 
-pub use hop::{Hop, LockStep, ShardOp, HOP_REPLY_BUDGET};
+pub use hop::{Hop, LockStep, ShardOp, ShardReply, HOP_REPLY_BUDGET};
 
 pub use crate::cmd::state::{with_known_hash, ClientInfo, ServerInfo, Shard, ShardStats};
 pub use crate::cmd::watch;

@@ -6,27 +6,26 @@
 
 use super::super::mesh::Ctx;
 use super::super::slot::key_shard;
-use super::gather::read_bulk;
 use super::Pipeline;
 use crate::cmd::{self, args::eq_ic, Args, CmdId};
 use crate::error::CmdError;
 use crate::resp::reply;
-use crate::shard::{hop, ShardOp};
+use crate::shard::{hop, LockStep, ShardOp, ShardReply};
 
 impl Pipeline {
-    /// Runs one op on shard `s` now and returns its reply.
-    async fn one(&mut self, ctx: &Ctx, s: usize, op: ShardOp, args: &[&[u8]], now: u64) -> Vec<u8> {
+    /// Runs one op on shard `s` now and returns its result (a client command's as `Resp`).
+    async fn one(
+        &mut self,
+        ctx: &Ctx,
+        s: usize,
+        op: ShardOp,
+        args: &[&[u8]],
+        now: u64,
+    ) -> ShardReply {
         if s == self.me {
             let (data, ranges) = super::owned_args(args);
-            let mut out = Vec::new();
-            hop::run_internal(
-                &mut ctx.shard.borrow_mut(),
-                op,
-                &Args::new(&data, &ranges),
-                now,
-                &mut out,
-            );
-            return out;
+            let mut sh = ctx.shard.borrow_mut();
+            return hop::run_internal(&mut sh, op, &Args::new(&data, &ranges), now);
         }
         let mut hop = ctx.hop(self.waiter);
         hop.now_ms = now;
@@ -36,11 +35,16 @@ impl Pipeline {
         hop.push(op, args.iter().copied());
         hop.dest = s;
         if !ctx.send(s, hop).await {
-            return b"-ERR internal error: shard unreachable\r\n".to_vec();
+            return ShardReply::Failed(CmdError::Other(
+                "ERR internal error: shard unreachable".into(),
+            ));
         }
         ctx.wait(self.waiter, 1, &mut self.back).await;
-        let hop = self.back.pop().expect("one hop came back");
-        let r = hop.op_reply(0).to_vec();
+        let mut hop = self.back.pop().expect("one hop came back");
+        let r = match op {
+            ShardOp::Cmd(_) | ShardOp::Part(_) => ShardReply::Resp(hop.op_reply(0).to_vec()),
+            _ => hop.take_result(0).unwrap_or_default(),
+        };
         ctx.recycle(hop);
         r
     }
@@ -82,7 +86,7 @@ impl Pipeline {
     async fn save(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
         use crate::persist::snapshot;
         ctx.shard.borrow_mut().stats.calls[CmdId::Save as usize] += 1;
-        if let Err(e) = snapshot::start(self.shards, crate::config::RUNTIME.rdb_path()) {
+        if let Err(e) = start_snapshot(ctx) {
             let mut sh = ctx.shard.borrow_mut();
             return cmd::write_error(&mut sh, &CmdError::Other(e), out);
         }
@@ -105,20 +109,19 @@ impl Pipeline {
             by_shard[key_shard(args.get(i), self.shards)].extend([args.get(i), args.get(i + 1)]);
         }
         for (s, kv) in by_shard.iter().enumerate().filter(|(_, kv)| !kv.is_empty()) {
-            let mut exists: Vec<&[u8]> = vec![b"exists"];
-            exists.extend(kv.iter().step_by(2));
-            if self
-                .one(ctx, s, ShardOp::Cmd(CmdId::Exists), &exists, now)
-                .await
-                != b":0\r\n"
-            {
+            let mut keys: Vec<&[u8]> = vec![b""];
+            keys.extend(kv.iter().step_by(2));
+            if !matches!(
+                self.one(ctx, s, ShardOp::CountExisting, &keys, now).await,
+                ShardReply::Count(0)
+            ) {
                 return reply::int(out, 0);
             }
         }
         for (s, kv) in by_shard.iter().enumerate().filter(|(_, kv)| !kv.is_empty()) {
             let mut mset: Vec<&[u8]> = vec![b"mset"];
             mset.extend(kv.iter().copied());
-            self.one(ctx, s, ShardOp::Cmd(CmdId::Mset), &mset, now)
+            self.one(ctx, s, ShardOp::Part(CmdId::Mset), &mset, now)
                 .await;
         }
         reply::int(out, 1);
@@ -137,48 +140,36 @@ impl Pipeline {
             sh.stats.failed[id as usize] += 1;
             cmd::write_error(&mut sh, &e, out);
         };
+        let exists = |r: ShardReply| matches!(r, ShardReply::Count(n) if n > 0);
         if nx
-            && self
-                .one(
-                    ctx,
-                    s_src,
-                    ShardOp::Cmd(CmdId::Exists),
-                    &[b"exists", src],
-                    now,
-                )
-                .await
-                != b":1\r\n"
+            && !exists(
+                self.one(ctx, s_src, ShardOp::CountExisting, &[b"", src], now)
+                    .await,
+            )
         {
             return fail(ctx, CmdError::NoSuchKey, out);
         }
         if nx
-            && self
-                .one(
-                    ctx,
-                    s_dst,
-                    ShardOp::Cmd(CmdId::Exists),
-                    &[b"exists", dst],
-                    now,
-                )
-                .await
-                == b":1\r\n"
+            && exists(
+                self.one(ctx, s_dst, ShardOp::CountExisting, &[b"", dst], now)
+                    .await,
+            )
         {
             return reply::int(out, 0);
         }
-        let taken = self.one(ctx, s_src, ShardOp::Take, &[b"", src], now).await;
-        let Some((value, expire)) = parse_taken(&taken) else {
+        let ShardReply::Taken(Some((value, expire))) =
+            self.one(ctx, s_src, ShardOp::Take, &[b"", src], now).await
+        else {
             return fail(ctx, CmdError::NoSuchKey, out);
         };
         let put = ShardOp::Put {
-            expire_at: u64::try_from(expire).unwrap_or(u64::MAX),
+            expire_at: expire.unwrap_or(u64::MAX),
         };
-        let stored = self.one(ctx, s_dst, put, &[b"", dst, value], now).await;
-        if stored.first() == Some(&b'-') {
+        if let ShardReply::Failed(e) = self.one(ctx, s_dst, put, &[b"", dst, &value], now).await {
             // The destination refused the value (it cannot hold it): say so, never lose it
             // silently. The source key is already gone, as after a RENAME onto a full store.
             eprintln!("corekv: RENAME could not store the destination key");
-            out.extend_from_slice(&stored);
-            return;
+            return fail(ctx, e, out);
         }
         if nx {
             reply::int(out, 1);
@@ -188,10 +179,43 @@ impl Pipeline {
     }
 }
 
-/// `*2\r\n$<n>\r\n<value>\r\n:<expire>\r\n` -> (value, expire)
-fn parse_taken(r: &[u8]) -> Option<(&[u8], i64)> {
-    let r = r.strip_prefix(b"*2\r\n")?;
-    let (value, rest) = read_bulk(r)?;
-    let value = value?;
-    Some((value, reply::parse_int(rest)?))
+/// The cut of snapshot `epoch`: holds every shard, in ascending order like a transaction,
+/// beginning the snapshot on each as it is taken, then frees them all. Transactions hold their
+/// shards the same way (two-phase, ascending), so each one is wholly before the cut (all its
+/// writes are in the snapshot) or wholly after it (none are): a snapshot never holds part of a
+/// transaction. Each shard then streams its entries from its background duty.
+pub async fn snapshot_cut(ctx: &Ctx, epoch: u64) {
+    let waiter = ctx.new_waiter();
+    let mut pipe = Pipeline::new(ctx, waiter);
+    let all: Vec<u16> = (0..ctx.shards as u16).collect();
+    let txn = ctx.lock.new_txn(ctx.id);
+    let now = crate::clock::now_ms();
+    for &s in &all {
+        if s as usize == ctx.id {
+            ctx.lock.acquire(txn, false).await;
+            hop::begin_snapshot(&mut ctx.shard.borrow_mut(), epoch);
+        } else {
+            let op = ShardOp::SnapshotBegin { epoch };
+            pipe.on_shards(ctx, &[s], txn, LockStep::Acquire, Some(op), now)
+                .await;
+        }
+    }
+    pipe.release(ctx, txn, &all, now).await;
+    ctx.free_waiter(waiter);
+}
+
+/// Starts a snapshot (SAVE, BGSAVE, BGREWRITEAOF, a save rule): the writer thread, then the cut
+/// in a task of this core.
+pub fn start_snapshot(ctx: &Ctx) -> Result<(), String> {
+    let epoch = crate::persist::snapshot::start(ctx.shards, crate::config::RUNTIME.rdb_path())?;
+    let Some(ctx) = ctx.this() else {
+        return Err("ERR cannot start the background save".into());
+    };
+    glommio::spawn_local(async move {
+        // The caller may hold the shard's state (a command running): start on a later turn.
+        futures_lite::future::yield_now().await;
+        snapshot_cut(&ctx, epoch).await
+    })
+    .detach();
+    Ok(())
 }

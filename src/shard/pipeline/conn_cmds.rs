@@ -11,13 +11,12 @@ use crate::shard::{ClientInfo, Shard};
 
 /// BGSAVE / BGREWRITEAOF: starts a snapshot (which also restarts the append-only logs).
 fn background_save(
-    shards: usize,
+    ctx: &Ctx,
     started: &[u8],
     busy: &str,
     buf: &mut Vec<u8>,
 ) -> Result<(), CmdError> {
-    crate::persist::snapshot::start(shards, crate::config::RUNTIME.rdb_path())
-        .map_err(|_| CmdError::Other(busy.into()))?;
+    super::barrier::start_snapshot(ctx).map_err(|_| CmdError::Other(busy.into()))?;
     reply::simple(buf, started);
     Ok(())
 }
@@ -90,14 +89,14 @@ impl Pipeline {
                 return Flow::Continue;
             }
             CmdId::Bgrewriteaof => background_save(
-                self.shards,
+                ctx,
                 b"Background append only file rewriting started",
                 "ERR Background append only file rewriting already in progress",
                 &mut buf,
             ),
             // SCHEDULE starts now when no save runs (nothing is queued behind a running one).
             CmdId::Bgsave => background_save(
-                self.shards,
+                ctx,
                 b"Background saving started",
                 "ERR Background save already in progress",
                 &mut buf,

@@ -1,8 +1,29 @@
-//! Combining the parts of a command split across shards into the one reply Redis would give,
-//! and reading back the few reply shapes the parts produce.
+//! Combining the parts of a command split across shards into the one reply Redis would give.
+//! A part is a client command's reply on a subset of the keys (MGET, DEL, KEYS: read back in
+//! the few shapes they produce) or the typed result of the server's own op (INFO, CLIENT).
 
 use crate::cmd::{server, Gather};
 use crate::resp::reply;
+use crate::shard::ShardReply;
+
+/// One shard's part of a split command: a client command's reply, or the typed result of the
+/// server's own op.
+pub(super) struct Part<'a> {
+    pub shard: u16,
+    pub resp: &'a [u8],
+    pub typed: Option<&'a ShardReply>,
+}
+
+impl Part<'_> {
+    /// The part's integer: a count the server's op answered, or an integer reply.
+    fn int(&self) -> Option<i64> {
+        match self.typed {
+            Some(ShardReply::Count(n)) => Some(*n as i64),
+            Some(_) => None,
+            None => reply::parse_int(self.resp),
+        }
+    }
+}
 
 /// Reads one `$n\r\n...\r\n` or `$-1\r\n` element; returns (payload or None for null, rest).
 pub(super) fn read_bulk(r: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
@@ -32,28 +53,20 @@ fn read_array(r: &[u8]) -> Option<(i64, &[u8])> {
 /// reply (every part ran the same checks, so they fail alike).
 pub(super) fn gather(
     kind: Gather,
-    parts: &[(u16, &[u8])],
+    parts: &[Part],
     order: &[u16],
     info: u32,
     settings: &crate::shard::ServerInfo,
     out: &mut Vec<u8>,
 ) {
-    if let Some((_, err)) = parts.iter().find(|(_, r)| r.first() == Some(&b'-')) {
-        out.extend_from_slice(err);
+    if let Some(p) = parts.iter().find(|p| p.resp.first() == Some(&b'-')) {
+        out.extend_from_slice(p.resp);
         return;
     }
     match kind {
-        Gather::SumInt => reply::int(
-            out,
-            parts.iter().filter_map(|(_, r)| reply::parse_int(r)).sum(),
-        ),
+        Gather::SumInt => reply::int(out, parts.iter().filter_map(Part::int).sum()),
         Gather::KilledOrNoSuchClient => {
-            if parts
-                .iter()
-                .filter_map(|(_, r)| reply::parse_int(r))
-                .sum::<i64>()
-                > 0
-            {
+            if parts.iter().filter_map(Part::int).sum::<i64>() > 0 {
                 reply::ok(out);
             } else {
                 reply::error(out, b"ERR No such client");
@@ -65,7 +78,12 @@ pub(super) fn gather(
             // Each part is an array of bulks in its keys' order; interleave them by key order.
             let mut rest: Vec<(u16, &[u8])> = parts
                 .iter()
-                .map(|&(s, r)| (s, read_array(r).map_or(&b""[..], |(_, body)| body)))
+                .map(|p| {
+                    (
+                        p.shard,
+                        read_array(p.resp).map_or(&b""[..], |(_, body)| body),
+                    )
+                })
                 .collect();
             reply::array(out, order.len());
             for s in order {
@@ -87,12 +105,12 @@ pub(super) fn gather(
         Gather::ConcatArrays => {
             let total: i64 = parts
                 .iter()
-                .filter_map(|(_, r)| read_array(r))
+                .filter_map(|p| read_array(p.resp))
                 .map(|(n, _)| n.max(0))
                 .sum();
             reply::array(out, total as usize);
-            for (_, r) in parts {
-                if let Some((_, body)) = read_array(r) {
+            for p in parts {
+                if let Some((_, body)) = read_array(p.resp) {
                     out.extend_from_slice(body);
                 }
             }
@@ -100,7 +118,7 @@ pub(super) fn gather(
         Gather::AnyNonNull => {
             let found = parts
                 .iter()
-                .filter_map(|(_, r)| read_bulk(r))
+                .filter_map(|p| read_bulk(p.resp))
                 .find_map(|(v, _)| v);
             match found {
                 Some(k) => reply::bulk(out, k),
@@ -108,30 +126,20 @@ pub(super) fn gather(
             }
         }
         Gather::ConcatText => {
-            let text: Vec<u8> = parts
-                .iter()
-                .filter_map(|(_, r)| read_bulk(r))
-                .filter_map(|(v, _)| v)
-                .flatten()
-                .copied()
-                .collect();
-            reply::bulk(out, &text);
+            let mut text = String::new();
+            for p in parts {
+                if let Some(ShardReply::Text(t)) = p.typed {
+                    text.push_str(t);
+                }
+            }
+            reply::bulk(out, text.as_bytes());
         }
         Gather::Info => {
-            let per_shard: Vec<Vec<i64>> = parts
+            let per_shard: Vec<&server::ShardCounters> = parts
                 .iter()
-                .map(|(_, r)| {
-                    let mut v = Vec::new();
-                    if let Some((n, mut body)) = read_array(r) {
-                        for _ in 0..n.max(0) {
-                            let Some(nl) = memchr::memchr(b'\n', body) else {
-                                break;
-                            };
-                            v.push(reply::parse_int(&body[..nl + 1]).unwrap_or(0));
-                            body = &body[nl + 1..];
-                        }
-                    }
-                    v
+                .filter_map(|p| match p.typed {
+                    Some(ShardReply::Stats(c)) => Some(&**c),
+                    _ => None,
                 })
                 .collect();
             server::format_info(info, &per_shard, settings, out);

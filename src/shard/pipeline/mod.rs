@@ -25,13 +25,15 @@ mod held;
 pub mod prefetch;
 mod txn;
 
+pub use barrier::{snapshot_cut, start_snapshot};
+
 use super::mesh::Ctx;
 use super::slot::key_shard;
-use super::{hop, with_known_hash, ClientInfo, Hop, Shard, ShardOp};
+use super::{hop, with_known_hash, ClientInfo, Hop, Shard, ShardOp, ShardReply};
 use crate::cmd::{self, Args, CmdId, Gather, Route};
 use crate::error::CmdError;
 use crate::resp::reply;
-use gather::gather;
+use gather::{gather, Part};
 use prefetch::Plan;
 
 /// Arguments built by the server itself (internal parts, barrier steps), laid out like parsed
@@ -262,9 +264,13 @@ impl Pipeline {
 
     /// Runs `op` on this core into the deferred-local buffer; returns its op index there.
     fn run_deferred(&mut self, sh: &mut Shard, op: ShardOp, args: &Args, now: u64) -> u32 {
-        hop::run_internal(sh, op, args, now, &mut self.local.reply);
+        let i = self.local.ends.len() as u32;
+        match hop::run_internal(sh, op, args, now) {
+            ShardReply::Resp(r) => self.local.reply.extend_from_slice(&r),
+            r => self.local.results.push((i, r)),
+        }
         self.local.ends.push(self.local.reply.len());
-        self.local.ends.len() as u32 - 1
+        i
     }
 
     fn remote(&mut self, ctx: &Ctx, s: usize, now: u64) -> &mut Hop {
@@ -377,6 +383,8 @@ impl Pipeline {
             return Flow::Atomic;
         }
         self.deferred = true;
+        // The connection counts the command once; its parts are not counted where they run.
+        sh.stats.calls[id as usize] += 1;
         let parts_start = self.parts.len() as u32;
         let mut picks = Vec::with_capacity(args.len());
         for (k, &s) in key_shards.iter().enumerate() {
@@ -393,7 +401,7 @@ impl Pipeline {
             {
                 picks.extend((0..step).map(|d| 1 + j * step + d));
             }
-            let op = self.part(ctx, sh, s as usize, ShardOp::Cmd(id), args, &picks, now);
+            let op = self.part(ctx, sh, s as usize, ShardOp::Part(id), args, &picks, now);
             self.parts.push((s, op));
         }
         let order_start = self.order.len() as u32;
@@ -434,9 +442,9 @@ impl Pipeline {
         let (part, info) = match gather {
             Gather::Info => (ShardOp::Stats, cmd::server::info_sections(args)),
             Gather::ConcatText => (ShardOp::Clients, 0),
-            _ => (ShardOp::Cmd(id), 0),
+            _ => (ShardOp::Part(id), 0),
         };
-        if part == ShardOp::Cmd(id) {
+        if part == ShardOp::Part(id) {
             if self.shards == 1 {
                 self.single(ctx, sh, self.me, id, args, None, now, out);
                 return Flow::Continue;
@@ -445,7 +453,8 @@ impl Pipeline {
                 return Flow::Atomic;
             }
             // The client's own command runs on every shard (DBSIZE, KEYS, FLUSHALL, RANDOMKEY):
-            // rare enough that copying its arguments once does not matter.
+            // rare enough that copying its arguments once does not matter. Counted once, here.
+            sh.stats.calls[id as usize] += 1;
             let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
             self.on_every_shard(ctx, sh, part, &owned, gather, info, now);
             return Flow::Continue;
@@ -536,9 +545,13 @@ impl Pipeline {
                         break;
                     }
                     let order = &self.order[order.0 as usize..order.1 as usize];
-                    let replies: Vec<(u16, &[u8])> = parts
+                    let replies: Vec<Part> = parts
                         .iter()
-                        .map(|&(s, op)| (s, self.reply_of(s, op)))
+                        .map(|&(s, op)| Part {
+                            shard: s,
+                            resp: self.reply_of(s, op),
+                            typed: self.result_of(s, op),
+                        })
                         .collect();
                     gather(kind, &replies, order, info, &settings, out);
                 }
@@ -566,6 +579,7 @@ impl Pipeline {
         self.parts.clear();
         self.order.clear();
         self.local.reply.clear();
+        self.local.results.clear();
         self.local.ends.clear();
         self.local_as_hop = false;
         if self.local.reply.capacity() > LOCAL_KEEP_CAPACITY {
@@ -631,6 +645,14 @@ impl Pipeline {
     /// Whether a piece on `shard` has its reply in `self.local`.
     fn is_local(&self, shard: u16) -> bool {
         shard == READY || (shard as usize == self.me && !self.local_as_hop)
+    }
+
+    fn result_of(&self, shard: u16, op: u32) -> Option<&ShardReply> {
+        if self.is_local(shard) {
+            self.local.result(op)
+        } else {
+            self.by_shard[shard as usize].as_ref()?.result(op)
+        }
     }
 
     fn reply_of(&self, shard: u16, op: u32) -> &[u8] {

@@ -31,7 +31,7 @@ use crate::resp::reply;
 use crate::shard::lock;
 use crate::shard::mesh::Ctx;
 use crate::shard::slot::key_shard;
-use crate::shard::{ClientInfo, LockStep, Shard, ShardOp};
+use crate::shard::{ClientInfo, LockStep, Shard, ShardOp, ShardReply};
 use std::cell::RefCell;
 
 /// The commands queued since MULTI, their arguments copied (the read buffer moves on).
@@ -458,7 +458,7 @@ impl Pipeline {
             let replies = self
                 .on_shards(ctx, &[s], txn, LockStep::Acquire, op, now)
                 .await;
-            dirty |= check && replies.first().is_none_or(|r| r != b":0\r\n");
+            dirty |= check && !matches!(replies.first(), Some(Some(ShardReply::Changed(false))));
         }
         dirty
     }
@@ -474,9 +474,9 @@ impl Pipeline {
     }
 
     /// Sends one hop to each of `shards` but this core (with `op`, if any, as its only op),
-    /// waits for all of them and returns their op replies in order (an empty reply for a
-    /// shard that had no op or could not be reached).
-    async fn on_shards(
+    /// waits for all of them and returns their op results in order (`None` for a shard that
+    /// had no op or could not be reached).
+    pub(super) async fn on_shards(
         &mut self,
         ctx: &Ctx,
         shards: &[u16],
@@ -484,19 +484,13 @@ impl Pipeline {
         step: LockStep,
         op: Option<ShardOp>,
         now: u64,
-    ) -> Vec<Vec<u8>> {
+    ) -> Vec<Option<ShardReply>> {
         let mut expected = 0;
         for &s in shards {
             if s as usize == self.me {
                 if let Some(op) = op.filter(|_| step == LockStep::None) {
                     let mut sh = ctx.shard.borrow_mut();
-                    crate::shard::hop::run_internal(
-                        &mut sh,
-                        op,
-                        &Args::new(&[], &[(0, 0)]),
-                        now,
-                        &mut Vec::new(),
-                    );
+                    crate::shard::hop::run_internal(&mut sh, op, &Args::new(&[], &[(0, 0)]), now);
                 }
                 continue;
             }
@@ -517,11 +511,11 @@ impl Pipeline {
         if expected > 0 {
             ctx.wait(self.waiter, expected, &mut self.back).await;
         }
-        let mut replies = vec![Vec::new(); shards.len()];
-        for hop in self.back.drain(..) {
+        let mut replies: Vec<Option<ShardReply>> = shards.iter().map(|_| None).collect();
+        for mut hop in self.back.drain(..) {
             if let Some(k) = shards.iter().position(|&s| s as usize == hop.dest) {
                 if op.is_some() && hop.op_done(0) {
-                    replies[k] = hop.op_reply(0).to_vec();
+                    replies[k] = hop.take_result(0);
                 }
             }
             ctx.recycle(hop);
