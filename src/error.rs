@@ -12,6 +12,9 @@
 use crate::store::StoreError;
 use std::fmt;
 
+/// A deferred reply that no hop produced (a bug, answered rather than waited for forever).
+pub const SHARD_REPLY_MISSING: &[u8] = b"-ERR internal error: shard reply missing\r\n";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CmdError {
     /// `ERR unknown command 'x', with args beginning with: 'a' 'b' `
@@ -51,8 +54,37 @@ pub enum CmdError {
     NotAllowedInMulti,
     ExecAbort,
     ExecAbortBecause(String),
-    /// Any other text, given whole (code included), e.g. `ERR Unknown option or number of arguments for CONFIG SET - 'x'`.
-    Other(String),
+    /// Authentication and connection state.
+    NoAuth,
+    HelloNoAuth,
+    WrongPass,
+    AuthWithoutPassword,
+    ProtocolVersion,
+    HelloSyntax(Vec<u8>),
+    BadClientName,
+    BadLibInfo,
+    UnrecognizedOption(Vec<u8>),
+    BadClientId,
+    NoSuchClient,
+    NoShutdownInProgress,
+    /// Server commands.
+    ConfigSetFailed {
+        name: String,
+        why: String,
+    },
+    ConfigSetUnknown(String),
+    AofDisabled,
+    BgsaveInProgress,
+    AofRewriteInProgress,
+    SaveFailed,
+    CannotStartSave(String),
+    DecrementOverflow,
+    /// A connection refused at accept.
+    MaxClients,
+    Denied,
+    /// A bug answered instead of a panic or a hang: the command that panicked, or what failed.
+    Panicked(&'static str),
+    Internal(&'static str),
 }
 
 impl CmdError {
@@ -63,8 +95,9 @@ impl CmdError {
             CmdError::NoProto => "NOPROTO",
             CmdError::OutOfMemory => "OOM",
             CmdError::ExecAbort | CmdError::ExecAbortBecause(_) => "EXECABORT",
-            CmdError::Other(s) if s.starts_with("NOAUTH") => "NOAUTH",
-            CmdError::Other(s) if s.starts_with("WRONGPASS") => "WRONGPASS",
+            CmdError::NoAuth | CmdError::HelloNoAuth => "NOAUTH",
+            CmdError::WrongPass => "WRONGPASS",
+            CmdError::Denied => "DENIED",
             _ => "ERR",
         }
     }
@@ -148,7 +181,50 @@ impl fmt::Display for CmdError {
                 let why = why.strip_prefix("ERR ").unwrap_or(why);
                 write!(f, "EXECABORT Transaction discarded because of: {why}")
             }
-            CmdError::Other(s) => f.write_str(s),
+            CmdError::NoAuth => f.write_str("NOAUTH Authentication required."),
+            CmdError::HelloNoAuth => f.write_str("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"),
+            CmdError::WrongPass => {
+                f.write_str("WRONGPASS invalid username-password pair or user is disabled.")
+            }
+            CmdError::AuthWithoutPassword => f.write_str("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
+            CmdError::ProtocolVersion => {
+                f.write_str("ERR Protocol version is not an integer or out of range")
+            }
+            CmdError::HelloSyntax(o) => write!(f, "ERR Syntax error in HELLO option '{}'", lossy(o)),
+            CmdError::BadClientName => f.write_str(
+                "ERR Client names cannot contain spaces, newlines or special characters.",
+            ),
+            CmdError::BadLibInfo => f.write_str(
+                "ERR lib-name or lib-ver cannot contain spaces, newlines or special characters.",
+            ),
+            CmdError::UnrecognizedOption(o) => write!(f, "ERR Unrecognized option '{}'", lossy(o)),
+            CmdError::BadClientId => f.write_str("ERR client-id should be greater than 0"),
+            CmdError::NoSuchClient => f.write_str("ERR No such client"),
+            CmdError::NoShutdownInProgress => f.write_str("ERR No shutdown in progress."),
+            CmdError::ConfigSetFailed { name, why } => write!(
+                f,
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ),
+            CmdError::ConfigSetUnknown(name) => write!(
+                f,
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ),
+            CmdError::AofDisabled => {
+                f.write_str("ERR Append only file is not enabled (appendonly no)")
+            }
+            CmdError::BgsaveInProgress => f.write_str("ERR Background save already in progress"),
+            CmdError::AofRewriteInProgress => {
+                f.write_str("ERR Background append only file rewriting already in progress")
+            }
+            CmdError::SaveFailed => f.write_str("ERR Background save failed (see the server log)"),
+            CmdError::CannotStartSave(why) => {
+                write!(f, "ERR cannot start the background save: {why}")
+            }
+            CmdError::DecrementOverflow => f.write_str("ERR decrement would overflow"),
+            CmdError::MaxClients => f.write_str("ERR max number of clients reached"),
+            CmdError::Denied => f.write_str("DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside."),
+            CmdError::Panicked(name) => write!(f, "ERR internal error while running '{name}'"),
+            CmdError::Internal(what) => write!(f, "ERR internal error: {what}"),
         }
     }
 }

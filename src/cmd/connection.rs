@@ -11,8 +11,6 @@ use crate::resp::reply;
 
 type R = Result<(), CmdError>;
 
-const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
-
 /// Checks `user`/`pass` against the default user. Counts failures for INFO stats.
 fn authenticate(sh: &mut Shard, client: &mut ClientInfo, user: &[u8], pass: &[u8]) -> R {
     if user == b"default" && RUNTIME.password_matches(pass) {
@@ -20,16 +18,14 @@ fn authenticate(sh: &mut Shard, client: &mut ClientInfo, user: &[u8], pass: &[u8
         Ok(())
     } else {
         sh.stats.auth_failures += 1;
-        Err(CmdError::Other(WRONGPASS.into()))
+        Err(CmdError::WrongPass)
     }
 }
 
 /// AUTH [username] password
 pub fn auth(sh: &mut Shard, client: &mut ClientInfo, a: &Args, out: &mut Vec<u8>) -> R {
     match a.len() {
-        2 if !RUNTIME.password_set() => Err(CmdError::Other(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into(),
-        )),
+        2 if !RUNTIME.password_set() => Err(CmdError::AuthWithoutPassword),
         2 => authenticate(sh, client, b"default", a.get(1)),
         3 => authenticate(sh, client, a.get(1), a.get(2)),
         _ => Err(CmdError::Syntax),
@@ -43,9 +39,7 @@ pub fn hello(sh: &mut Shard, client: &mut ClientInfo, a: &Args, out: &mut Vec<u8
     let mut creds = None;
     let mut name = None;
     if a.len() >= 2 {
-        let ver = super::args::parse_i64(a.get(1)).ok_or_else(|| {
-            CmdError::Other("ERR Protocol version is not an integer or out of range".into())
-        })?;
+        let ver = super::args::parse_i64(a.get(1)).ok_or(CmdError::ProtocolVersion)?;
         // RESP3 is not implemented yet: only protocol 2 is accepted.
         if ver != 2 {
             return Err(CmdError::NoProto);
@@ -60,10 +54,7 @@ pub fn hello(sh: &mut Shard, client: &mut ClientInfo, a: &Args, out: &mut Vec<u8
                 name = Some(a.get(i + 1));
                 i += 2;
             } else {
-                return Err(CmdError::Other(format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    String::from_utf8_lossy(a.get(i))
-                )));
+                return Err(CmdError::HelloSyntax(a.get(i).to_vec()));
             }
         }
     }
@@ -71,9 +62,7 @@ pub fn hello(sh: &mut Shard, client: &mut ClientInfo, a: &Args, out: &mut Vec<u8
         authenticate(sh, client, user, pass)?;
     }
     if !client.authenticated {
-        return Err(CmdError::Other(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
-        ));
+        return Err(CmdError::HelloNoAuth);
     }
     if let Some(n) = name {
         set_name(client, n)?;
@@ -98,9 +87,7 @@ pub fn hello(sh: &mut Shard, client: &mut ClientInfo, a: &Args, out: &mut Vec<u8
 
 fn set_name(client: &mut ClientInfo, name: &[u8]) -> R {
     if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
-        return Err(CmdError::Other(
-            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
-        ));
+        return Err(CmdError::BadClientName);
     }
     client.name = String::from_utf8_lossy(name).into_owned();
     Ok(())
@@ -124,20 +111,14 @@ pub fn client(client: &mut ClientInfo, a: &Args, out: &mut Vec<u8>) -> R {
     } else if eq_ic(sub, "setinfo") && n == 4 {
         let value = String::from_utf8_lossy(a.get(3)).into_owned();
         if value.contains(|c: char| !('!'..='~').contains(&c)) {
-            return Err(CmdError::Other(
-                "ERR lib-name or lib-ver cannot contain spaces, newlines or special characters."
-                    .into(),
-            ));
+            return Err(CmdError::BadLibInfo);
         }
         if eq_ic(a.get(2), "lib-name") {
             client.lib_name = value;
         } else if eq_ic(a.get(2), "lib-ver") {
             client.lib_ver = value;
         } else {
-            return Err(CmdError::Other(format!(
-                "ERR Unrecognized option '{}'",
-                String::from_utf8_lossy(a.get(2))
-            )));
+            return Err(CmdError::UnrecognizedOption(a.get(2).to_vec()));
         }
         reply::ok(out);
     } else if eq_ic(sub, "info") && n == 2 {
@@ -181,7 +162,7 @@ pub fn select(a: &Args, out: &mut Vec<u8>) -> R {
 pub fn shutdown(a: &Args, out: &mut Vec<u8>) -> R {
     for opt in a.iter().skip(1) {
         if eq_ic(opt, "abort") {
-            return Err(CmdError::Other("ERR No shutdown in progress.".into()));
+            return Err(CmdError::NoShutdownInProgress);
         }
         if !["nosave", "save", "now", "force"]
             .iter()
@@ -218,11 +199,7 @@ pub fn parse_kill(caller: u64, a: &Args) -> Result<KillFilter, CmdError> {
             if eq_ic(opt, "id") {
                 match super::args::parse_i64(val) {
                     Some(v) if v > 0 => id = val.to_vec(),
-                    _ => {
-                        return Err(CmdError::Other(
-                            "ERR client-id should be greater than 0".into(),
-                        ))
-                    }
+                    _ => return Err(CmdError::BadClientId),
                 }
             } else if eq_ic(opt, "addr") {
                 addr = val.to_vec();

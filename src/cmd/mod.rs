@@ -360,10 +360,7 @@ pub fn run(
                 shard.id,
                 id.spec().name
             );
-            CmdError::Other(format!(
-                "ERR internal error while running '{}'",
-                id.spec().name
-            ))
+            CmdError::Panicked(id.spec().name)
         }
     };
     shard.stats.failed[id as usize] += count;
@@ -506,9 +503,7 @@ fn dispatch(
         Quit | Reset | Select | Hello | Client | Auth | Shutdown | Save | Bgsave | Bgrewriteaof
         | Multi | Exec | Discard | Watch | Unwatch => {
             // Connection commands never reach a shard; the connection runs them itself.
-            Err(CmdError::Other(
-                "ERR connection command routed to a shard".into(),
-            ))
+            Err(CmdError::Internal("connection command routed to a shard"))
         }
     }
 }

@@ -264,10 +264,9 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
         for i in (2..a.len()).step_by(2) {
             let name = String::from_utf8_lossy(a.get(i)).to_ascii_lowercase();
             let value = String::from_utf8_lossy(a.get(i + 1)).into_owned();
-            let bad = |why: &str| {
-                CmdError::Other(format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-                ))
+            let bad = |why: &str| CmdError::ConfigSetFailed {
+                name: name.clone(),
+                why: why.to_string(),
             };
             let int = || {
                 value
@@ -301,9 +300,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
                     continue
                 }
                 _ => {
-                    return Err(CmdError::Other(format!(
-                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-                    )))
+                    return Err(CmdError::ConfigSetUnknown(name))
                 }
             });
         }

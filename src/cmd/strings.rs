@@ -333,7 +333,7 @@ pub fn incrby(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>, negate: boo
     let n = a.i64_at(2)?;
     let delta = if negate {
         if n == i64::MIN {
-            return Err(CmdError::Other("ERR decrement would overflow".into()));
+            return Err(CmdError::DecrementOverflow);
         }
         -n
     } else {

@@ -28,6 +28,7 @@
 
 use crate::clock::now_ms;
 use crate::config::RUNTIME;
+use crate::error::CmdError;
 use crate::resp::parse::{Batch, Limits, Parser};
 use crate::resp::reply;
 use crate::shard::mesh::Ctx;
@@ -60,9 +61,6 @@ pub const UNAUTH_QUERY_BUFFER_LIMIT: u64 = 1 << 20;
 static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
 /// Clients connected over all shards, for `maxclients` (touched once per connection).
 static CONNECTED: AtomicU64 = AtomicU64::new(0);
-
-const MAXCLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
-const DENIED_ERROR: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// Shuts down the read side of every connection on this core: a parked read returns 0, the
 /// connection finishes its batch and closes. Replies still being written are not cut.
@@ -131,9 +129,11 @@ impl Drop for Registration<'_> {
 }
 
 /// Answers a refused client and closes it.
-async fn refuse(ctx: &Ctx, mut stream: TcpStream, reply: &[u8]) {
+async fn refuse(ctx: &Ctx, mut stream: TcpStream, why: &CmdError) {
     ctx.shard.borrow_mut().stats.rejected_connections += 1;
-    let _ = stream.write_all(reply).await;
+    let mut reply = Vec::new();
+    crate::resp::reply::error(&mut reply, why.to_string().as_bytes());
+    let _ = stream.write_all(&reply).await;
     let _ = stream.close().await;
 }
 
@@ -153,7 +153,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
     let peer = stream.peer_addr().ok();
     if CONNECTED.fetch_add(1, Ordering::Relaxed) >= RUNTIME.maxclients.load(Ordering::Relaxed) {
         CONNECTED.fetch_sub(1, Ordering::Relaxed);
-        return refuse(&ctx, stream, MAXCLIENTS_ERROR).await;
+        return refuse(&ctx, stream, &CmdError::MaxClients).await;
     }
     if protected_mode_denies(
         peer,
@@ -161,7 +161,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
         RUNTIME.password_set(),
     ) {
         CONNECTED.fetch_sub(1, Ordering::Relaxed);
-        return refuse(&ctx, stream, DENIED_ERROR).await;
+        return refuse(&ctx, stream, &CmdError::Denied).await;
     }
     let _ = stream.set_nodelay(true);
     set_keepalive(&stream);

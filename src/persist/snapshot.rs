@@ -64,12 +64,30 @@ pub fn sender() -> Option<mpsc::SyncSender<Msg>> {
     JOB.lock().ok().and_then(|j| j.clone())
 }
 
-/// Starts a save of `shards` shards into `path`. Err when one is already running.
-/// Starts the writer thread of a new snapshot and returns its epoch; the shards' parts follow
-/// (the caller arranges the cut, see `shard::pipeline::snapshot_cut`).
-pub fn start(shards: usize, path: PathBuf) -> Result<u64, String> {
+/// Why a save could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// One is already running.
+    InProgress,
+    /// The writer thread could not be started.
+    Thread(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::InProgress => f.write_str("a save is already in progress"),
+            StartError::Thread(e) => write!(f, "cannot start the writer thread: {e}"),
+        }
+    }
+}
+
+/// Starts the writer thread of a save of `shards` shards into `path` and returns the save's
+/// epoch; the shards' parts follow (the caller arranges the cut, see
+/// `shard::pipeline::snapshot_cut`).
+pub fn start(shards: usize, path: PathBuf) -> Result<u64, StartError> {
     if IN_PROGRESS.swap(true, Ordering::SeqCst) {
-        return Err("ERR Background save already in progress".into());
+        return Err(StartError::InProgress);
     }
     let (tx, rx) = mpsc::sync_channel::<Msg>(CHANNEL_MSGS);
     let spawned = std::thread::Builder::new()
@@ -104,7 +122,7 @@ pub fn start(shards: usize, path: PathBuf) -> Result<u64, String> {
         }
         Err(e) => {
             IN_PROGRESS.store(false, Ordering::SeqCst);
-            Err(format!("ERR cannot start the background save: {e}"))
+            Err(StartError::Thread(e.to_string()))
         }
     }
 }
@@ -206,7 +224,7 @@ pub fn load(
 }
 
 /// Starts a save with `start` when a --save rule is due (called about every 100 ms by shard 0).
-pub fn check_save_rules(start: impl FnOnce() -> Result<(), String>) {
+pub fn check_save_rules<E>(start: impl FnOnce() -> Result<(), E>) {
     use crate::config::RUNTIME;
     if !RUNTIME.has_save_rules.load(Ordering::Relaxed) || in_progress() {
         return;

@@ -35,9 +35,7 @@ impl Pipeline {
         hop.push(op, args.iter().copied());
         hop.dest = s;
         if !ctx.send(s, hop).await {
-            return ShardReply::Failed(CmdError::Other(
-                "ERR internal error: shard unreachable".into(),
-            ));
+            return ShardReply::Failed(CmdError::Internal("shard unreachable"));
         }
         ctx.wait(self.waiter, 1, &mut self.back).await;
         let mut hop = self.back.pop().expect("one hop came back");
@@ -88,7 +86,7 @@ impl Pipeline {
         ctx.shard.borrow_mut().stats.calls[CmdId::Save as usize] += 1;
         if let Err(e) = start_snapshot(ctx) {
             let mut sh = ctx.shard.borrow_mut();
-            return cmd::write_error(&mut sh, &CmdError::Other(e), out);
+            return cmd::write_error(&mut sh, &e, out);
         }
         while snapshot::in_progress() {
             glommio::timer::sleep(std::time::Duration::from_millis(2)).await;
@@ -96,7 +94,8 @@ impl Pipeline {
         if snapshot::last_ok() {
             reply::ok(out);
         } else {
-            reply::error(out, b"ERR Background save failed (see the server log)");
+            let mut sh = ctx.shard.borrow_mut();
+            cmd::write_error(&mut sh, &CmdError::SaveFailed, out);
         }
     }
 
@@ -206,11 +205,16 @@ pub async fn snapshot_cut(ctx: &Ctx, epoch: u64) {
 
 /// Starts a snapshot (SAVE, BGSAVE, BGREWRITEAOF, a save rule): the writer thread, then the cut
 /// in a task of this core.
-pub fn start_snapshot(ctx: &Ctx) -> Result<(), String> {
-    let epoch = crate::persist::snapshot::start(ctx.shards, crate::config::RUNTIME.rdb_path())?;
+pub fn start_snapshot(ctx: &Ctx) -> Result<(), CmdError> {
+    use crate::persist::snapshot::{self, StartError};
     let Some(ctx) = ctx.this() else {
-        return Err("ERR cannot start the background save".into());
+        return Err(CmdError::Internal("the shard is not running"));
     };
+    let epoch =
+        snapshot::start(ctx.shards, crate::config::RUNTIME.rdb_path()).map_err(|e| match e {
+            StartError::InProgress => CmdError::BgsaveInProgress,
+            StartError::Thread(why) => CmdError::CannotStartSave(why),
+        })?;
     glommio::spawn_local(async move {
         // The caller may hold the shard's state (a command running): start on a later turn.
         futures_lite::future::yield_now().await;

@@ -13,10 +13,13 @@ use crate::shard::{ClientInfo, Shard};
 fn background_save(
     ctx: &Ctx,
     started: &[u8],
-    busy: &str,
+    busy: CmdError,
     buf: &mut Vec<u8>,
 ) -> Result<(), CmdError> {
-    super::barrier::start_snapshot(ctx).map_err(|_| CmdError::Other(busy.into()))?;
+    super::barrier::start_snapshot(ctx).map_err(|e| match e {
+        CmdError::BgsaveInProgress => busy,
+        e => e,
+    })?;
     reply::simple(buf, started);
     Ok(())
 }
@@ -51,9 +54,7 @@ impl Pipeline {
                     .appendonly
                     .load(std::sync::atomic::Ordering::Relaxed) =>
             {
-                Err(CmdError::Other(
-                    "ERR Append only file is not enabled (appendonly no)".into(),
-                ))
+                Err(CmdError::AofDisabled)
             }
             CmdId::Multi => {
                 self.multi = Some(txn::Queue::default());
@@ -91,14 +92,14 @@ impl Pipeline {
             CmdId::Bgrewriteaof => background_save(
                 ctx,
                 b"Background append only file rewriting started",
-                "ERR Background append only file rewriting already in progress",
+                CmdError::AofRewriteInProgress,
                 &mut buf,
             ),
             // SCHEDULE starts now when no save runs (nothing is queued behind a running one).
             CmdId::Bgsave => background_save(
                 ctx,
                 b"Background saving started",
-                "ERR Background save already in progress",
+                CmdError::BgsaveInProgress,
                 &mut buf,
             ),
             CmdId::Client if eq_ic(args.get(1), "list") => {

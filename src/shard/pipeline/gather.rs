@@ -3,6 +3,7 @@
 //! the few shapes they produce) or the typed result of the server's own op (INFO, CLIENT).
 
 use crate::cmd::{server, Gather};
+use crate::error::CmdError;
 use crate::resp::reply;
 use crate::shard::ShardReply;
 
@@ -69,7 +70,7 @@ pub(super) fn gather(
             if parts.iter().filter_map(Part::int).sum::<i64>() > 0 {
                 reply::ok(out);
             } else {
-                reply::error(out, b"ERR No such client");
+                reply::error(out, CmdError::NoSuchClient.to_string().as_bytes());
             }
         }
         Gather::AllOk => reply::ok(out),

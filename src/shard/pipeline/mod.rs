@@ -203,8 +203,7 @@ impl Pipeline {
         }
         // Like Redis: unknown-command and arity errors first, then authentication.
         if !authenticated && spec.flags & crate::cmd::flags::NO_AUTH == 0 {
-            let e = CmdError::Other("NOAUTH Authentication required.".into());
-            return self.reject(sh, client, id, e, out);
+            return self.reject(sh, client, id, CmdError::NoAuth, out);
         }
         if self.multi.is_some() {
             if let Some(flow) = self.queue(ctx, sh, client, id, &args, out) {
@@ -565,7 +564,12 @@ impl Pipeline {
             // Unreachable by construction (see `resend_blocked`); if it ever happens, answer
             // the stuck command with an error and move on rather than wait forever.
             eprintln!("corekv: bug: a deferred reply has no hop that can produce it");
-            reply::error(out, b"ERR internal error: shard reply lost");
+            reply::error(
+                out,
+                CmdError::Internal("shard reply lost")
+                    .to_string()
+                    .as_bytes(),
+            );
             self.next_piece += 1;
             return false;
         }
@@ -661,7 +665,7 @@ impl Pipeline {
         } else {
             self.by_shard[shard as usize]
                 .as_ref()
-                .map_or(&b"-ERR shard reply missing\r\n"[..], |h| h.op_reply(op))
+                .map_or(crate::error::SHARD_REPLY_MISSING, |h| h.op_reply(op))
         }
     }
 }
