@@ -598,3 +598,90 @@ fn reset_deauthenticates_when_a_password_is_set() {
     check(&mut r, &["AUTH", "pw"], "+OK\r\n");
     check(&mut r, &["GET", "k"], "$1\r\n1\r\n");
 }
+
+/// A MULTI queue cannot grow without bound: over maxmemory nothing is queued (OOM, then
+/// EXECABORT, as Redis does), and a queue past the query buffer limit closes that client only.
+#[test]
+fn the_multi_queue_is_bounded() {
+    for shards in [1, 4] {
+        let s = Server::start_with(shards, &["--maxmemory-policy", "noeviction"]);
+        let mut r = s.raw();
+        let big = "x".repeat(64 * 1024);
+        for i in 0..64 {
+            check(&mut r, &["SET", &format!("fill:{i}"), &big], "+OK\r\n");
+        }
+        // Now well over the limit, with nothing that may be evicted.
+        check(&mut r, &["CONFIG", "SET", "maxmemory", "1mb"], "+OK\r\n");
+        check(&mut r, &["MULTI"], "+OK\r\n");
+        check(
+            &mut r,
+            &["GET", "fill:0"],
+            "-OOM command not allowed when used memory > 'maxmemory'.\r\n",
+        );
+        check(
+            &mut r,
+            &["EXEC"],
+            "-EXECABORT Transaction discarded because of previous errors.\r\n",
+        );
+        check(&mut r, &["PING"], "+PONG\r\n");
+        assert!(s.stop().success());
+
+        let s = Server::start_with(shards, &["--client-query-buffer-limit", "1mb"]);
+        let mut r = s.raw();
+        let mut other = s.raw();
+        check(&mut r, &["MULTI"], "+OK\r\n");
+        let value = "v".repeat(100 * 1024);
+        let mut closed = false;
+        for n in 0..20 {
+            r.send(&cmd(&["SET", &format!("q:{n}"), &value]));
+            if r.is_closed() {
+                closed = true;
+                break;
+            }
+        }
+        assert!(closed, "a 2 MB MULTI queue was accepted under a 1 MB limit");
+        check(&mut other, &["PING"], "+PONG\r\n");
+        check(&mut other, &["DBSIZE"], ":0\r\n");
+        assert!(s.stop().success());
+    }
+}
+
+/// --cross-shard-atomic is a run-time knob too (CONFIG GET / SET), and both modes answer alike.
+#[test]
+fn cross_shard_atomic_is_settable_at_run_time() {
+    let s = Server::start(4);
+    let mut r = s.raw();
+    check(
+        &mut r,
+        &["CONFIG", "GET", "cross-shard-atomic"],
+        "*2\r\n$18\r\ncross-shard-atomic\r\n$3\r\nyes\r\n",
+    );
+    for mode in ["no", "yes"] {
+        check(
+            &mut r,
+            &["CONFIG", "SET", "cross-shard-atomic", mode],
+            "+OK\r\n",
+        );
+        check(
+            &mut r,
+            &["CONFIG", "GET", "cross-shard-atomic"],
+            &format!(
+                "*2\r\n$18\r\ncross-shard-atomic\r\n${}\r\n{mode}\r\n",
+                mode.len()
+            ),
+        );
+        check(&mut r, &["MSET", "a", "1", "b", "2", "c", "3"], "+OK\r\n");
+        check(
+            &mut r,
+            &["MGET", "a", "b", "c"],
+            "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n",
+        );
+        check(&mut r, &["DEL", "a", "b", "c"], ":3\r\n");
+    }
+    check(
+        &mut r,
+        &["CONFIG", "SET", "cross-shard-atomic", "maybe"],
+        "-ERR CONFIG SET failed (possibly related to argument 'cross-shard-atomic') - argument must be 'yes' or 'no'\r\n",
+    );
+    assert!(s.stop().success());
+}

@@ -205,6 +205,15 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
                 .to_string(),
         ),
         (
+            "cross-shard-atomic",
+            if RUNTIME.cross_shard_atomic.load(Ordering::Relaxed) {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+        ),
+        (
             "protected-mode",
             if RUNTIME.protected_mode.load(Ordering::Relaxed) {
                 "yes"
@@ -256,6 +265,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
         enum Update {
             Atomic(&'static std::sync::atomic::AtomicU64, u64),
             ProtectedMode(bool),
+            CrossShardAtomic(bool),
             Password(Option<String>),
             Policy(crate::store::Policy),
             SaveRules(Vec<(u64, u64)>),
@@ -288,6 +298,10 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
                     crate::config::parse_yes_no(&value)
                         .map_err(|_| bad("argument must be 'yes' or 'no'"))?,
                 ),
+                "cross-shard-atomic" => Update::CrossShardAtomic(
+                    crate::config::parse_yes_no(&value)
+                        .map_err(|_| bad("argument must be 'yes' or 'no'"))?,
+                ),
                 "requirepass" => Update::Password(Some(value).filter(|v| !v.is_empty())),
                 "maxmemory" => Update::Atomic(&RUNTIME.maxmemory, mem()?),
                 "maxmemory-policy" => Update::Policy(
@@ -308,6 +322,9 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
             match u {
                 Update::Atomic(knob, v) => knob.store(v, Ordering::Relaxed),
                 Update::ProtectedMode(on) => RUNTIME.protected_mode.store(on, Ordering::Relaxed),
+                Update::CrossShardAtomic(on) => {
+                    RUNTIME.cross_shard_atomic.store(on, Ordering::Relaxed)
+                }
                 Update::Password(p) => RUNTIME.set_requirepass(p),
                 Update::Policy(p) => RUNTIME.set_policy(p),
                 Update::SaveRules(r) => RUNTIME.set_save_rules(r),

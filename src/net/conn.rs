@@ -230,7 +230,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
             );
             break;
         }
-        reg.account(buf.capacity() + out.capacity());
+        reg.account(buf.capacity() + out.capacity() + pipe.queued_bytes());
         let n = match stream.read(&mut buf[filled..]).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,

@@ -149,6 +149,11 @@ impl Pipeline {
         }
     }
 
+    /// Memory held by this connection's MULTI queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.multi.as_ref().map_or(0, txn::Queue::bytes)
+    }
+
     /// The transaction this connection's work belongs to (0: none).
     pub fn txn(&self) -> u64 {
         self.txn
@@ -206,7 +211,7 @@ impl Pipeline {
             return self.reject(sh, client, id, CmdError::NoAuth, out);
         }
         if self.multi.is_some() {
-            if let Some(flow) = self.queue(ctx, sh, client, id, &args, out) {
+            if let Some(flow) = self.queue(ctx, sh, client, id, &args, now, out) {
                 return flow;
             }
         }

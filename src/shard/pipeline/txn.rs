@@ -50,6 +50,13 @@ impl Queue {
         self.cmds.len()
     }
 
+    /// Memory the queue holds (CLIENT LIST multi-mem, used_memory, the query buffer limit).
+    pub fn bytes(&self) -> usize {
+        self.data.capacity()
+            + self.ranges.capacity() * std::mem::size_of::<(usize, usize)>()
+            + self.cmds.capacity() * std::mem::size_of::<(CmdId, u32, u32)>()
+    }
+
     /// Whether the queue can run in one ordered pass that carries each shard's commands with
     /// its acquisition (`Pipeline::run_held`): no command needs dependent steps across shards.
     fn one_pass(&self, shards: usize) -> bool {
@@ -136,6 +143,7 @@ impl Pipeline {
         client: &RefCell<ClientInfo>,
         id: CmdId,
         args: &Args,
+        now: u64,
         out: &mut Vec<u8>,
     ) -> Option<Flow> {
         match id {
@@ -154,8 +162,28 @@ impl Pipeline {
                 return Some(self.reject(sh, client, id, CmdError::NotAllowedInMulti, out));
             }
             _ => {
+                // Like Redis: over maxmemory nothing is queued (the queue would grow without
+                // bound), and the transaction is flagged to abort.
+                let admission = sh.store.evict_for_write(now);
+                cmd::effects::log_evicted(sh);
+                if admission == crate::store::WriteAdmission::OutOfMemory {
+                    return Some(self.reject(sh, client, id, CmdError::OutOfMemory, out));
+                }
                 let q = self.multi.as_mut().expect("in MULTI");
                 q.push(id, args);
+                // The queue counts against the client's query buffer limit, as the commands
+                // would if they were still unread: past it the client is closed.
+                let limit = crate::config::RUNTIME
+                    .query_buffer_limit
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if q.bytes() as u64 > limit {
+                    eprintln!(
+                        "corekv: closing client {}: MULTI queue over the query buffer limit ({limit} bytes)",
+                        client.borrow().id
+                    );
+                    self.end_multi(client);
+                    return Some(Flow::Close);
+                }
                 let n = q.cmds.len() as u32;
                 client.borrow_mut().multi = Some(n);
                 self.local_result(sh, None, Ok(b"+QUEUED\r\n"), out);
