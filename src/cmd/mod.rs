@@ -18,6 +18,7 @@
 //! - `Scan`: routed by its cursor. `Barrier`: one shard runs it whole, or it runs in dependent
 //!   steps across shards (see `shard::pipeline`).
 
+pub mod admit;
 pub mod args;
 pub mod connection;
 pub mod docs;

@@ -30,7 +30,7 @@ pub use barrier::{snapshot_cut, start_snapshot};
 use super::mesh::Ctx;
 use super::slot::key_shard;
 use super::{hop, with_known_hash, ClientInfo, Hop, Shard, ShardOp, ShardReply};
-use crate::cmd::{self, Args, CmdId, Gather, Route};
+use crate::cmd::{self, admit::Admission, Args, CmdId, Gather, Route};
 use crate::error::CmdError;
 use crate::resp::reply;
 use gather::{gather, Part};
@@ -188,28 +188,23 @@ impl Pipeline {
         if self.group.is_some() {
             return self.join_group(client, plan.id, &args);
         }
-        let Some(id) = plan.id else {
-            let e = CmdError::UnknownCommand {
-                name: args.get(0).to_vec(),
-                args: args.iter().skip(1).map(<[u8]>::to_vec).collect(),
-            };
-            self.local_result(sh, None, Err(e), out);
-            self.flag_multi();
-            return Flow::Continue;
-        };
-        let spec = id.spec();
         let authenticated = {
             let mut c = client.borrow_mut();
-            c.last_cmd = spec.name;
+            if let Some(id) = plan.id {
+                c.last_cmd = id.spec().name;
+            }
             c.authenticated
         };
-        if !id.arity_ok(args.len()) {
-            return self.reject(sh, client, id, CmdError::WrongArity(spec.name.into()), out);
-        }
-        // Like Redis: unknown-command and arity errors first, then authentication.
-        if !authenticated && spec.flags & crate::cmd::flags::NO_AUTH == 0 {
-            return self.reject(sh, client, id, CmdError::NoAuth, out);
-        }
+        let id = match cmd::admit::admit(plan.id, &args, authenticated) {
+            Admission::Run(id) => id,
+            Admission::Reject(Some(id), e) => return self.reject(sh, client, id, e, out),
+            Admission::Reject(None, e) => {
+                self.local_result(sh, None, Err(e), out);
+                self.flag_multi();
+                return Flow::Continue;
+            }
+        };
+        let spec = id.spec();
         if self.multi.is_some() {
             if let Some(flow) = self.queue(ctx, sh, client, id, &args, now, out) {
                 return flow;

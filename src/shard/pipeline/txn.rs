@@ -25,7 +25,7 @@
 
 use super::prefetch::Plan;
 use super::{Flow, Gather, Piece, Pipeline};
-use crate::cmd::{self, keys, Args, CmdId, Route};
+use crate::cmd::{self, admit::InMulti, keys, Args, CmdId, Route};
 use crate::error::CmdError;
 use crate::resp::reply;
 use crate::shard::lock;
@@ -146,22 +146,19 @@ impl Pipeline {
         now: u64,
         out: &mut Vec<u8>,
     ) -> Option<Flow> {
-        match id {
-            CmdId::Exec => return Some(Flow::Exec),
-            CmdId::Quit | CmdId::Reset => return None,
-            CmdId::Discard => {
+        match cmd::admit::in_multi(id) {
+            InMulti::Exec => return Some(Flow::Exec),
+            InMulti::RunNow => return None,
+            InMulti::Discard => {
                 sh.stats.calls[id as usize] += 1;
                 self.end_multi(client);
                 let client_id = client.borrow().id;
                 self.drop_watches_reply(ctx, sh, client_id, Gather::AllOk, 0, out);
                 return Some(Flow::Continue);
             }
-            CmdId::Multi => self.local_result(sh, Some(id), Err(CmdError::NestedMulti), out),
-            CmdId::Watch => self.local_result(sh, Some(id), Err(CmdError::WatchInMulti), out),
-            _ if id.spec().flags & cmd::flags::NO_MULTI != 0 => {
-                return Some(self.reject(sh, client, id, CmdError::NotAllowedInMulti, out));
-            }
-            _ => {
+            InMulti::Refuse(e) => self.local_result(sh, Some(id), Err(e), out),
+            InMulti::Abort(e) => return Some(self.reject(sh, client, id, e, out)),
+            InMulti::Queue => {
                 // Like Redis: over maxmemory nothing is queued (the queue would grow without
                 // bound), and the transaction is flagged to abort.
                 let admission = sh.store.evict_for_write(now);
