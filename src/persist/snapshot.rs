@@ -85,7 +85,12 @@ impl std::fmt::Display for StartError {
 /// Starts the writer thread of a save of `shards` shards into `path` and returns the save's
 /// epoch; the shards' parts follow (the caller arranges the cut, see
 /// `shard::pipeline::snapshot_cut`).
-pub fn start(shards: usize, path: PathBuf) -> Result<u64, StartError> {
+/// `done` is called on the writer thread once the file is complete or the save failed.
+pub fn start(
+    shards: usize,
+    path: PathBuf,
+    done: impl FnOnce() + Send + 'static,
+) -> Result<u64, StartError> {
     if IN_PROGRESS.swap(true, Ordering::SeqCst) {
         return Err(StartError::InProgress);
     }
@@ -112,6 +117,7 @@ pub fn start(shards: usize, path: PathBuf) -> Result<u64, StartError> {
                 *j = None;
             }
             IN_PROGRESS.store(false, Ordering::SeqCst);
+            done();
         });
     match spawned {
         Ok(_) => {

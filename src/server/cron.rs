@@ -5,7 +5,6 @@
 //! |---|---|
 //! | [`save_rules`] | shard 0 only: starts a snapshot when a `--save` rule is due |
 //! | [`snapshot_part`] | writes this shard's part of a snapshot that started |
-//! | [`finish_rotation`] | wakes the log flusher when a snapshot ended, so the log starts over |
 //! | [`active_expire`] | frees expired keys nobody touches (Redis's adaptive cycle) |
 //! | [`evict`] | picks up CONFIG SET maxmemory/policy and evicts while over the limit |
 
@@ -39,7 +38,6 @@ pub fn spawn(ctx: &Rc<Ctx>) {
             if !ctx.stopping.get() {
                 snapshot_part(&ctx).await;
             }
-            finish_rotation(&ctx);
             active_expire(&ctx).await;
             evict(&ctx).await;
         }
@@ -56,16 +54,6 @@ pub fn spawn(ctx: &Rc<Ctx>) {
 fn save_rules(ctx: &Ctx) {
     if ctx.id == 0 {
         snapshot::check_save_rules(|| crate::shard::pipeline::start_snapshot(ctx));
-    }
-}
-
-/// Once the snapshot is complete, the flusher replaces the log with the one that continues
-/// from it.
-fn finish_rotation(ctx: &Ctx) {
-    if !snapshot::in_progress() {
-        if let Some(log) = ctx.shard.borrow_mut().aof.as_mut().filter(|l| l.rotating) {
-            log.wake_flusher();
-        }
     }
 }
 

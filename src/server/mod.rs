@@ -93,12 +93,13 @@ pub fn run(cfg: Config) -> Result<(), String> {
     });
     crate::persist::snapshot::init_last_save(crate::clock::now_ms() / 1000);
     let (to_server, inbox) = flume::unbounded::<ToServer>();
-    let control = Control::new(to_server);
+    let (to_shards, mut inboxes): (Vec<_>, Vec<_>) =
+        (0..shards).map(|_| flume::unbounded::<ToShard>()).unzip();
+    let control = Control::new(to_server, to_shards.clone());
     signal_thread(control.clone())?;
     // Builders are cloned here, on the main thread: cloning inside executors is unsound in 0.9.
     let requests: MeshBuilder<Box<Hop>, _> = MeshBuilder::full(shards, MESH_CHANNEL_SLOTS);
     let replies: MeshBuilder<Box<Hop>, _> = MeshBuilder::full(shards, MESH_CHANNEL_SLOTS);
-    let mut to_shards = Vec::with_capacity(shards);
     let mut handles = Vec::with_capacity(shards);
     for i in 0..shards {
         let placement = if pin {
@@ -119,8 +120,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
             control.clone(),
             info.clone(),
         );
-        let (to_shard, shard_inbox) = flume::unbounded::<ToShard>();
-        to_shards.push(to_shard);
+        let shard_inbox = inboxes.remove(0);
         let persistence = cfg
             .appendonly
             .then(|| (cfg.dir.clone(), cfg.appendfsync, verdicts.clone()));
@@ -390,13 +390,11 @@ fn spawn_control_task(
                     ctx.stopping.set(true);
                     ctx.stop_signal.close();
                 }
-                ToShard::AllDrained => {
-                    all_drained.signal(1);
-                    return;
-                }
+                ToShard::AllDrained => all_drained.signal(1),
+                ToShard::SnapshotDone => ctx.snapshot_finished(),
             }
         }
-        // The server is gone (it never is before AllDrained): do not hold shutdown up.
+        // Every sender is gone (never before AllDrained): do not hold shutdown up.
         all_drained.signal(1);
     })
     .detach();
@@ -411,8 +409,9 @@ async fn shutdown_snapshot(ctx: &Ctx) {
         return;
     }
     if ctx.id == 0 {
-        while snapshot::in_progress() {
-            glommio::timer::sleep(Duration::from_millis(2)).await;
+        // A save still running finishes first.
+        if snapshot::in_progress() {
+            ctx.snapshot_done_after(ctx.snapshots_done()).await;
         }
         if let Err(e) = crate::shard::pipeline::start_snapshot(ctx) {
             eprintln!("corekv: no snapshot at shutdown: {e}");
@@ -428,8 +427,9 @@ async fn shutdown_snapshot(ctx: &Ctx) {
         }
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
+    let seen = ctx.snapshots_done();
     cron::snapshot_part(ctx).await;
-    while snapshot::in_progress() {
-        glommio::timer::sleep(Duration::from_millis(2)).await;
+    if snapshot::in_progress() {
+        ctx.snapshot_done_after(seen).await;
     }
 }

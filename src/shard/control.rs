@@ -3,6 +3,7 @@
 //! ```text
 //!   signal thread --Stop--> main thread (server::run) <--Ready / Failed / Stop / Drained-- shards
 //!                           main thread --Stop / AllDrained--> every shard's control task
+//!   snapshot writer thread --SnapshotDone--> every shard's control task
 //! ```
 //! Shutdown is a conversation, not a flag polled with sleeps: SIGTERM or SHUTDOWN asks the
 //! server to stop; the server tells every shard; each shard stops accepting, drains its
@@ -31,17 +32,30 @@ pub enum ToShard {
     Stop,
     /// Every shard has drained: no hop can come any more.
     AllDrained,
+    /// A snapshot's file is complete (or failed): SAVE answers, the log finishes its rotation.
+    SnapshotDone,
 }
 
 /// A shard's (or the signal thread's) handle on the channel to the server.
 #[derive(Clone)]
 pub struct Control {
     to_server: flume::Sender<ToServer>,
+    to_shards: std::sync::Arc<Vec<flume::Sender<ToShard>>>,
 }
 
 impl Control {
-    pub fn new(to_server: flume::Sender<ToServer>) -> Self {
-        Control { to_server }
+    pub fn new(to_server: flume::Sender<ToServer>, to_shards: Vec<flume::Sender<ToShard>>) -> Self {
+        Control {
+            to_server,
+            to_shards: std::sync::Arc::new(to_shards),
+        }
+    }
+
+    /// Tells every shard (from any thread).
+    pub fn broadcast(&self, msg: ToShard) {
+        for s in self.to_shards.iter() {
+            let _ = s.send(msg);
+        }
     }
 
     /// Asks the server to stop, as SIGTERM does.

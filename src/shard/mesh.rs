@@ -47,6 +47,9 @@ pub struct Ctx {
     pub live_connections: Cell<usize>,
     /// Signalled when the last connection closes while stopping (the drain waits for it).
     pub all_closed: glommio::sync::Semaphore,
+    /// Snapshots finished since start, and who waits for the next one (SAVE).
+    snapshots_done: Cell<u64>,
+    snapshot_waiters: RefCell<Vec<Waker>>,
     /// The last snapshot epoch whose entries this shard streamed (once per snapshot).
     pub snapshot_epoch: Cell<u64>,
     /// How far this shard's append-only log is durable, when the log is on.
@@ -78,6 +81,8 @@ impl Ctx {
             stop_signal: glommio::sync::Semaphore::new(0),
             live_connections: Cell::new(0),
             all_closed: glommio::sync::Semaphore::new(0),
+            snapshots_done: Cell::new(0),
+            snapshot_waiters: RefCell::new(Vec::new()),
             durability: std::cell::OnceCell::new(),
             snapshot_epoch: Cell::new(crate::persist::snapshot::epoch()),
             lock: super::lock::TxnLock::default(),
@@ -168,6 +173,44 @@ impl Ctx {
     /// [`Ctx::set_this`] was called.
     pub fn this(&self) -> Option<Rc<Ctx>> {
         self.this.borrow().upgrade()
+    }
+
+    /// How many snapshots finished since start (see [`Ctx::snapshot_done_after`]).
+    pub fn snapshots_done(&self) -> u64 {
+        self.snapshots_done.get()
+    }
+
+    /// A snapshot's file is complete or failed (`ToShard::SnapshotDone`): wakes SAVE's waiters
+    /// and the log flusher (which ends its rotation).
+    pub fn snapshot_finished(&self) {
+        self.snapshots_done.set(self.snapshots_done.get() + 1);
+        for w in self.snapshot_waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+        if let Some(log) = self.shard.borrow_mut().aof.as_mut() {
+            log.wake_flusher();
+        }
+    }
+
+    /// Waits until a snapshot finished after `seen` (a value of [`Ctx::snapshots_done`]) and
+    /// none is running. Without a control channel (a shard driven by a test) it polls.
+    pub async fn snapshot_done_after(&self, seen: u64) {
+        use crate::persist::snapshot::in_progress;
+        if self.control.get().is_none() {
+            while in_progress() {
+                glommio::timer::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            return;
+        }
+        std::future::poll_fn(|cx| {
+            if self.snapshots_done.get() > seen && !in_progress() {
+                Poll::Ready(())
+            } else {
+                self.snapshot_waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
     }
 
     /// Lets tasks this context spawns hold it (the server calls it once at start).

@@ -84,13 +84,12 @@ impl Pipeline {
     async fn save(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
         use crate::persist::snapshot;
         ctx.shard.borrow_mut().stats.calls[CmdId::Save as usize] += 1;
+        let seen = ctx.snapshots_done();
         if let Err(e) = start_snapshot(ctx) {
             let mut sh = ctx.shard.borrow_mut();
             return cmd::write_error(&mut sh, &e, out);
         }
-        while snapshot::in_progress() {
-            glommio::timer::sleep(std::time::Duration::from_millis(2)).await;
-        }
+        ctx.snapshot_done_after(seen).await;
         if snapshot::last_ok() {
             reply::ok(out);
         } else {
@@ -210,11 +209,18 @@ pub fn start_snapshot(ctx: &Ctx) -> Result<(), CmdError> {
     let Some(ctx) = ctx.this() else {
         return Err(CmdError::Internal("the shard is not running"));
     };
-    let epoch =
-        snapshot::start(ctx.shards, crate::config::RUNTIME.rdb_path()).map_err(|e| match e {
+    let control = ctx.control.get().cloned();
+    let done = move || {
+        if let Some(c) = control {
+            c.broadcast(crate::shard::control::ToShard::SnapshotDone);
+        }
+    };
+    let epoch = snapshot::start(ctx.shards, crate::config::RUNTIME.rdb_path(), done).map_err(
+        |e| match e {
             StartError::InProgress => CmdError::BgsaveInProgress,
             StartError::Thread(why) => CmdError::CannotStartSave(why),
-        })?;
+        },
+    )?;
     glommio::spawn_local(async move {
         // The caller may hold the shard's state (a command running): start on a later turn.
         futures_lite::future::yield_now().await;
