@@ -54,6 +54,7 @@ mod tests {
             b"9223372036854775808",
             b"-9223372036854775809",
             b"1a",
+            b"1.0",
             b"123456789012345678901",
         ] {
             assert_eq!(string2ll(bad), None, "{}", String::from_utf8_lossy(bad));

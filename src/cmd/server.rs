@@ -147,6 +147,16 @@ pub fn memory(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
 }
 
 /// The configuration parameters CONFIG GET knows, with their current values.
+/// A boolean knob as CONFIG GET shows it.
+fn yes_no(knob: &std::sync::atomic::AtomicBool) -> String {
+    if knob.load(Ordering::Relaxed) {
+        "yes"
+    } else {
+        "no"
+    }
+    .into()
+}
+
 fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
     vec![
         ("bind", sh.settings.bind.clone()),
@@ -161,15 +171,7 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
                 .join(" "),
         ),
         ("dbfilename", RUNTIME.dbfilename()),
-        (
-            "appendonly",
-            if RUNTIME.appendonly.load(Ordering::Relaxed) {
-                "yes"
-            } else {
-                "no"
-            }
-            .into(),
-        ),
+        ("appendonly", yes_no(&RUNTIME.appendonly)),
         ("appendfsync", RUNTIME.appendfsync_name().into()),
         ("dir", RUNTIME.dir()),
         ("databases", "1".into()),
@@ -204,24 +206,8 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
                 .load(Ordering::Relaxed)
                 .to_string(),
         ),
-        (
-            "cross-shard-atomic",
-            if RUNTIME.cross_shard_atomic.load(Ordering::Relaxed) {
-                "yes"
-            } else {
-                "no"
-            }
-            .into(),
-        ),
-        (
-            "protected-mode",
-            if RUNTIME.protected_mode.load(Ordering::Relaxed) {
-                "yes"
-            } else {
-                "no"
-            }
-            .into(),
-        ),
+        ("cross-shard-atomic", yes_no(&RUNTIME.cross_shard_atomic)),
+        ("protected-mode", yes_no(&RUNTIME.protected_mode)),
         ("requirepass", RUNTIME.requirepass().unwrap_or_default()),
         ("tcp-backlog", sh.settings.tcp_backlog.to_string()),
         (
@@ -309,7 +295,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
                 ),
                 "save" => Update::SaveRules(crate::config::parse_save_rules(&value).map_err(|e| bad(&e))?),
                 "appendonly"
-                    if value.eq_ignore_ascii_case(if RUNTIME.appendonly.load(Ordering::Relaxed) { "yes" } else { "no" }) =>
+                    if value.eq_ignore_ascii_case(&yes_no(&RUNTIME.appendonly)) =>
                 {
                     continue
                 }
