@@ -1,8 +1,9 @@
 //! Server and connection commands: PING, TIME, FLUSH*, COMMAND, CONFIG, INFO, HELLO, CLIENT,
 //! SELECT.
 //!
-//! INFO is gathered: every shard answers the internal `__stats` with a fixed array of counters
-//! ([`stats`]); the connection sums them and formats the text ([`format_info`]).
+//! INFO is gathered: every shard answers `ShardOp::Stats` with its named counters
+//! ([`stats`], [`ShardCounters`]); the connection adds them up and formats the text
+//! ([`format_info`]).
 
 use super::args::{eq_ic, Args};
 use super::{flags, CmdId, TABLE};
@@ -457,7 +458,7 @@ pub fn info_sections(a: &Args) -> u32 {
     mask
 }
 
-/// Sums the shards' `__stats` arrays (each given as its list of integers) and writes INFO.
+/// Adds up the shards' counters and writes INFO's text for `sections`.
 pub fn format_info(
     sections: u32,
     per_shard: &[&ShardCounters],

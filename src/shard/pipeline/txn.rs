@@ -20,7 +20,7 @@
 //! FLUSHALL, SCAN, RANDOMKEY) take every shard; INFO, CLIENT and keyless commands take none.
 //! A runtime error inside EXEC is that command's entry in the reply array; the rest still run.
 //!
-//! WATCH registers the keys on their shards (`shard::watch`); the shards holding watched keys
+//! WATCH registers the keys on their shards (`cmd::watch`); the shards holding watched keys
 //! join the EXEC's shards, so the check and the commands happen while all of them are held.
 
 use super::prefetch::Plan;
