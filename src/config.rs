@@ -34,6 +34,11 @@ pub struct Config {
     #[arg(long, default_value_t = 0)]
     pub spin_before_park: u64,
 
+    /// Microseconds a shard that waits for another shard's reply spins before sleeping (only
+    /// while a hop is in flight, so an idle server never spins). 0: sleep at once.
+    #[arg(long, default_value_t = 0)]
+    pub hop_spin: u64,
+
     /// Run multi-key commands whose keys live on several shards (MGET, MSET, DEL, EXISTS,
     /// TOUCH, UNLINK, KEYS, DBSIZE, FLUSHALL, RANDOMKEY) atomically, holding their shards, as
     /// Redis does. `no` runs their parts independently (faster, but another client can see a
@@ -279,6 +284,9 @@ impl DirtyCounts {
 /// authenticates).
 pub struct Runtime {
     pub proto_max_bulk_len: AtomicU64,
+    /// --spin-before-park and --hop-spin, in microseconds.
+    pub spin_before_park_us: AtomicU64,
+    pub hop_spin_us: AtomicU64,
     pub hz: AtomicU64,
     pub protected_mode: AtomicBool,
     pub maxclients: AtomicU64,
@@ -307,6 +315,8 @@ pub struct Runtime {
 
 pub static RUNTIME: Runtime = Runtime {
     proto_max_bulk_len: AtomicU64::new(512 * 1024 * 1024),
+    spin_before_park_us: AtomicU64::new(0),
+    hop_spin_us: AtomicU64::new(0),
     hz: AtomicU64::new(10),
     protected_mode: AtomicBool::new(true),
     maxclients: AtomicU64::new(10000),
@@ -331,6 +341,10 @@ impl Runtime {
         RUNTIME
             .proto_max_bulk_len
             .store(cfg.proto_max_bulk_len, Ordering::Relaxed);
+        RUNTIME
+            .spin_before_park_us
+            .store(cfg.spin_before_park, Ordering::Relaxed);
+        RUNTIME.hop_spin_us.store(cfg.hop_spin, Ordering::Relaxed);
         RUNTIME.hz.store(cfg.hz as u64, Ordering::Relaxed);
         RUNTIME
             .protected_mode

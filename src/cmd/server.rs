@@ -356,6 +356,11 @@ pub struct ShardCounters {
     pub failed: Vec<u64>,
     /// Error replies by error code (the first word of the error).
     pub errors: Vec<(&'static str, u64)>,
+    /// Cross-core hops sent and served, and the sampled time of their two legs (ns, samples).
+    pub hops_sent: u64,
+    pub hops_served: u64,
+    pub hop_to_peer: (u64, u64),
+    pub hop_back: (u64, u64),
 }
 
 impl ShardCounters {
@@ -377,6 +382,12 @@ impl ShardCounters {
         self.evicted_keys += o.evicted_keys;
         self.used_memory += o.used_memory;
         self.client_bytes += o.client_bytes;
+        self.hops_sent += o.hops_sent;
+        self.hops_served += o.hops_served;
+        self.hop_to_peer.0 += o.hop_to_peer.0;
+        self.hop_to_peer.1 += o.hop_to_peer.1;
+        self.hop_back.0 += o.hop_back.0;
+        self.hop_back.1 += o.hop_back.1;
         add_columns(&mut self.calls, &o.calls);
         add_columns(&mut self.failed, &o.failed);
         for &(code, n) in &o.errors {
@@ -420,6 +431,10 @@ pub fn stats(sh: &Shard) -> ShardCounters {
         calls: sh.stats.calls.clone(),
         failed: sh.stats.failed.clone(),
         errors: sh.stats.errors.clone(),
+        hops_sent: sh.hops.sent.get(),
+        hops_served: sh.hops.served.get(),
+        hop_to_peer: (sh.hops.to_peer_ns.get(), sh.hops.to_peer_samples.get()),
+        hop_back: (sh.hops.back_ns.get(), sh.hops.back_samples.get()),
     }
 }
 
@@ -437,6 +452,7 @@ const SECTIONS: &[&str] = &[
     "keyspace",
     "commandstats",
     "shards",
+    "hops",
 ];
 const DEFAULT_SECTIONS: u32 = (1 << 11) - 1 | 1 << 12;
 
@@ -598,6 +614,18 @@ pub fn format_info(
             );
         }
         s.push_str("\r\n");
+    }
+    if on("hops") {
+        let avg_us = |(ns, n): (u64, u64)| if n == 0 { 0.0 } else { ns as f64 / n as f64 / 1000.0 };
+        let _ = write!(
+            s,
+            "# Hops\r\nhops_sent:{}\r\nhops_served:{}\r\nhop_samples:{}\r\nhop_to_peer_us_avg:{:.2}\r\nhop_back_us_avg:{:.2}\r\n\r\n",
+            t.hops_sent,
+            t.hops_served,
+            t.hop_to_peer.1,
+            avg_us(t.hop_to_peer),
+            avg_us(t.hop_back),
+        );
     }
     if on("shards") {
         s.push_str("# Shards\r\n");

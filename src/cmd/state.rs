@@ -61,6 +61,29 @@ impl ShardStats {
     }
 }
 
+/// One core's cross-core hop counters (INFO hops). The shard layer, which sends and serves the
+/// hops, updates them through a shared handle (`Cell`s, one thread); INFO sums them over the
+/// shards like the other counters. One hop in [`HOP_SAMPLE_EVERY`] is timed: from its send to
+/// its destination receiving it, and from the destination's reply to the origin receiving it.
+#[derive(Debug, Default)]
+pub struct HopCounters {
+    pub sent: std::cell::Cell<u64>,
+    pub served: std::cell::Cell<u64>,
+    pub to_peer_ns: std::cell::Cell<u64>,
+    pub to_peer_samples: std::cell::Cell<u64>,
+    pub back_ns: std::cell::Cell<u64>,
+    pub back_samples: std::cell::Cell<u64>,
+}
+
+/// One hop in this many is timed (two clock reads on each side).
+pub const HOP_SAMPLE_EVERY: u64 = 16;
+
+impl HopCounters {
+    pub fn add(cell: &std::cell::Cell<u64>, n: u64) {
+        cell.set(cell.get() + n);
+    }
+}
+
 /// What CLIENT LIST / CLIENT INFO show about one connection.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
@@ -116,6 +139,8 @@ pub struct Shard {
     pub aof: Option<crate::persist::aof::AofLog>,
     /// Keys watched by connections (of any core) for their next EXEC.
     pub watch: watch::WatchTable,
+    /// This core's hop counters (shared with the shard layer's context).
+    pub hops: std::rc::Rc<HopCounters>,
     /// The last snapshot this shard's store began (at the snapshot's cut, see
     /// `shard::pipeline::snapshot_cut`); the background duty then streams its entries.
     pub snapshot_begun: u64,
@@ -133,6 +158,7 @@ impl Shard {
             settings,
             aof: None,
             watch: watch::WatchTable::default(),
+            hops: std::rc::Rc::default(),
             snapshot_begun: 0,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }

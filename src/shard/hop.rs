@@ -126,6 +126,9 @@ pub struct Hop {
     pub results: Vec<(u32, ShardReply)>,
     /// End offset in `reply` of each op's reply, from op `first_op` on.
     pub ends: Vec<usize>,
+    /// When this hop is one of the timed ones: the instant its current leg began (the send, or
+    /// the destination's reply). See `cmd::state::HopCounters`.
+    pub timed: Option<std::time::Instant>,
     /// Ops before this one ran in an earlier trip and their replies were consumed. A hop stops
     /// once its replies pass [`HOP_REPLY_BUDGET`] and is sent again for the rest, so a pipeline
     /// of big replies never pins more than about that much memory per hop.
@@ -150,6 +153,7 @@ impl Hop {
         self.atomic = false;
         self.wal_writers.clear();
         self.wal_epoch = 0;
+        self.timed = None;
     }
 
     /// Appends a client command whose arguments are copied from `args`.

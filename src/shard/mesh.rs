@@ -58,6 +58,15 @@ pub struct Ctx {
     pub lock: super::lock::TxnLock,
     /// This context itself, for tasks the lock spawns (set by `spawn_mesh_tasks`).
     this: RefCell<std::rc::Weak<Ctx>>,
+    /// This core's hop counters (the same as its shard's, for INFO hops).
+    pub hops: Rc<crate::cmd::state::HopCounters>,
+    /// Hops sent and not back yet. While there is one, the executor spins for --hop-spin
+    /// before it sleeps: the reply usually comes within microseconds, and a shard that is not
+    /// asleep needs no wake-up (no eventfd write by the peer, no sleep and wake-up here).
+    in_flight: Cell<u32>,
+    /// (--spin-before-park, --hop-spin): how long to spin before parking when idle, and while
+    /// a hop is in flight.
+    spins: (std::time::Duration, std::time::Duration),
     /// The channel to the server layer (unset when a test drives a shard on its own).
     pub control: std::cell::OnceCell<super::control::Control>,
 }
@@ -68,7 +77,18 @@ impl Ctx {
         requests: Option<Senders<Box<Hop>>>,
         replies: Option<Senders<Box<Hop>>>,
     ) -> Self {
+        let hops = shard.hops.clone();
+        let us = |a: &std::sync::atomic::AtomicU64| {
+            std::time::Duration::from_micros(a.load(std::sync::atomic::Ordering::Relaxed))
+        };
+        let spins = (
+            us(&crate::config::RUNTIME.spin_before_park_us),
+            us(&crate::config::RUNTIME.hop_spin_us),
+        );
         Ctx {
+            hops,
+            in_flight: Cell::new(0),
+            spins,
             id: shard.id,
             shards: shard.shards,
             shard: RefCell::new(shard),
@@ -149,7 +169,13 @@ impl Ctx {
     /// Sends a hop to the shard that will run it. Returns false (and logs) if it could not be
     /// sent: the mesh is closed, which happens only after every shard has drained, so a caller
     /// must then not wait for the hop's reply.
-    pub async fn send(&self, dest: usize, hop: Box<Hop>) -> bool {
+    pub async fn send(&self, dest: usize, mut hop: Box<Hop>) -> bool {
+        let sent = self.hops.sent.get();
+        self.hops.sent.set(sent + 1);
+        if sent % crate::cmd::state::HOP_SAMPLE_EVERY == 0 {
+            hop.timed = Some(std::time::Instant::now());
+        }
+        self.hop_left();
         let Some(senders) = self.requests.as_ref() else {
             eprintln!(
                 "corekv: shard {}: bug: a hop to shard {dest} with one shard",
@@ -160,6 +186,7 @@ impl Ctx {
         match senders.send_to(dest, hop).await {
             Ok(()) => true,
             Err(_) => {
+                self.hop_back();
                 eprintln!(
                     "corekv: shard {}: cannot send to shard {dest}: mesh closed",
                     self.id
@@ -219,8 +246,11 @@ impl Ctx {
     }
 
     /// Sends a hop that ran here back to the core that sent it.
-    pub async fn reply_to_origin(&self, hop: Box<Hop>) {
+    pub async fn reply_to_origin(&self, mut hop: Box<Hop>) {
         let origin = hop.origin;
+        if hop.timed.is_some() {
+            hop.timed = Some(std::time::Instant::now());
+        }
         if let Some(tx) = self.replies.as_ref() {
             // The mesh lives until every shard has finished, so a send cannot fail while we run.
             let _ = tx.send_to(origin, hop).await;
@@ -244,7 +274,37 @@ impl Ctx {
         .await
     }
 
-    fn deliver(&self, hop: Box<Hop>) {
+    /// Records a timed hop's leg that ended now (into `ns` / `samples`).
+    fn time_leg(hop: &Hop, ns: &Cell<u64>, samples: &Cell<u64>) {
+        if let Some(t) = hop.timed {
+            use crate::cmd::state::HopCounters;
+            HopCounters::add(ns, t.elapsed().as_nanos() as u64);
+            HopCounters::add(samples, 1);
+        }
+    }
+
+    /// A hop leaves: the first one in flight makes the executor spin before parking.
+    fn hop_left(&self) {
+        let n = self.in_flight.get();
+        self.in_flight.set(n + 1);
+        if n == 0 && self.spins.1 > self.spins.0 {
+            glommio::executor().set_spin_before_park(Some(self.spins.1));
+        }
+    }
+
+    /// A hop came back (or could not be sent): the last one restores the idle spin.
+    fn hop_back(&self) {
+        let n = self.in_flight.get().saturating_sub(1);
+        self.in_flight.set(n);
+        if n == 0 && self.spins.1 > self.spins.0 {
+            glommio::executor().set_spin_before_park(Some(self.spins.0));
+        }
+    }
+
+    fn deliver(&self, mut hop: Box<Hop>) {
+        self.hop_back();
+        Self::time_leg(&hop, &self.hops.back_ns, &self.hops.back_samples);
+        hop.timed = None;
         let mut slots = self.slots.borrow_mut();
         let Some(slot) = slots.get_mut(hop.waiter as usize) else {
             drop(slots);
@@ -272,6 +332,8 @@ pub fn spawn_mesh_tasks(
         let ctx = ctx.clone();
         glommio::spawn_local(async move {
             while let Some(hop) = rx.recv().await {
+                crate::cmd::state::HopCounters::add(&ctx.hops.served, 1);
+                Ctx::time_leg(&hop, &ctx.hops.to_peer_ns, &ctx.hops.to_peer_samples);
                 super::lock::serve(&ctx, hop).await;
             }
         })
