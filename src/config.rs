@@ -24,8 +24,9 @@ pub struct Config {
     #[arg(long, default_value_t = 6379)]
     pub port: u16,
 
-    /// Number of shards (one executor each). Default: the CPUs this process may run on.
-    /// Shards are pinned to their own CPU unless there are more shards than CPUs.
+    /// Number of shards (one executor each). Default: the CPUs this process may use that are
+    /// free at start, less one left to clients and the network stack when that is under 4
+    /// (server::cpus, tuning/cpus.md).
     #[arg(long)]
     pub shards: Option<usize>,
 
@@ -33,11 +34,6 @@ pub struct Config {
     /// from ~63 us to ~13 us at the cost of a busy core.
     #[arg(long, default_value_t = 0)]
     pub spin_before_park: u64,
-
-    /// Microseconds a shard that waits for another shard's reply spins before sleeping (only
-    /// while a hop is in flight, so an idle server never spins). 0: sleep at once.
-    #[arg(long, default_value_t = 0)]
-    pub hop_spin: u64,
 
     /// Run multi-key commands whose keys live on several shards (MGET, MSET, DEL, EXISTS,
     /// TOUCH, UNLINK, KEYS, DBSIZE, FLUSHALL, RANDOMKEY) atomically, holding their shards, as
@@ -58,8 +54,13 @@ pub struct Config {
     #[arg(long, default_value_t = 1024)]
     pub tcp_backlog: i32,
 
-    /// Do not pin shards to CPUs even when there are enough of them.
+    /// Pin each shard to its own free CPU (when there are enough of them). Pays on a machine
+    /// whose CPUs are the server's alone; hurts where they are shared (tuning/cpus.md).
     #[arg(long)]
+    pub pin: bool,
+
+    /// Do not pin (the default since shards stopped pinning themselves; kept for scripts).
+    #[arg(long, hide = true)]
     pub no_pin: bool,
 
     /// Require clients to authenticate (AUTH / HELLO AUTH) with this password, user `default`.
@@ -192,14 +193,8 @@ impl Config {
             })
     }
 
-    pub fn shard_count(&self) -> usize {
-        self.shards
-            .unwrap_or_else(|| Self::available_cpus().len())
-            .max(1)
-    }
-
     pub fn validate(&self) -> Result<(), String> {
-        let n = self.shard_count();
+        let n = self.shards.unwrap_or(1);
         if n > 1024 {
             return Err(format!("--shards {n} is more than the 1024 supported"));
         }
@@ -284,9 +279,6 @@ impl DirtyCounts {
 /// authenticates).
 pub struct Runtime {
     pub proto_max_bulk_len: AtomicU64,
-    /// --spin-before-park and --hop-spin, in microseconds.
-    pub spin_before_park_us: AtomicU64,
-    pub hop_spin_us: AtomicU64,
     pub hz: AtomicU64,
     pub protected_mode: AtomicBool,
     pub maxclients: AtomicU64,
@@ -315,8 +307,6 @@ pub struct Runtime {
 
 pub static RUNTIME: Runtime = Runtime {
     proto_max_bulk_len: AtomicU64::new(512 * 1024 * 1024),
-    spin_before_park_us: AtomicU64::new(0),
-    hop_spin_us: AtomicU64::new(0),
     hz: AtomicU64::new(10),
     protected_mode: AtomicBool::new(true),
     maxclients: AtomicU64::new(10000),
@@ -341,10 +331,6 @@ impl Runtime {
         RUNTIME
             .proto_max_bulk_len
             .store(cfg.proto_max_bulk_len, Ordering::Relaxed);
-        RUNTIME
-            .spin_before_park_us
-            .store(cfg.spin_before_park, Ordering::Relaxed);
-        RUNTIME.hop_spin_us.store(cfg.hop_spin, Ordering::Relaxed);
         RUNTIME.hz.store(cfg.hz as u64, Ordering::Relaxed);
         RUNTIME
             .protected_mode

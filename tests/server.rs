@@ -217,3 +217,58 @@ fn info_aggregates_every_shard() {
         assert_eq!(dbsize, 0);
     });
 }
+
+#[test]
+fn info_hops_counts_the_cross_core_hops() {
+    for_each_shard_count(|s| {
+        let mut con = s.client();
+        for i in 0..200 {
+            let _: Option<String> = redis::cmd("GET")
+                .arg(format!("hop{i}"))
+                .query(&mut con)
+                .unwrap();
+        }
+        let info: String = redis::cmd("INFO").arg("hops").query(&mut con).unwrap();
+        let n = |f: &str| -> f64 { info_field(&info, f).unwrap().trim().parse().unwrap() };
+        assert!(info.starts_with("# Hops"), "{info}");
+        // INFO's own gather is a hop to each other shard, counted by some shards before
+        // their counters are read and by others after.
+        assert!(
+            n("hops_served") - n("hops_sent") <= s.shards as f64,
+            "{info}"
+        );
+        if s.shards == 1 {
+            assert_eq!(n("hops_sent"), 0.0, "{info}");
+        } else {
+            // One GET in a connection's batch: each GET for another shard's key is one hop
+            // (about 3 in 4 of 200 at 4 shards), and one in 16 hops is timed.
+            assert!((100.0..=200.0).contains(&n("hops_sent")), "{info}");
+            assert!(n("hop_samples") >= 1.0, "{info}");
+            assert!(n("hop_to_peer_us_avg") > 0.0, "{info}");
+        }
+        // Not a default section.
+        let default: String = redis::cmd("INFO").query(&mut con).unwrap();
+        assert!(!default.contains("# Hops"));
+    });
+}
+
+#[test]
+fn default_placement_is_reported_and_unpinned() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_corekv"))
+        .args(["--bind", "127.0.0.1", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let line = std::io::BufReader::new(out)
+        .lines()
+        .map(Result::unwrap)
+        .find(|l| l.contains(" ready: listening on "))
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    // "N shard(s) (C CPUs, F free[, one left ...]; --shards N to choose), not pinned"
+    assert!(line.contains(" CPUs, ") && line.contains(" free"), "{line}");
+    assert!(line.ends_with("not pinned"), "{line}");
+}

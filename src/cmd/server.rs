@@ -616,7 +616,13 @@ pub fn format_info(
         s.push_str("\r\n");
     }
     if on("hops") {
-        let avg_us = |(ns, n): (u64, u64)| if n == 0 { 0.0 } else { ns as f64 / n as f64 / 1000.0 };
+        let avg_us = |(ns, n): (u64, u64)| {
+            if n == 0 {
+                0.0
+            } else {
+                ns as f64 / n as f64 / 1000.0
+            }
+        };
         let _ = write!(
             s,
             "# Hops\r\nhops_sent:{}\r\nhops_served:{}\r\nhop_samples:{}\r\nhop_to_peer_us_avg:{:.2}\r\nhop_back_us_avg:{:.2}\r\n\r\n",

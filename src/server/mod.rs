@@ -13,7 +13,9 @@
 //! rules), writes the rest of its log and closes its side of the meshes, so no hop is ever cut
 //! short.
 
+pub mod cpus;
 pub mod cron;
+pub mod kernel;
 pub mod recover;
 
 use crate::config::{Config, Runtime, RUNTIME};
@@ -43,10 +45,10 @@ pub fn run(cfg: Config) -> Result<(), String> {
     cfg.validate()?;
     Runtime::init(&cfg);
     check_memlock()?;
-    let shards = cfg.shard_count();
+    kernel::check()?;
+    let placed = cpus::place(cfg.shards, cfg.pin && !cfg.no_pin);
+    let shards = placed.shards;
     RUNTIME.dirty.init(shards);
-    let cpus = Config::available_cpus();
-    let pin = !cfg.no_pin && shards <= cpus.len();
 
     // SO_REUSEPORT would let this process share a port another server (a second corekv of the
     // same user) already serves, and the kernel would split the clients between the two: check
@@ -102,15 +104,15 @@ pub fn run(cfg: Config) -> Result<(), String> {
     let replies: MeshBuilder<Box<Hop>, _> = MeshBuilder::full(shards, MESH_CHANNEL_SLOTS);
     let mut handles = Vec::with_capacity(shards);
     for i in 0..shards {
-        let placement = if pin {
-            Placement::Fixed(cpus[i])
-        } else {
-            Placement::Unbound
+        let cpu = placed.pin_to.as_ref().map(|c| c[i]);
+        let placement = match cpu {
+            Some(cpu) => Placement::Fixed(cpu),
+            None => Placement::Unbound,
         };
-        let pool = if pin {
+        let pool = if let Some(cpu) = cpu {
             PoolPlacement::Custom(vec![glommio::CpuSet::online()
                 .map_err(|e| e.to_string())?
-                .filter(|l| l.cpu == cpus[i])])
+                .filter(|l| l.cpu == cpu)])
         } else {
             PoolPlacement::Unbound(1)
         };
@@ -167,9 +169,9 @@ pub fn run(cfg: Config) -> Result<(), String> {
     }
     drop(reserved);
     println!(
-        "corekv {} ready: listening on {addr}, {shards} shard(s), {}",
+        "corekv {} ready: listening on {addr}, {}",
         env!("CARGO_PKG_VERSION"),
-        if pin { "pinned" } else { "unpinned" }
+        placed.why
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();

@@ -60,13 +60,6 @@ pub struct Ctx {
     this: RefCell<std::rc::Weak<Ctx>>,
     /// This core's hop counters (the same as its shard's, for INFO hops).
     pub hops: Rc<crate::cmd::state::HopCounters>,
-    /// Hops sent and not back yet. While there is one, the executor spins for --hop-spin
-    /// before it sleeps: the reply usually comes within microseconds, and a shard that is not
-    /// asleep needs no wake-up (no eventfd write by the peer, no sleep and wake-up here).
-    in_flight: Cell<u32>,
-    /// (--spin-before-park, --hop-spin): how long to spin before parking when idle, and while
-    /// a hop is in flight.
-    spins: (std::time::Duration, std::time::Duration),
     /// The channel to the server layer (unset when a test drives a shard on its own).
     pub control: std::cell::OnceCell<super::control::Control>,
 }
@@ -78,17 +71,8 @@ impl Ctx {
         replies: Option<Senders<Box<Hop>>>,
     ) -> Self {
         let hops = shard.hops.clone();
-        let us = |a: &std::sync::atomic::AtomicU64| {
-            std::time::Duration::from_micros(a.load(std::sync::atomic::Ordering::Relaxed))
-        };
-        let spins = (
-            us(&crate::config::RUNTIME.spin_before_park_us),
-            us(&crate::config::RUNTIME.hop_spin_us),
-        );
         Ctx {
             hops,
-            in_flight: Cell::new(0),
-            spins,
             id: shard.id,
             shards: shard.shards,
             shard: RefCell::new(shard),
@@ -175,7 +159,6 @@ impl Ctx {
         if sent % crate::cmd::state::HOP_SAMPLE_EVERY == 0 {
             hop.timed = Some(std::time::Instant::now());
         }
-        self.hop_left();
         let Some(senders) = self.requests.as_ref() else {
             eprintln!(
                 "corekv: shard {}: bug: a hop to shard {dest} with one shard",
@@ -186,7 +169,6 @@ impl Ctx {
         match senders.send_to(dest, hop).await {
             Ok(()) => true,
             Err(_) => {
-                self.hop_back();
                 eprintln!(
                     "corekv: shard {}: cannot send to shard {dest}: mesh closed",
                     self.id
@@ -283,26 +265,7 @@ impl Ctx {
         }
     }
 
-    /// A hop leaves: the first one in flight makes the executor spin before parking.
-    fn hop_left(&self) {
-        let n = self.in_flight.get();
-        self.in_flight.set(n + 1);
-        if n == 0 && self.spins.1 > self.spins.0 {
-            glommio::executor().set_spin_before_park(Some(self.spins.1));
-        }
-    }
-
-    /// A hop came back (or could not be sent): the last one restores the idle spin.
-    fn hop_back(&self) {
-        let n = self.in_flight.get().saturating_sub(1);
-        self.in_flight.set(n);
-        if n == 0 && self.spins.1 > self.spins.0 {
-            glommio::executor().set_spin_before_park(Some(self.spins.0));
-        }
-    }
-
     fn deliver(&self, mut hop: Box<Hop>) {
-        self.hop_back();
         Self::time_leg(&hop, &self.hops.back_ns, &self.hops.back_samples);
         hop.timed = None;
         let mut slots = self.slots.borrow_mut();

@@ -1452,6 +1452,8 @@ impl LocalExecutor {
             let waker = dummy_waker();
             let cx = &mut Context::from_waker(&waker);
 
+            let spin_before_park = self.spin_before_park().unwrap_or_default();
+
             let future = this
                 .spawn_into(future, TaskQueueHandle::default())
                 .unwrap()
@@ -1492,9 +1494,6 @@ impl LocalExecutor {
                         // future is probably the one setting up the task queues and etc.
                         break t.unwrap();
                     } else {
-                        // corekv patch: read on every park, so that it can change at run time
-                        // (`ExecutorProxy::set_spin_before_park`).
-                        let spin_before_park = this.spin_before_park().unwrap_or_default();
                         while !this.reactor.spin_poll_io().unwrap() {
                             if pre_time.elapsed() > spin_before_park {
                                 this.parker
@@ -2106,24 +2105,6 @@ impl ExecutorProxy {
     /// ```
     ///
     /// [`RefMut`]: https://doc.rust-lang.org/std/cell/struct.RefMut.html
-    /// corekv patch: sets how long this executor spins (polling its rings and channels) before
-    /// it parks when it runs out of work; `None` parks at once. Read at every park, so a caller
-    /// can spin only while it expects something soon (a reply from another executor).
-    pub fn set_spin_before_park(&self, spin: Option<Duration>) {
-        #[cfg(not(feature = "native-tls"))]
-        LOCAL_EX.with(|local_ex| local_ex.queues.borrow_mut().spin_before_park = spin);
-
-        #[cfg(feature = "native-tls")]
-        unsafe {
-            LOCAL_EX
-                .as_ref()
-                .expect("this thread doesn't have a LocalExecutor running")
-                .queues
-                .borrow_mut()
-                .spin_before_park = spin;
-        }
-    }
-
     #[inline(always)]
     pub fn need_preempt(&self) -> bool {
         #[cfg(not(feature = "native-tls"))]
