@@ -82,6 +82,16 @@ pub enum CmdError {
     /// A connection refused at accept.
     MaxClients,
     Denied,
+    /// Scripting.
+    NoScript,
+    NumKeysNegative,
+    NumKeysTooMany,
+    ScriptCompile(String),
+    ScriptFlushMode,
+    NotBusy,
+    Unkillable,
+    /// A script's declared keys on several shards.
+    CrossSlot,
     /// A bug answered instead of a panic or a hang: the command that panicked, or what failed.
     Panicked(&'static str),
     Internal(&'static str),
@@ -98,6 +108,10 @@ impl CmdError {
             CmdError::NoAuth | CmdError::HelloNoAuth => "NOAUTH",
             CmdError::WrongPass => "WRONGPASS",
             CmdError::Denied => "DENIED",
+            CmdError::NoScript => "NOSCRIPT",
+            CmdError::NotBusy => "NOTBUSY",
+            CmdError::Unkillable => "UNKILLABLE",
+            CmdError::CrossSlot => "CROSSSLOT",
             _ => "ERR",
         }
     }
@@ -223,6 +237,20 @@ impl fmt::Display for CmdError {
             CmdError::DecrementOverflow => f.write_str("ERR decrement would overflow"),
             CmdError::MaxClients => f.write_str("ERR max number of clients reached"),
             CmdError::Denied => f.write_str("DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside."),
+            CmdError::NoScript => f.write_str("NOSCRIPT No matching script. Please use EVAL."),
+            CmdError::NumKeysNegative => f.write_str("ERR Number of keys can't be negative"),
+            CmdError::NumKeysTooMany => {
+                f.write_str("ERR Number of keys can't be greater than number of args")
+            }
+            CmdError::ScriptCompile(msg) => {
+                write!(f, "ERR Error compiling script (new function): {msg}")
+            }
+            CmdError::ScriptFlushMode => {
+                f.write_str("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+            }
+            CmdError::NotBusy => f.write_str("NOTBUSY No scripts in execution right now."),
+            CmdError::Unkillable => f.write_str("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."),
+            CmdError::CrossSlot => f.write_str("CROSSSLOT Keys in request don't hash to the same slot"),
             CmdError::Panicked(name) => write!(f, "ERR internal error while running '{name}'"),
             CmdError::Internal(what) => write!(f, "ERR internal error: {what}"),
         }

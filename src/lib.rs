@@ -46,9 +46,12 @@
 //! - [`server`]: boot, recovery, the background duties (cron), drain and shutdown.
 //! - [`net`]: listeners and the connection loop.
 //! - [`resp`]: the request parser and the reply encoder.
-//! - [`shard`]: slots and routing, typed hops, the meshes, the transaction lock, WATCH, a
+//! - [`slot`]: key -> hash slot -> shard (Redis Cluster's placement), below every layer that
+//!   routes.
+//! - [`shard`]: routing, typed hops, the meshes, the transaction lock, WATCH, a
 //!   connection's pipeline, how replies are gathered, MULTI/EXEC.
-//! - [`cmd`]: the command table, dispatch and one file per command family.
+//! - [`cmd`]: the command table, dispatch and one file per command family; `cmd::script` is Lua
+//!   scripting (one interpreter per shard).
 //! - [`store`]: the shard-local key-value table, entries, expiry, eviction.
 //! - [`persist`]: the per-shard append-only log.
 //! - [`error`]: client-visible errors with their exact Redis texts.
@@ -64,4 +67,5 @@ pub mod persist;
 pub mod resp;
 pub mod server;
 pub mod shard;
+pub mod slot;
 pub mod store;

@@ -1,6 +1,6 @@
 //! Real client libraries in their default usage, installed by the test setup from their
 //! registries (scripts/test: `pip install redis`, `npm install` in tests/clients): redis-py's
-//! transactional `pipeline()` and `transaction()`, node-redis's and ioredis's `multi()`, against
+//! transactional `pipeline()` and `transaction()`, its `Lock` and `register_script` (Lua), node-redis's and ioredis's `multi()`, against
 //! the real server at 1 and 4 shards.
 
 mod common;
@@ -34,6 +34,28 @@ fn redis_py_pipelines_and_transactions() {
                 "tests/clients/redis_py_transactions.py",
                 &s.port.to_string(),
             ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run python3");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "redis-py at {shards} shards:\n{text}");
+        assert!(text.contains("ok"), "{text}");
+    }
+}
+
+#[test]
+fn redis_py_locks_and_scripts() {
+    if !have_tool("python3") || !have_python_module("redis") {
+        return;
+    }
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards);
+        let out = Command::new("python3")
+            .args(["tests/clients/redis_py_scripts.py", &s.port.to_string()])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .expect("run python3");

@@ -2,7 +2,7 @@
 //! may name (`crate::x`) only modules below it, so the import graph has no cycle.
 //!
 //! ```text
-//!  server -> net -> shard -> cmd -> persist -> config -> error -> store -> resp -> num -> clock
+//!  server -> net -> shard -> cmd -> persist -> config -> error -> store -> resp -> num -> clock -> slot
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,6 +11,7 @@ use std::path::Path;
 /// Top-level modules, highest first: a module may use only modules after it.
 const LAYERS: &[&str] = &[
     "server", "net", "shard", "cmd", "persist", "config", "error", "store", "resp", "num", "clock",
+    "slot",
 ];
 
 fn top_module(src: &Path, file: &Path) -> String {

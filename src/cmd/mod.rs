@@ -24,6 +24,7 @@ pub mod connection;
 pub mod docs;
 pub mod effects;
 pub mod keys;
+pub mod script;
 pub mod server;
 pub mod state;
 pub mod strings;
@@ -73,6 +74,9 @@ pub enum Route {
     /// Keys as declared by first/last/step: one shard runs it whole; keys on several shards make
     /// it a barrier that runs in dependent steps (RENAME, MSETNX).
     Barrier,
+    /// EVAL and its family: the keys are the `numkeys` arguments after argument 2; the shard
+    /// that owns them runs it whole (the connection's shard when there are none).
+    Script,
 }
 
 pub mod flags {
@@ -205,6 +209,12 @@ commands! {
     Renamenx = "renamenx", 3, WRITE | FAST, (1, 2, 1), Barrier, "generic", "Renames a key only when the target key name doesn't exist.";
     Keys = "keys", 2, READONLY, (0, 0, 0), All(ConcatArrays), "generic", "Returns all key names that match a pattern.";
     Scan = "scan", -2, READONLY, (0, 0, 0), Scan, "generic", "Iterates over the key names in the database.";
+    // scripting
+    Eval = "eval", -3, NOSCRIPT | STALE, (0, 0, 0), Script, "scripting", "Executes a server-side Lua script.";
+    Evalsha = "evalsha", -3, NOSCRIPT | STALE, (0, 0, 0), Script, "scripting", "Executes a server-side Lua script by SHA1 digest.";
+    EvalRo = "eval_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), Script, "scripting", "Executes a read-only server-side Lua script.";
+    EvalshaRo = "evalsha_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), Script, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.";
+    Script = "script", -2, NOSCRIPT, (0, 0, 0), Local, "scripting", "A container for Lua scripts management commands.";
     Randomkey = "randomkey", 1, READONLY, (0, 0, 0), All(AnyNonNull), "generic", "Returns a random key name from the database.";
 }
 
@@ -371,6 +381,12 @@ pub fn run(
 /// Calls `f` with every key argument of `id` (by its declared first/last/step).
 pub fn for_each_key<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8])) {
     let spec = id.spec();
+    if spec.route == Route::Script {
+        if let Ok(n) = script::numkeys(args) {
+            (3..3 + n).for_each(|i| f(args.get(i)));
+        }
+        return;
+    }
     if spec.first_key <= 0 {
         return;
     }
@@ -464,6 +480,11 @@ fn dispatch(
             Ok(())
         }
         Memory => server::memory(sh, a, now, out),
+        Eval => script::eval(sh, a, now, out, script::Eval::Body, false),
+        Evalsha => script::eval(sh, a, now, out, script::Eval::Sha, false),
+        EvalRo => script::eval(sh, a, now, out, script::Eval::Body, true),
+        EvalshaRo => script::eval(sh, a, now, out, script::Eval::Sha, true),
+        Script => script::script(sh, a, out),
         Get => strings::get(sh, a, now, out),
         Set => strings::set(sh, a, now, out),
         Setnx => strings::setnx(sh, a, now, out),

@@ -141,6 +141,8 @@ pub struct Shard {
     pub watch: watch::WatchTable,
     /// This core's hop counters (shared with the shard layer's context).
     pub hops: std::rc::Rc<HopCounters>,
+    /// This shard's Lua interpreter, from its first script on (`cmd::script`).
+    pub scripts: Option<Box<super::script::Engine>>,
     /// The last snapshot this shard's store began (at the snapshot's cut, see
     /// `shard::pipeline::snapshot_cut`); the background duty then streams its entries.
     pub snapshot_begun: u64,
@@ -159,6 +161,7 @@ impl Shard {
             aof: None,
             watch: watch::WatchTable::default(),
             hops: std::rc::Rc::default(),
+            scripts: None,
             snapshot_begun: 0,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }

@@ -22,7 +22,7 @@ pub mod hop;
 pub mod lock;
 pub mod mesh;
 pub mod pipeline;
-pub mod slot;
+pub use crate::slot;
 
 pub use hop::{Hop, LockStep, ShardOp, ShardReply, HOP_REPLY_BUDGET};
 

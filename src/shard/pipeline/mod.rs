@@ -256,6 +256,18 @@ impl Pipeline {
                     return Flow::Barrier;
                 }
             }
+            Route::Script => match cmd::script::numkeys(&args) {
+                Ok(0) => self.single(ctx, sh, self.me, id, &args, None, now, out),
+                Ok(n) => {
+                    let s = key_shard(args.get(3), self.shards);
+                    if (4..3 + n).all(|i| key_shard(args.get(i), self.shards) == s) {
+                        self.single(ctx, sh, s, id, &args, None, now, out)
+                    } else {
+                        self.local_result(sh, Some(id), Err(CmdError::CrossSlot), out)
+                    }
+                }
+                Err(e) => self.local_result(sh, Some(id), Err(e), out),
+            },
             Route::Conn => return self.conn_command(ctx, sh, client, id, &args, now, out),
         }
         Flow::Continue

@@ -94,7 +94,11 @@ impl Queue {
     pub(super) fn writers(&self, shards: usize) -> Vec<u16> {
         let mut out = Vec::new();
         for (i, &(id, _, _)) in self.cmds.iter().enumerate() {
-            if id.spec().flags & cmd::flags::WRITE == 0 {
+            // A script may write (its flags cannot tell); a read-only one cannot.
+            let spec = id.spec();
+            if spec.flags & cmd::flags::WRITE == 0
+                && (spec.route != Route::Script || spec.flags & cmd::flags::READONLY != 0)
+            {
                 continue;
             }
             let args = Args::new(&self.data, self.ranges_of(i));
@@ -115,7 +119,7 @@ impl Queue {
             let args = Args::new(&self.data, self.ranges_of(i));
             let spec = id.spec();
             match spec.route {
-                Route::Key | Route::Multi { .. } | Route::Barrier => {
+                Route::Key | Route::Multi { .. } | Route::Barrier | Route::Script => {
                     cmd::for_each_key(id, &args, |k| out.push(key_shard(k, shards) as u16))
                 }
                 Route::All(Gather::Info | Gather::ConcatText) | Route::Local | Route::Conn => {}

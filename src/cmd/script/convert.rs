@@ -1,0 +1,184 @@
+//! Values between RESP and Lua, by the rules Redis documents for scripts (RESP2).
+//!
+//! RESP -> Lua (a command's reply inside `redis.call`): integer -> number, bulk -> string,
+//! null bulk or null array -> false, array -> table (nested), status -> `{ok = text}`,
+//! error -> `{err = text}`.
+//!
+//! Lua -> RESP (a script's result): number -> integer (truncated toward zero), string -> bulk,
+//! true -> `:1`, false and nil -> null bulk, a table with a string `err` -> error, with a string
+//! `ok` -> status, any other table -> array of its elements 1, 2, ... up to the first nil;
+//! functions, userdata and coroutines -> null bulk.
+
+use crate::resp::reply;
+use mlua::{Lua, Table, Value};
+
+/// How deep a script's result may nest tables (a table containing itself would otherwise
+/// recurse without end). Redis stops at Lua's stack limit with this error text.
+const MAX_DEPTH: usize = 1000;
+
+/// Converts one RESP reply (a whole reply of a command run by this shard) to a Lua value.
+/// Returns the value and whether it was an error reply.
+pub fn reply_to_lua(lua: &Lua, r: &[u8]) -> mlua::Result<(Value, bool)> {
+    let mut at = 0;
+    let v = parse(lua, r, &mut at)?;
+    Ok((v, r.first() == Some(&b'-')))
+}
+
+fn line<'a>(r: &'a [u8], at: &mut usize) -> &'a [u8] {
+    let start = *at;
+    let end = memchr::memchr(b'\r', &r[start..]).map_or(r.len(), |i| start + i);
+    *at = (end + 2).min(r.len());
+    &r[start..end]
+}
+
+fn number(b: &[u8]) -> i64 {
+    atoi::atoi::<i64>(b).unwrap_or(0)
+}
+
+fn parse(lua: &Lua, r: &[u8], at: &mut usize) -> mlua::Result<Value> {
+    let Some(&kind) = r.get(*at) else {
+        return Ok(Value::Boolean(false));
+    };
+    *at += 1;
+    Ok(match kind {
+        b'+' => {
+            let t = lua.create_table()?;
+            t.raw_set("ok", lua.create_string(line(r, at))?)?;
+            Value::Table(t)
+        }
+        b'-' => {
+            let t = lua.create_table()?;
+            t.raw_set("err", lua.create_string(line(r, at))?)?;
+            Value::Table(t)
+        }
+        b':' => Value::Number(number(line(r, at)) as f64),
+        b'$' => {
+            let n = number(line(r, at));
+            if n < 0 {
+                Value::Boolean(false)
+            } else {
+                let start = *at;
+                let end = (start + n as usize).min(r.len());
+                *at = (end + 2).min(r.len());
+                Value::String(lua.create_string(&r[start..end])?)
+            }
+        }
+        b'*' => {
+            let n = number(line(r, at));
+            if n < 0 {
+                Value::Boolean(false)
+            } else {
+                let t = lua.create_table_with_capacity(n as usize, 0)?;
+                for i in 1..=n {
+                    t.raw_set(i, parse(lua, r, at)?)?;
+                }
+                Value::Table(t)
+            }
+        }
+        _ => Value::Boolean(false),
+    })
+}
+
+/// Writes a script's result as a RESP2 reply.
+pub fn lua_to_reply(v: &Value, out: &mut Vec<u8>) {
+    write(v, out, 0)
+}
+
+/// An error or status text as Redis sends it: one line.
+pub fn one_line(s: &[u8]) -> Vec<u8> {
+    s.iter()
+        .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+        .collect()
+}
+
+fn string_field(t: &Table, name: &str) -> Option<mlua::String> {
+    match t.raw_get::<Value>(name) {
+        Ok(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn write(v: &Value, out: &mut Vec<u8>, depth: usize) {
+    match v {
+        Value::Boolean(true) => reply::int(out, 1),
+        Value::Integer(i) => reply::int(out, *i),
+        Value::Number(n) => reply::int(out, n.trunc() as i64),
+        Value::String(s) => reply::bulk(out, &s.as_bytes()),
+        Value::Table(t) => {
+            if depth >= MAX_DEPTH {
+                return reply::error(out, b"ERR reached lua stack limit");
+            }
+            if let Some(e) = string_field(t, "err") {
+                return reply::error(out, &one_line(&e.as_bytes()));
+            }
+            if let Some(s) = string_field(t, "ok") {
+                return reply::simple(out, &one_line(&s.as_bytes()));
+            }
+            let mut items = Vec::new();
+            for i in 1.. {
+                match t.raw_get::<Value>(i) {
+                    Ok(Value::Nil) | Err(_) => break,
+                    Ok(v) => items.push(v),
+                }
+            }
+            reply::array(out, items.len());
+            for v in &items {
+                write(v, out, depth + 1);
+            }
+        }
+        _ => reply::null(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(lua: &Lua, resp: &[u8]) -> Vec<u8> {
+        let (v, _) = reply_to_lua(lua, resp).unwrap();
+        let mut out = Vec::new();
+        lua_to_reply(&v, &mut out);
+        out
+    }
+
+    #[test]
+    fn replies_convert_both_ways_as_in_redis() {
+        let lua = Lua::new();
+        assert_eq!(roundtrip(&lua, b":42\r\n"), b":42\r\n");
+        assert_eq!(roundtrip(&lua, b"$3\r\nfoo\r\n"), b"$3\r\nfoo\r\n");
+        assert_eq!(roundtrip(&lua, b"+OK\r\n"), b"+OK\r\n");
+        assert_eq!(roundtrip(&lua, b"-ERR bad\r\n"), b"-ERR bad\r\n");
+        // Null bulk -> false -> null bulk.
+        assert_eq!(roundtrip(&lua, b"$-1\r\n"), b"$-1\r\n");
+        assert_eq!(
+            roundtrip(&lua, b"*3\r\n:1\r\n*1\r\n$1\r\nx\r\n$-1\r\n"),
+            b"*3\r\n:1\r\n*1\r\n$1\r\nx\r\n$-1\r\n"
+        );
+        let (_, err) = reply_to_lua(&lua, b"-ERR x\r\n").unwrap();
+        assert!(err);
+    }
+
+    #[test]
+    fn lua_values_follow_the_rules() {
+        let lua = Lua::new();
+        let check = |src: &str, want: &[u8]| {
+            let v: Value = lua.load(src).eval().unwrap();
+            let mut out = Vec::new();
+            lua_to_reply(&v, &mut out);
+            assert_eq!(out, want, "{src}");
+        };
+        check("return 3.99", b":3\r\n");
+        check("return -3.7", b":-3\r\n");
+        check("return true", b":1\r\n");
+        check("return false", b"$-1\r\n");
+        check("return nil", b"$-1\r\n");
+        check("return {1, 2, nil, 4}", b"*2\r\n:1\r\n:2\r\n");
+        check("return {err = 'a\\r\\nb'}", b"-a  b\r\n");
+        check("return {ok = 'fine'}", b"+fine\r\n");
+        check("return function() end", b"$-1\r\n");
+        let mut out = Vec::new();
+        let v: Value = lua.load("local t = {} t[1] = t return t").eval().unwrap();
+        lua_to_reply(&v, &mut out);
+        assert!(out.ends_with(b"-ERR reached lua stack limit\r\n"));
+    }
+}

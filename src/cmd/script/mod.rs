@@ -1,0 +1,702 @@
+//! Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT, with Redis 7's semantics.
+//!
+//! **One interpreter per shard** (Lua 5.1, vendored through mlua), created on the shard's first
+//! script. A script runs on the shard that owns its declared keys (`KEYS`), inside that shard's
+//! turn: nothing else runs on the shard meanwhile, so a script is atomic exactly like a
+//! command, and its `redis.call`s are plain calls of the command table on that shard
+//! ([`crate::cmd::run`]), counted in commandstats and logged to the append-only log as their
+//! effects, one write at a time. A script whose declared keys live on several shards is refused
+//! with Redis Cluster's `CROSSSLOT` error; a `redis.call` on a key of another shard gets Redis
+//! Cluster's "non local key" error (never a silent non-atomic access).
+//!
+//! **Scripts are known everywhere.** Bodies live in one process-wide registry (sha -> body),
+//! written by SCRIPT LOAD and by the first EVAL of a body and read when a shard meets a sha it
+//! has not compiled yet; each shard keeps its own compiled functions. SCRIPT FLUSH empties the
+//! registry and bumps an epoch that every shard checks before its next script. The registry is
+//! a lock on the script-loading path only, never on the data path.
+//!
+//! **The sandbox** (`sandbox.lua`) gives scripts exactly Redis 7's globals, all read-only, and
+//! an instruction hook bounds how long a script runs: past the busy-script limit a script that
+//! has not written is stopped; one that wrote runs to its end, as in Redis. The interpreter's memory is capped.
+
+mod convert;
+mod libs;
+
+use super::{flags, Args, CmdId, Route, Shard};
+use crate::error::CmdError;
+use crate::resp::reply;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+pub use libs::sha1hex;
+
+/// How long a script runs before it counts as busy (Redis's `busy-reply-threshold`, 5 s).
+pub const BUSY_THRESHOLD: Duration = Duration::from_millis(5000);
+/// Memory one shard's interpreter may allocate (scripts fail with "not enough memory" past it).
+pub const LUA_MEMORY_LIMIT: usize = 64 << 20;
+/// The error of a script stopped by the time limit (Redis's text for a killed script).
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+/// VM instructions between two checks of the time limit.
+const HOOK_EVERY: u32 = 1000;
+
+type Sha = [u8; 40];
+
+fn registry() -> &'static RwLock<HashMap<Sha, Arc<[u8]>>> {
+    static R: OnceLock<RwLock<HashMap<Sha, Arc<[u8]>>>> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
+/// Bumped by SCRIPT FLUSH: a shard whose compiled cache is older drops it.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+/// Scripts past the busy threshold that have (not) written, over all shards (SCRIPT KILL).
+static BUSY_CLEAN: AtomicUsize = AtomicUsize::new(0);
+static BUSY_WROTE: AtomicUsize = AtomicUsize::new(0);
+
+/// The state of the script running now, reachable from the Lua callbacks (app data).
+struct Running {
+    shard: *mut Shard,
+    now: u64,
+    read_only: bool,
+    wrote: bool,
+    started: Instant,
+    /// Counted in BUSY_CLEAN / BUSY_WROTE (and which).
+    busy: Option<bool>,
+    /// The error text of the `redis.call` that is raising (see sandbox.lua).
+    pending: Option<Vec<u8>>,
+    args_data: Vec<u8>,
+    args_ranges: Vec<(usize, usize)>,
+    reply: Vec<u8>,
+}
+
+impl Running {
+    fn leave_busy(&mut self) {
+        match self.busy.take() {
+            Some(false) => BUSY_CLEAN.fetch_sub(1, Ordering::Relaxed),
+            Some(true) => BUSY_WROTE.fetch_sub(1, Ordering::Relaxed),
+            None => 0,
+        };
+    }
+}
+
+/// One shard's interpreter and its compiled scripts.
+pub struct Engine {
+    lua: Lua,
+    run: Function,
+    compiled: HashMap<Sha, Function>,
+    epoch: u64,
+}
+
+fn script_error(msg: &str) -> mlua::Error {
+    mlua::Error::runtime(msg.to_string())
+}
+
+/// Raises `{err = msg}` from a Rust function, as Redis's C functions do (see `take_pending` in
+/// sandbox.lua).
+fn raise(lua: &Lua, msg: Vec<u8>) -> mlua::Error {
+    let text = String::from_utf8_lossy(&msg).into_owned();
+    if let Some(mut r) = lua.app_data_mut::<Running>() {
+        r.pending = Some(msg);
+    }
+    script_error(&text)
+}
+
+/// The time-limit hook (every [`HOOK_EVERY`] instructions, on every coroutine).
+fn hook(lua: &Lua) -> mlua::Result<VmState> {
+    let Some(mut r) = lua.app_data_mut::<Running>() else {
+        return Ok(VmState::Continue);
+    };
+    if r.busy.is_none() && r.started.elapsed() >= BUSY_THRESHOLD {
+        let wrote = r.wrote;
+        r.busy = Some(wrote);
+        if wrote {
+            BUSY_WROTE.fetch_add(1, Ordering::Relaxed);
+        } else {
+            BUSY_CLEAN.fetch_add(1, Ordering::Relaxed);
+        }
+        eprintln!(
+            "corekv: a script has run for {} ms on one shard; {}",
+            BUSY_THRESHOLD.as_millis(),
+            if wrote {
+                "it has written and runs to its end (SHUTDOWN NOSAVE stops the server)"
+            } else {
+                "it is stopped"
+            }
+        );
+    }
+    if r.busy == Some(false) {
+        // Not written: stopped now (Redis would wait for SCRIPT KILL, answering BUSY to other
+        // clients meanwhile; a shard cannot answer while its script runs).
+        drop(r);
+        return Err(script_error(
+            "ERR Script killed by user with SCRIPT KILL...",
+        ));
+    }
+    Ok(VmState::Continue)
+}
+
+impl Engine {
+    pub fn new() -> mlua::Result<Engine> {
+        // SAFETY: the debug library is loaded for the sandbox's own message handler only; it is
+        // removed from the globals below and scripts never see it.
+        let lua = unsafe {
+            Lua::unsafe_new_with(
+                StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG,
+                LuaOptions::new(),
+            )
+        };
+        lua.set_memory_limit(LUA_MEMORY_LIMIT)?;
+        let take_pending = lua.create_function(|lua, ()| {
+            lua.app_data_mut::<Running>()
+                .and_then(|mut r| r.pending.take())
+                .map(|p| lua.create_string(p))
+                .transpose()
+        })?;
+        let log = lua.create_function(|_, (level, msg): (i64, String)| {
+            if level >= 2 {
+                eprintln!("corekv: script: {msg}");
+            }
+            Ok(())
+        })?;
+        let hook_thread = lua.create_function(|_, t: mlua::Thread| {
+            t.set_hook(
+                HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+                |lua, _| hook(lua),
+            )
+        })?;
+        let (_env, g, redis, protect, run): (Table, Table, Table, Function, Function) = lua
+            .load(include_str!("sandbox.lua"))
+            .set_name("=sandbox")
+            .call((take_pending, log, hook_thread))?;
+        redis.raw_set(
+            "call",
+            lua.create_function(|lua, args: mlua::MultiValue| {
+                let (v, failed) = raw_call(lua, args)?;
+                if !failed {
+                    return Ok(v);
+                }
+                let Value::Table(t) = v else {
+                    return Err(script_error("ERR unknown error"));
+                };
+                let msg = t.raw_get::<mlua::String>("err")?.as_bytes().to_vec();
+                Err(raise(lua, msg))
+            })?,
+        )?;
+        redis.raw_set(
+            "setresp",
+            lua.create_function(|lua, v: Value| match v {
+                Value::Integer(2 | 3) => Ok(()),
+                Value::Number(n) if n == 2.0 || n == 3.0 => Ok(()),
+                _ => Err(raise(lua, b"ERR RESP version must be 2 or 3.".to_vec())),
+            })?,
+        )?;
+        redis.raw_set(
+            "pcall",
+            lua.create_function(|lua, args: mlua::MultiValue| Ok(raw_call(lua, args)?.0))?,
+        )?;
+        redis.raw_set(
+            "sha1hex",
+            lua.create_function(|lua, s: mlua::String| lua.create_string(sha1hex(&s.as_bytes())))?,
+        )?;
+        redis.raw_set("REDIS_VERSION", crate::cmd::server::REDIS_VERSION)?;
+        redis.raw_set("REDIS_VERSION_NUM", redis_version_num())?;
+        redis.raw_set(
+            "acl_check_cmd",
+            lua.create_function(|_, name: mlua::String| {
+                Ok(CmdId::lookup(&name.as_bytes()).is_some())
+            })?,
+        )?;
+        g.raw_set("redis", protect.call::<Table>(redis)?)?;
+        g.raw_set("bit", protect.call::<Table>(libs::bit(&lua)?)?)?;
+        g.raw_set("cjson", protect.call::<Table>(libs::cjson(&lua)?)?)?;
+        // Nothing of the bootstrap's environment stays reachable from a global.
+        lua.globals().raw_set("debug", Value::Nil)?;
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            |lua, _| hook(lua),
+        )?;
+        let env = _env;
+        lua.set_named_registry_value("corekv_env", env)?;
+        Ok(Engine {
+            lua,
+            run,
+            compiled: HashMap::new(),
+            epoch: EPOCH.load(Ordering::Acquire),
+        })
+    }
+
+    /// Memory the interpreter holds (INFO's used_memory_lua).
+    pub fn used_memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+
+    fn compile(&mut self, sha: &Sha, body: &[u8]) -> Result<Function, CmdError> {
+        if let Some(f) = self.compiled.get(sha) {
+            return Ok(f.clone());
+        }
+        let env: Table = self
+            .lua
+            .named_registry_value("corekv_env")
+            .map_err(|_| CmdError::Internal("script environment missing"))?;
+        let f = self
+            .lua
+            .load(body)
+            .set_name("@user_script")
+            .set_mode(mlua::ChunkMode::Text)
+            .set_environment(env)
+            .into_function()
+            .map_err(|e| CmdError::ScriptCompile(compile_message(&e)))?;
+        self.compiled.insert(*sha, f.clone());
+        Ok(f)
+    }
+}
+
+fn compile_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// 7.0.15 as Redis encodes it: 0x00MMmmpp.
+fn redis_version_num() -> i64 {
+    let mut parts = crate::cmd::server::REDIS_VERSION
+        .split('.')
+        .map(|p| p.parse::<i64>().unwrap_or(0));
+    let (a, b, c) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    (a << 16) | (b << 8) | c
+}
+
+/// `redis.call` / `redis.pcall` (the Lua wrappers raise or return): runs one command on this
+/// shard and returns (reply as Lua, whether it is an error).
+fn raw_call(lua: &Lua, args: mlua::MultiValue) -> mlua::Result<(Value, bool)> {
+    let (shard, now, read_only, mut data, mut ranges, mut out) = {
+        let mut r = lua
+            .app_data_mut::<Running>()
+            .ok_or_else(|| script_error("ERR redis.call outside a script"))?;
+        (
+            r.shard,
+            r.now,
+            r.read_only,
+            std::mem::take(&mut r.args_data),
+            std::mem::take(&mut r.args_ranges),
+            std::mem::take(&mut r.reply),
+        )
+    };
+    let result = call_one(
+        lua,
+        args,
+        shard,
+        now,
+        read_only,
+        &mut data,
+        &mut ranges,
+        &mut out,
+    );
+    if let Some(mut r) = lua.app_data_mut::<Running>() {
+        if let Ok((_, false, true)) = result {
+            r.wrote = true;
+        }
+        r.args_data = data;
+        r.args_ranges = ranges;
+        r.reply = out;
+    }
+    result.map(|(v, failed, _)| (v, failed))
+}
+
+/// Returns (reply, whether it is an error, whether the command wrote).
+#[allow(clippy::too_many_arguments)]
+fn call_one(
+    lua: &Lua,
+    args: mlua::MultiValue,
+    shard: *mut Shard,
+    now: u64,
+    read_only: bool,
+    data: &mut Vec<u8>,
+    ranges: &mut Vec<(usize, usize)>,
+    out: &mut Vec<u8>,
+) -> mlua::Result<(Value, bool, bool)> {
+    let fail = |lua: &Lua, msg: &str| -> mlua::Result<(Value, bool, bool)> {
+        let t = lua.create_table()?;
+        t.raw_set("err", msg)?;
+        Ok((Value::Table(t), true, false))
+    };
+    data.clear();
+    ranges.clear();
+    for v in args.into_iter() {
+        let start = data.len();
+        match &v {
+            Value::String(s) => data.extend_from_slice(&s.as_bytes()),
+            Value::Integer(_) | Value::Number(_) => {
+                if let Some(s) = lua.coerce_string(v.clone())? {
+                    data.extend_from_slice(&s.as_bytes());
+                }
+            }
+            _ => {
+                return fail(
+                    lua,
+                    "ERR Lua redis lib command arguments must be strings or integers",
+                )
+            }
+        }
+        ranges.push((start, data.len()));
+    }
+    if ranges.is_empty() {
+        return fail(
+            lua,
+            "ERR Please specify at least one argument for this redis lib call",
+        );
+    }
+    let a = Args::new(data, ranges);
+    let Some(id) = CmdId::lookup(a.get(0)) else {
+        return fail(lua, "ERR Unknown Redis command called from script");
+    };
+    if !id.arity_ok(a.len()) {
+        return fail(
+            lua,
+            "ERR Wrong number of args calling Redis command from script",
+        );
+    }
+    let spec = id.spec();
+    // SAFETY: `shard` points at the shard whose `eval` is running this script: `eval` holds
+    // the only `&mut Shard` and does not touch it until the script returns.
+    let sh = unsafe { &mut *shard };
+    if spec.flags & flags::NOSCRIPT != 0
+        || matches!(spec.route, Route::Conn | Route::Script)
+        || (sh.shards > 1 && matches!(spec.route, Route::All(_) | Route::Scan))
+    {
+        return fail(lua, "ERR This Redis command is not allowed from script");
+    }
+    let writes = spec.flags & flags::WRITE != 0;
+    if read_only && writes {
+        return fail(
+            lua,
+            "ERR Write commands are not allowed from read-only scripts.",
+        );
+    }
+    if sh.shards > 1 {
+        let mut local = true;
+        super::for_each_key(id, &a, |k| {
+            local &= crate::slot::key_shard(k, sh.shards) == sh.id;
+        });
+        if !local {
+            return fail(
+                lua,
+                "ERR Script attempted to access a non local key in a cluster node",
+            );
+        }
+    }
+    out.clear();
+    super::run(sh, id, &a, now, true, out);
+    let (v, failed) = convert::reply_to_lua(lua, out)?;
+    Ok((v, failed, writes && !failed))
+}
+
+/// Which script command, for [`eval`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Eval {
+    Body,
+    Sha,
+}
+
+/// The number of keys of an EVAL-family command, checked against its arguments.
+pub fn numkeys(a: &Args) -> Result<usize, CmdError> {
+    let n = crate::num::string2ll(a.get(2)).ok_or(CmdError::NotInteger)?;
+    if n < 0 {
+        return Err(CmdError::NumKeysNegative);
+    }
+    if n as usize > a.len() - 3 {
+        return Err(CmdError::NumKeysTooMany);
+    }
+    Ok(n as usize)
+}
+
+/// EVAL / EVALSHA / EVAL_RO / EVALSHA_RO, on the shard that owns the script's keys.
+pub fn eval(
+    sh: &mut Shard,
+    a: &Args,
+    now: u64,
+    out: &mut Vec<u8>,
+    how: Eval,
+    read_only: bool,
+) -> Result<(), CmdError> {
+    let nkeys = numkeys(a)?;
+    let sha: Sha = match how {
+        Eval::Body => sha1hex(a.get(1)),
+        Eval::Sha => {
+            let given = a.get(1);
+            if given.len() != 40 {
+                return Err(CmdError::NoScript);
+            }
+            let mut s = [0u8; 40];
+            for (d, c) in s.iter_mut().zip(given) {
+                *d = c.to_ascii_lowercase();
+            }
+            s
+        }
+    };
+    let mut engine = match sh.scripts.take() {
+        Some(e) => e,
+        None => Box::new(Engine::new().map_err(|_| CmdError::Internal("cannot start Lua"))?),
+    };
+    let result = eval_in(&mut engine, sh, a, nkeys, &sha, how, read_only, now, out);
+    sh.scripts = Some(engine);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn eval_in(
+    engine: &mut Engine,
+    sh: &mut Shard,
+    a: &Args,
+    nkeys: usize,
+    sha: &Sha,
+    how: Eval,
+    read_only: bool,
+    now: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), CmdError> {
+    let epoch = EPOCH.load(Ordering::Acquire);
+    if engine.epoch != epoch {
+        engine.compiled.clear();
+        engine.epoch = epoch;
+    }
+    let f = match engine.compiled.get(sha) {
+        Some(f) => f.clone(),
+        None => match how {
+            Eval::Body => {
+                let f = engine.compile(sha, a.get(1))?;
+                register(sha, a.get(1).into());
+                f
+            }
+            Eval::Sha => {
+                let body = registry()
+                    .read()
+                    .map_err(|_| CmdError::Internal("script registry poisoned"))?
+                    .get(sha)
+                    .cloned()
+                    .ok_or(CmdError::NoScript)?;
+                engine.compile(sha, &body)?
+            }
+        },
+    };
+    let lua = &engine.lua;
+    let table = |from: usize, to: usize| -> mlua::Result<Table> {
+        let t = lua.create_table_with_capacity(to - from, 0)?;
+        for (i, j) in (from..to).enumerate() {
+            t.raw_set(i + 1, lua.create_string(a.get(j))?)?;
+        }
+        Ok(t)
+    };
+    let (keys, argv) = match (table(3, 3 + nkeys), table(3 + nkeys, a.len())) {
+        (Ok(k), Ok(v)) => (k, v),
+        _ => {
+            return Err(CmdError::Internal(
+                "script arguments do not fit in Lua's memory",
+            ))
+        }
+    };
+    lua.set_app_data(Running {
+        shard: sh as *mut Shard,
+        now,
+        read_only,
+        wrote: false,
+        started: Instant::now(),
+        busy: None,
+        pending: None,
+        args_data: Vec::new(),
+        args_ranges: Vec::new(),
+        reply: Vec::new(),
+    });
+    let result = engine.run.call::<(bool, Value)>((f, keys, argv));
+    let mut killed = None;
+    if let Some(mut r) = lua.remove_app_data::<Running>() {
+        killed = (r.busy == Some(false)).then(|| KILLED.as_bytes().to_vec());
+        r.leave_busy();
+    }
+    let sha = std::str::from_utf8(sha).unwrap_or("");
+    match result {
+        // Stopped by the time limit: the hook may have raised inside the message handler too.
+        _ if killed.is_some() => {
+            let msg = killed.unwrap_or_default();
+            raised(sh, &msg, sha, "@user_script", 0, out);
+        }
+        Ok((true, v)) => convert::lua_to_reply(&v, out),
+        Ok((false, Value::Table(e))) => {
+            let msg: Vec<u8> = e
+                .raw_get::<mlua::String>("err")
+                .map(|s| s.as_bytes().to_vec())
+                .unwrap_or_else(|_| b"ERR unknown error".to_vec());
+            let line: i64 = e.raw_get("line").unwrap_or(0);
+            let source: String = e.raw_get("source").unwrap_or_default();
+            raised(sh, &msg, sha, &source, line, out);
+        }
+        Ok((false, other)) => {
+            // Errors the message handler never saw (out of memory).
+            let text = match other {
+                Value::String(s) => s.to_string_lossy(),
+                v => format!("{v:?}"),
+            };
+            raised(
+                sh,
+                format!("ERR {text}").as_bytes(),
+                sha,
+                "@user_script",
+                0,
+                out,
+            );
+        }
+        Err(e) => raised(
+            sh,
+            format!("ERR {e}").as_bytes(),
+            sha,
+            "@user_script",
+            0,
+            out,
+        ),
+    }
+    // A script's garbage is collected between scripts, not left to grow toward the limit.
+    let _ = lua.gc_step();
+    Ok(())
+}
+
+/// A script's raised error as Redis 7 answers it: the message, then where.
+fn raised(sh: &mut Shard, msg: &[u8], sha: &str, source: &str, line: i64, out: &mut Vec<u8>) {
+    let mut text = convert::one_line(msg);
+    text.extend_from_slice(format!(" script: {sha}, on {source}:{line}.").as_bytes());
+    let code = match text.split(|&b| b == b' ').next() {
+        Some(b"WRONGTYPE") => "WRONGTYPE",
+        Some(b"OOM") => "OOM",
+        Some(b"NOSCRIPT") => "NOSCRIPT",
+        _ => "ERR",
+    };
+    sh.stats.count_error(code);
+    reply::error(out, &text);
+}
+
+fn register(sha: &Sha, body: Arc<[u8]>) {
+    if let Ok(mut r) = registry().write() {
+        r.entry(*sha).or_insert(body);
+    }
+}
+
+/// SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP, on the connection's shard.
+pub fn script(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+    let sub = a.get(1).to_ascii_lowercase();
+    let unknown = || CmdError::UnknownSubcommand {
+        cmd: "SCRIPT",
+        sub: a.get(1).to_vec(),
+    };
+    match (sub.as_slice(), a.len()) {
+        (b"load", 3) => {
+            let sha = sha1hex(a.get(2));
+            let mut engine = match sh.scripts.take() {
+                Some(e) => e,
+                None => {
+                    Box::new(Engine::new().map_err(|_| CmdError::Internal("cannot start Lua"))?)
+                }
+            };
+            let compiled = engine.compile(&sha, a.get(2));
+            sh.scripts = Some(engine);
+            compiled?;
+            register(&sha, a.get(2).into());
+            reply::bulk(out, &sha);
+        }
+        (b"exists", n) if n >= 3 => {
+            let r = registry()
+                .read()
+                .map_err(|_| CmdError::Internal("script registry poisoned"))?;
+            reply::array(out, n - 2);
+            for i in 2..n {
+                let given = a.get(i);
+                let mut s = [0u8; 40];
+                let found = given.len() == 40 && {
+                    for (d, c) in s.iter_mut().zip(given) {
+                        *d = c.to_ascii_lowercase();
+                    }
+                    r.contains_key(&s)
+                };
+                reply::int(out, found as i64);
+            }
+        }
+        (b"flush", 2) | (b"flush", 3) => {
+            if a.len() == 3 {
+                let mode = a.get(2).to_ascii_lowercase();
+                if mode != b"async" && mode != b"sync" {
+                    return Err(CmdError::ScriptFlushMode);
+                }
+            }
+            if let Ok(mut r) = registry().write() {
+                r.clear();
+            }
+            EPOCH.fetch_add(1, Ordering::AcqRel);
+            if let Some(e) = sh.scripts.as_mut() {
+                e.compiled.clear();
+            }
+            reply::ok(out);
+        }
+        (b"kill", 2) => {
+            if BUSY_CLEAN.load(Ordering::Relaxed) > 0 {
+                // The hook stops it at its next check.
+                reply::ok(out);
+            } else if BUSY_WROTE.load(Ordering::Relaxed) > 0 {
+                return Err(CmdError::Unkillable);
+            } else {
+                return Err(CmdError::NotBusy);
+            }
+        }
+        (b"help", 2) => {
+            let lines: &[&[u8]] = &[
+                b"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                b"DEBUG (YES|SYNC|NO)",
+                b"    Set the debug mode for subsequent scripts executed.",
+                b"EXISTS <sha1> [<sha1> ...]",
+                b"    Return information about the existence of the scripts in the script cache.",
+                b"FLUSH [ASYNC|SYNC]",
+                b"    Flush the Lua scripts cache. Very dangerous on replicas.",
+                b"    When called without the optional mode argument, the behavior is determined by the",
+                b"    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+                b"    * ASYNC: Asynchronously flush the scripts cache.",
+                b"    * SYNC: Synchronously flush the scripts cache.",
+                b"KILL",
+                b"    Kill the currently executing Lua script.",
+                b"LOAD <script>",
+                b"    Load a script into the scripts cache without executing it.",
+                b"HELP",
+                b"    Prints this help.",
+            ];
+            reply::array(out, lines.len());
+            for l in lines {
+                reply::simple(out, l);
+            }
+        }
+        (b"load" | b"exists" | b"flush" | b"kill" | b"help", _) => {
+            return Err(CmdError::WrongArity(format!(
+                "script|{}",
+                String::from_utf8_lossy(&sub)
+            )))
+        }
+        _ => return Err(unknown()),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_interpreter_starts_sandboxed() {
+        let e = super::Engine::new().unwrap();
+        assert!(e.used_memory() > 0);
+        assert!(e
+            .lua
+            .globals()
+            .raw_get::<mlua::Value>("debug")
+            .unwrap()
+            .is_nil());
+    }
+}
