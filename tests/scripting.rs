@@ -334,7 +334,22 @@ fn the_sandbox_holds() {
             let reply = r.call(&["EVAL", src, "0"]);
             assert!(reply.starts_with("-"), "{src} answered {reply:?}");
         }
-        // Nothing a script tried changed the next script's world.
+        // Nothing a script tried changed the next script's world, KEYS and ARGV included.
+        check(
+            &mut r,
+            &[
+                "EVAL",
+                "KEYS.x = 'leak' ARGV[5] = 'leak' return 1",
+                "1",
+                "k",
+            ],
+            ":1\r\n",
+        );
+        check(
+            &mut r,
+            &["EVAL", "return {tostring(KEYS.x), #ARGV, tostring(ARGV[5])}", "0"],
+            "*3\r\n$3\r\nnil\r\n:0\r\n$3\r\nnil\r\n",
+        );
         check(
             &mut r,
             &["EVAL", "return string.upper(type(redis.call))", "0"],

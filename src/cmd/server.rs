@@ -350,6 +350,8 @@ pub struct ShardCounters {
     pub protocol_errors: u64,
     pub evicted_keys: u64,
     pub used_memory: u64,
+    /// The shard's Lua interpreter (0 before its first script).
+    pub lua_memory: u64,
     pub client_bytes: u64,
     /// Calls and failed calls per command, indexed like [`TABLE`].
     pub calls: Vec<u64>,
@@ -381,6 +383,7 @@ impl ShardCounters {
         self.protocol_errors += o.protocol_errors;
         self.evicted_keys += o.evicted_keys;
         self.used_memory += o.used_memory;
+        self.lua_memory += o.lua_memory;
         self.client_bytes += o.client_bytes;
         self.hops_sent += o.hops_sent;
         self.hops_served += o.hops_served;
@@ -427,6 +430,7 @@ pub fn stats(sh: &Shard) -> ShardCounters {
         protocol_errors: sh.stats.protocol_errors,
         evicted_keys: sh.store.evicted_keys(),
         used_memory: sh.store.used_memory() as u64,
+        lua_memory: sh.scripts.as_ref().map_or(0, |e| e.used_memory() as u64),
         client_bytes: sh.store.client_bytes() as u64,
         calls: sh.stats.calls.clone(),
         failed: sh.stats.failed.clone(),
@@ -516,6 +520,8 @@ pub fn format_info(
         );
     }
     if on("memory") {
+        let lua = t.lua_memory;
+        let (scripts, scripts_bytes) = super::script::cached_scripts();
         let frag = if used > 0 {
             rss as f64 / used as f64
         } else {
@@ -523,10 +529,12 @@ pub fn format_info(
         };
         let _ = write!(
             s,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{}\r\nmem_clients_normal:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{frag:.2}\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_lua:{lua}\r\nused_memory_lua_human:{}\r\nused_memory_scripts:{scripts_bytes}\r\nused_memory_scripts_human:{}\r\nnumber_of_cached_scripts:{scripts}\r\nused_memory_dataset:{}\r\nmem_clients_normal:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{frag:.2}\r\n\r\n",
             human(used),
             human(rss),
             human(peak),
+            human(lua),
+            human(scripts_bytes),
             t.data_bytes,
             t.client_bytes,
             human(maxmemory),

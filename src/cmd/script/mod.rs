@@ -84,7 +84,10 @@ impl Running {
 pub struct Engine {
     lua: Lua,
     run: Function,
-    compiled: HashMap<Sha, Function>,
+    compiled: hashbrown::HashMap<Sha, Function>,
+    /// KEYS and ARGV, refilled for every script (see `eval_in`).
+    keys: Table,
+    argv: Table,
     epoch: u64,
 }
 
@@ -107,6 +110,9 @@ fn hook(lua: &Lua) -> mlua::Result<VmState> {
     let Some(mut r) = lua.app_data_mut::<Running>() else {
         return Ok(VmState::Continue);
     };
+    if r.shard.is_null() {
+        return Ok(VmState::Continue);
+    }
     if r.busy.is_none() && r.started.elapsed() >= BUSY_THRESHOLD {
         let wrote = r.wrote;
         r.busy = Some(wrote);
@@ -218,10 +224,27 @@ impl Engine {
         )?;
         let env = _env;
         lua.set_named_registry_value("corekv_env", env)?;
+        // The running script's state lives in the interpreter for good (no allocation per
+        // script); `shard` is null between scripts.
+        lua.set_app_data(Running {
+            shard: std::ptr::null_mut(),
+            now: 0,
+            read_only: false,
+            wrote: false,
+            started: Instant::now(),
+            busy: None,
+            pending: None,
+            args_data: Vec::new(),
+            args_ranges: Vec::new(),
+            reply: Vec::new(),
+        });
+        let (keys, argv) = (lua.create_table()?, lua.create_table()?);
         Ok(Engine {
             lua,
             run,
-            compiled: HashMap::new(),
+            compiled: hashbrown::HashMap::new(),
+            keys,
+            argv,
             epoch: EPOCH.load(Ordering::Acquire),
         })
     }
@@ -278,6 +301,7 @@ fn raw_call(lua: &Lua, args: mlua::MultiValue) -> mlua::Result<(Value, bool)> {
     let (shard, now, read_only, mut data, mut ranges, mut out) = {
         let mut r = lua
             .app_data_mut::<Running>()
+            .filter(|r| !r.shard.is_null())
             .ok_or_else(|| script_error("ERR redis.call outside a script"))?;
         (
             r.shard,
@@ -486,36 +510,48 @@ fn eval_in(
         },
     };
     let lua = &engine.lua;
-    let table = |from: usize, to: usize| -> mlua::Result<Table> {
-        let t = lua.create_table_with_capacity(to - from, 0)?;
+    // KEYS and ARGV: the engine's two tables refilled, which spares the allocator and the
+    // collector a table per call. A script may write to them; `clean` below hands the next
+    // script fresh tables whenever this one left anything of its own there.
+    let fill = |t: &Table, from: usize, to: usize| -> mlua::Result<()> {
         for (i, j) in (from..to).enumerate() {
             t.raw_set(i + 1, lua.create_string(a.get(j))?)?;
         }
-        Ok(t)
-    };
-    let (keys, argv) = match (table(3, 3 + nkeys), table(3 + nkeys, a.len())) {
-        (Ok(k), Ok(v)) => (k, v),
-        _ => {
-            return Err(CmdError::Internal(
-                "script arguments do not fit in Lua's memory",
-            ))
+        for i in (to - from + 1)..=t.raw_len() {
+            t.raw_set(i, Value::Nil)?;
         }
+        Ok(())
     };
-    lua.set_app_data(Running {
-        shard: sh as *mut Shard,
-        now,
-        read_only,
-        wrote: false,
-        started: Instant::now(),
-        busy: None,
-        pending: None,
-        args_data: Vec::new(),
-        args_ranges: Vec::new(),
-        reply: Vec::new(),
-    });
-    let result = engine.run.call::<(bool, Value)>((f, keys, argv));
+    if fill(&engine.keys, 3, 3 + nkeys).is_err() || fill(&engine.argv, 3 + nkeys, a.len()).is_err()
+    {
+        return Err(CmdError::Internal(
+            "script arguments do not fit in Lua's memory",
+        ));
+    }
+    if let Some(mut r) = lua.app_data_mut::<Running>() {
+        r.shard = sh as *mut Shard;
+        r.now = now;
+        r.read_only = read_only;
+        r.wrote = false;
+        r.started = Instant::now();
+        r.busy = None;
+        r.pending = None;
+    }
+    let result = engine
+        .run
+        .call::<(bool, Value)>((f, &engine.keys, &engine.argv));
+    // Only the arguments may be in the tables now (same count, nothing in the hash part).
+    let clean = |t: &Table, n: usize| {
+        t.raw_len() == n && t.pairs::<Value, Value>().take(n + 1).count() == n
+    };
+    if !clean(&engine.keys, nkeys) || !clean(&engine.argv, a.len() - 3 - nkeys) {
+        if let (Ok(k), Ok(v)) = (lua.create_table(), lua.create_table()) {
+            (engine.keys, engine.argv) = (k, v);
+        }
+    }
     let mut killed = None;
-    if let Some(mut r) = lua.remove_app_data::<Running>() {
+    if let Some(mut r) = lua.app_data_mut::<Running>() {
+        r.shard = std::ptr::null_mut();
         killed = (r.busy == Some(false)).then(|| KILLED.as_bytes().to_vec());
         r.leave_busy();
     }
@@ -560,8 +596,6 @@ fn eval_in(
             out,
         ),
     }
-    // A script's garbage is collected between scripts, not left to grow toward the limit.
-    let _ = lua.gc_step();
     Ok(())
 }
 
@@ -577,6 +611,13 @@ fn raised(sh: &mut Shard, msg: &[u8], sha: &str, source: &str, line: i64, out: &
     };
     sh.stats.count_error(code);
     reply::error(out, &text);
+}
+
+/// Scripts in the registry and the bytes of their bodies (INFO memory).
+pub fn cached_scripts() -> (u64, u64) {
+    registry().read().map_or((0, 0), |r| {
+        (r.len() as u64, r.values().map(|b| b.len() as u64).sum())
+    })
 }
 
 fn register(sha: &Sha, body: Arc<[u8]>) {
