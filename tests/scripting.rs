@@ -347,7 +347,11 @@ fn the_sandbox_holds() {
         );
         check(
             &mut r,
-            &["EVAL", "return {tostring(KEYS.x), #ARGV, tostring(ARGV[5])}", "0"],
+            &[
+                "EVAL",
+                "return {tostring(KEYS.x), #ARGV, tostring(ARGV[5])}",
+                "0",
+            ],
             "*3\r\n$3\r\nnil\r\n:0\r\n$3\r\nnil\r\n",
         );
         check(

@@ -1,6 +1,6 @@
 //! The libraries Redis loads into scripts beyond Lua's own: `bit` (LuaBitOp's API), `cjson`
-//! (decoding through serde_json) and `redis.sha1hex`. `cmsgpack` and `struct` are not built
-//! yet (see the README's differences from Redis).
+//! (decoding through serde_json), `cmsgpack` (through rmpv) and `redis.sha1hex`. `struct` is not
+//! built yet (see the README's differences from Redis).
 
 use mlua::{Lua, Table, Value, Variadic};
 
@@ -245,6 +245,133 @@ pub fn cjson(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
+/// A msgpack header: the fix form below `fix_max`, else the 8/16/32-bit length forms.
+fn mp_header(out: &mut Vec<u8>, len: usize, fix: u8, fix_max: usize, wide: [u8; 3]) {
+    if len < fix_max {
+        out.push(fix | len as u8);
+    } else if wide[0] != 0 && len < 256 {
+        out.extend_from_slice(&[wide[0], len as u8]);
+    } else if len < 65536 {
+        out.push(wide[1]);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(wide[2]);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+    }
+}
+
+/// Encodes as Redis's cmsgpack does: strings as str, integral numbers as the smallest
+/// integer, others as float32 when that is exact, else float64; tables with keys 1..n as
+/// arrays, others as maps.
+fn to_msgpack(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
+    let int = |out: &mut Vec<u8>, i: i64| {
+        let _ = rmpv::encode::write_value(out, &rmpv::Value::from(i));
+    };
+    match v {
+        _ if depth > JSON_MAX_DEPTH => out.push(0xc0),
+        Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+        Value::Integer(i) => int(out, *i),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.2e18 => int(out, *n as i64),
+        Value::Number(n) if (*n as f32) as f64 == *n || n.is_nan() => {
+            out.push(0xca);
+            out.extend_from_slice(&(*n as f32).to_be_bytes());
+        }
+        Value::Number(n) => {
+            out.push(0xcb);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        Value::String(s) => {
+            let b = s.as_bytes();
+            mp_header(out, b.len(), 0xa0, 32, [0xd9, 0xda, 0xdb]);
+            out.extend_from_slice(&b);
+        }
+        Value::Table(t) => {
+            let len = t.raw_len();
+            let pairs = t.clone().pairs::<Value, Value>().count();
+            if len > 0 && pairs == len {
+                mp_header(out, len, 0x90, 16, [0, 0xdc, 0xdd]);
+                for i in 1..=len {
+                    to_msgpack(&t.raw_get::<Value>(i)?, out, depth + 1)?;
+                }
+            } else {
+                mp_header(out, pairs, 0x80, 16, [0, 0xde, 0xdf]);
+                for kv in t.clone().pairs::<Value, Value>() {
+                    let (k, v) = kv?;
+                    to_msgpack(&k, out, depth + 1)?;
+                    to_msgpack(&v, out, depth + 1)?;
+                }
+            }
+        }
+        _ => out.push(0xc0),
+    }
+    Ok(())
+}
+
+fn from_msgpack(lua: &Lua, v: &rmpv::Value) -> mlua::Result<Value> {
+    use rmpv::Value as M;
+    Ok(match v {
+        M::Nil => Value::Nil,
+        M::Boolean(b) => Value::Boolean(*b),
+        M::Integer(i) => Value::Number(i.as_f64().unwrap_or(0.0)),
+        M::F32(f) => Value::Number(*f as f64),
+        M::F64(f) => Value::Number(*f),
+        M::String(s) => Value::String(lua.create_string(s.as_bytes())?),
+        M::Binary(b) => Value::String(lua.create_string(b)?),
+        M::Array(a) => {
+            let t = lua.create_table_with_capacity(a.len(), 0)?;
+            for (i, x) in a.iter().enumerate() {
+                t.raw_set(i + 1, from_msgpack(lua, x)?)?;
+            }
+            Value::Table(t)
+        }
+        M::Map(m) => {
+            let t = lua.create_table_with_capacity(0, m.len())?;
+            for (k, x) in m {
+                let k = from_msgpack(lua, k)?;
+                if !k.is_nil() {
+                    t.raw_set(k, from_msgpack(lua, x)?)?;
+                }
+            }
+            Value::Table(t)
+        }
+        M::Ext(_, b) => Value::String(lua.create_string(b)?),
+    })
+}
+
+/// cmsgpack.pack(...) (the values' encodings back to back) and cmsgpack.unpack(s) (every value
+/// in `s`). Strings are packed as msgpack raw bytes, as Redis's cmsgpack does.
+pub fn cmsgpack(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set(
+        "pack",
+        lua.create_function(|lua, args: Variadic<Value>| {
+            if args.is_empty() {
+                return Err(mlua::Error::runtime("MessagePack pack needs input."));
+            }
+            let mut out = Vec::new();
+            for v in args.iter() {
+                to_msgpack(v, &mut out, 0)?;
+            }
+            lua.create_string(&out)
+        })?,
+    )?;
+    t.set(
+        "unpack",
+        lua.create_function(|lua, s: mlua::String| {
+            let bytes = s.as_bytes().to_vec();
+            let mut rd = &bytes[..];
+            let mut out = Vec::new();
+            while !rd.is_empty() {
+                let v = rmpv::decode::read_value(&mut rd)
+                    .map_err(|_| mlua::Error::runtime("Missing bytes in input."))?;
+                out.push(from_msgpack(lua, &v)?);
+            }
+            Ok(Variadic::from_iter(out))
+        })?,
+    )?;
+    Ok(t)
+}
+
 /// `redis.sha1hex` and the scripts' cache key: lower-case hex SHA-1.
 pub fn sha1hex(body: &[u8]) -> [u8; 40] {
     let digest = sha1_smol::Sha1::from(body).digest().bytes();
@@ -335,6 +462,45 @@ mod tests {
             .load("return cjson.decode('null') == cjson.null")
             .eval::<bool>()
             .unwrap());
+    }
+
+    #[test]
+    fn cmsgpack_round_trips() {
+        let lua = Lua::new();
+        lua.globals()
+            .set("cmsgpack", cmsgpack(&lua).unwrap())
+            .unwrap();
+        let hex = |s: &str| {
+            let b = lua
+                .load(s)
+                .eval::<mlua::String>()
+                .unwrap()
+                .as_bytes()
+                .to_vec();
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        };
+        // Redis: cmsgpack.pack({1,2,3}) is 93 01 02 03; pack('abc') a3 61 62 63 (raw).
+        assert_eq!(hex("return cmsgpack.pack({1,2,3})"), "93010203");
+        assert_eq!(hex("return cmsgpack.pack(1, -1)"), "01ff");
+        // The same bytes as redis-server 7.0 for a mix of types.
+        assert_eq!(
+            hex("return cmsgpack.pack('abc', 1.5, {1,2}, {a=1}, true, -200, 70000)"),
+            "a3616263ca3fc0000092010281a16101c3d1ff38ce00011170"
+        );
+        assert_eq!(
+            &hex("return cmsgpack.pack(string.rep('x', 40))")[..4],
+            "d928"
+        );
+        let v: String = lua
+            .load("local t = cmsgpack.unpack(cmsgpack.pack({a = {1, 'x'}})) return t.a[2]")
+            .eval()
+            .unwrap();
+        assert_eq!(v, "x");
+        let n: i64 = lua
+            .load("return select('#', cmsgpack.unpack(cmsgpack.pack(1, 2, 3)))")
+            .eval()
+            .unwrap();
+        assert_eq!(n, 3);
     }
 
     #[test]

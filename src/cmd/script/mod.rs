@@ -216,6 +216,7 @@ impl Engine {
         g.raw_set("redis", protect.call::<Table>(redis)?)?;
         g.raw_set("bit", protect.call::<Table>(libs::bit(&lua)?)?)?;
         g.raw_set("cjson", protect.call::<Table>(libs::cjson(&lua)?)?)?;
+        g.raw_set("cmsgpack", protect.call::<Table>(libs::cmsgpack(&lua)?)?)?;
         // Nothing of the bootstrap's environment stays reachable from a global.
         lua.globals().raw_set("debug", Value::Nil)?;
         lua.set_hook(
