@@ -22,27 +22,39 @@ fn have_python_module(name: &str) -> bool {
     ok
 }
 
+/// Runs `program script PORT` against a fresh server at every shard count; returns each run's
+/// output after checking it exited 0.
+fn run_client(program: &str, script: &str, what: &str) -> Vec<String> {
+    SHARD_COUNTS
+        .iter()
+        .map(|&shards| {
+            let s = Server::start(shards);
+            let out = Command::new(program)
+                .args([script, &s.port.to_string()])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .output()
+                .unwrap_or_else(|e| panic!("run {program}: {e}"));
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{what} at {shards} shards:\n{text}");
+            text
+        })
+        .collect()
+}
+
 #[test]
 fn redis_py_pipelines_and_transactions() {
     if !have_tool("python3") || !have_python_module("redis") {
         return;
     }
-    for shards in SHARD_COUNTS {
-        let s = Server::start(shards);
-        let out = Command::new("python3")
-            .args([
-                "tests/clients/redis_py_transactions.py",
-                &s.port.to_string(),
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run python3");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "redis-py at {shards} shards:\n{text}");
+    for text in run_client(
+        "python3",
+        "tests/clients/redis_py_transactions.py",
+        "redis-py",
+    ) {
         assert!(text.contains("ok"), "{text}");
     }
 }
@@ -52,19 +64,7 @@ fn redis_py_locks_and_scripts() {
     if !have_tool("python3") || !have_python_module("redis") {
         return;
     }
-    for shards in SHARD_COUNTS {
-        let s = Server::start(shards);
-        let out = Command::new("python3")
-            .args(["tests/clients/redis_py_scripts.py", &s.port.to_string()])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run python3");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "redis-py at {shards} shards:\n{text}");
+    for text in run_client("python3", "tests/clients/redis_py_scripts.py", "redis-py") {
         assert!(text.contains("ok"), "{text}");
     }
 }
@@ -87,22 +87,11 @@ fn node_redis_and_ioredis_multi() {
     if !have_node_modules() {
         return;
     }
-    for shards in SHARD_COUNTS {
-        let s = Server::start(shards);
-        let out = Command::new("node")
-            .args(["tests/clients/node_transactions.mjs", &s.port.to_string()])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run node");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "node clients at {shards} shards:\n{text}"
-        );
+    for text in run_client(
+        "node",
+        "tests/clients/node_transactions.mjs",
+        "node clients",
+    ) {
         assert!(
             text.contains("node-redis ok") && text.contains("ioredis ok"),
             "{text}"
