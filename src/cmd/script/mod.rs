@@ -153,6 +153,10 @@ impl Engine {
             )
         };
         lua.set_memory_limit(LUA_MEMORY_LIMIT)?;
+        // Scripts make short-lived garbage (arguments, replies): let the heap grow to 4x its
+        // live size before a collection cycle (Lua's default: 2x), which halves the
+        // collector's share of a small script without changing what it can reach.
+        lua.gc_set_pause(400);
         let take_pending = lua.create_function(|lua, ()| {
             lua.app_data_mut::<Running>()
                 .and_then(|mut r| r.pending.take())
