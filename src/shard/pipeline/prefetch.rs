@@ -129,6 +129,18 @@ fn plan_keys<'a>(
                     k = k.saturating_add(step as usize);
                 }
             }
+            // A script's declared keys: its redis.calls then find them in cache, as a
+            // pipeline's GETs do.
+            Route::Script if args.len() >= 3 => {
+                let nkeys = crate::cmd::script::numkeys(&args).unwrap_or(0);
+                for k in 3..3 + nkeys {
+                    let key = args.get(k);
+                    if n < MAX_KEYS && owner(key) == me {
+                        hashes[n] = store.prefetch_bucket(key);
+                        n += 1;
+                    }
+                }
+            }
             _ => {}
         }
     }
