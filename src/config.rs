@@ -50,6 +50,11 @@ pub struct Config {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub hz: u32,
 
+    /// Milliseconds a script runs before it counts as busy: other clients of its shard then
+    /// get `-BUSY` and SCRIPT KILL may stop it (Redis's busy-reply-threshold).
+    #[arg(long, alias = "lua-time-limit", default_value_t = 5000)]
+    pub busy_reply_threshold: u64,
+
     /// Listen backlog of each shard's socket.
     #[arg(long, default_value_t = 1024)]
     pub tcp_backlog: i32,
@@ -280,6 +285,8 @@ impl DirtyCounts {
 pub struct Runtime {
     pub proto_max_bulk_len: AtomicU64,
     pub hz: AtomicU64,
+    /// Milliseconds before a running script counts as busy (busy-reply-threshold).
+    pub busy_reply_threshold_ms: AtomicU64,
     pub protected_mode: AtomicBool,
     pub maxclients: AtomicU64,
     pub timeout_secs: AtomicU64,
@@ -308,6 +315,7 @@ pub struct Runtime {
 pub static RUNTIME: Runtime = Runtime {
     proto_max_bulk_len: AtomicU64::new(512 * 1024 * 1024),
     hz: AtomicU64::new(10),
+    busy_reply_threshold_ms: AtomicU64::new(5000),
     protected_mode: AtomicBool::new(true),
     maxclients: AtomicU64::new(10000),
     timeout_secs: AtomicU64::new(0),
@@ -332,6 +340,9 @@ impl Runtime {
             .proto_max_bulk_len
             .store(cfg.proto_max_bulk_len, Ordering::Relaxed);
         RUNTIME.hz.store(cfg.hz as u64, Ordering::Relaxed);
+        RUNTIME
+            .busy_reply_threshold_ms
+            .store(cfg.busy_reply_threshold, Ordering::Relaxed);
         RUNTIME
             .protected_mode
             .store(cfg.protected_mode, Ordering::Relaxed);

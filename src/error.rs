@@ -90,6 +90,8 @@ pub enum CmdError {
     ScriptFlushMode,
     NotBusy,
     Unkillable,
+    /// A script is past the busy threshold on this shard.
+    Busy,
     /// A script's declared keys on several shards.
     CrossSlot,
     /// A bug answered instead of a panic or a hang: the command that panicked, or what failed.
@@ -110,6 +112,7 @@ impl CmdError {
             CmdError::Denied => "DENIED",
             CmdError::NoScript => "NOSCRIPT",
             CmdError::NotBusy => "NOTBUSY",
+            CmdError::Busy => "BUSY",
             CmdError::Unkillable => "UNKILLABLE",
             CmdError::CrossSlot => "CROSSSLOT",
             _ => "ERR",
@@ -249,6 +252,7 @@ impl fmt::Display for CmdError {
                 f.write_str("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
             }
             CmdError::NotBusy => f.write_str("NOTBUSY No scripts in execution right now."),
+            CmdError::Busy => f.write_str("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."),
             CmdError::Unkillable => f.write_str("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."),
             CmdError::CrossSlot => f.write_str("CROSSSLOT Keys in request don't hash to the same slot"),
             CmdError::Panicked(name) => write!(f, "ERR internal error while running '{name}'"),

@@ -335,6 +335,10 @@ pub fn run(
     counted: bool,
     out: &mut Vec<u8>,
 ) {
+    // A busy script is suspended on this shard: nothing else touches its keys meanwhile.
+    if shard.script_busy && !script::allowed_while_busy(id, args) {
+        return write_error(shard, &CmdError::Busy, out);
+    }
     let count = counted as u64;
     shard.stats.calls[id as usize] += count;
     // Writes that may grow memory make room first (or fail with OOM), like Redis.

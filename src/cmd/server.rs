@@ -159,6 +159,10 @@ fn yes_no(knob: &std::sync::atomic::AtomicBool) -> String {
 }
 
 fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
+    let busy = RUNTIME
+        .busy_reply_threshold_ms
+        .load(Ordering::Relaxed)
+        .to_string();
     vec![
         ("bind", sh.settings.bind.clone()),
         ("port", sh.settings.port.to_string()),
@@ -219,6 +223,8 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
                 .to_string(),
         ),
         ("hz", RUNTIME.hz.load(Ordering::Relaxed).to_string()),
+        ("busy-reply-threshold", busy.clone()),
+        ("lua-time-limit", busy),
         ("shards", sh.shards.to_string()),
     ]
 }
@@ -278,6 +284,14 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
                 "proto-max-bulk-len" => Update::Atomic(&RUNTIME.proto_max_bulk_len, mem()?),
                 "client-query-buffer-limit" => Update::Atomic(&RUNTIME.query_buffer_limit, mem()?),
                 "hz" => Update::Atomic(&RUNTIME.hz, int()?.clamp(1, 500)),
+                "busy-reply-threshold" | "lua-time-limit" => {
+                    if value.parse::<i64>().is_ok_and(|v| v < 0) {
+                        return Err(bad(
+                            "argument must be between 0 and 9223372036854775807 inclusive",
+                        ));
+                    }
+                    Update::Atomic(&RUNTIME.busy_reply_threshold_ms, int()?)
+                }
                 "maxclients" => Update::Atomic(&RUNTIME.maxclients, int()?.max(1)),
                 "timeout" => Update::Atomic(&RUNTIME.timeout_secs, int()?),
                 "tcp-keepalive" => Update::Atomic(&RUNTIME.tcp_keepalive_secs, int()?),

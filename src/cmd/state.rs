@@ -143,6 +143,12 @@ pub struct Shard {
     pub hops: std::rc::Rc<HopCounters>,
     /// This shard's Lua interpreter, from its first script on (`cmd::script`).
     pub scripts: Option<Box<super::script::Engine>>,
+    /// A script past the busy threshold is suspended between two of its time slices: other
+    /// work on this shard gets `-BUSY` (see `cmd::script::busy`).
+    pub script_busy: bool,
+    /// The caller of the command running now can drive a suspended script to its end (a
+    /// connection's own command or a plain hop; never inside EXEC or a held group).
+    pub script_yieldable: bool,
     /// The last snapshot this shard's store began (at the snapshot's cut, see
     /// `shard::pipeline::snapshot_cut`); the background duty then streams its entries.
     pub snapshot_begun: u64,
@@ -162,6 +168,8 @@ impl Shard {
             watch: watch::WatchTable::default(),
             hops: std::rc::Rc::default(),
             scripts: None,
+            script_busy: false,
+            script_yieldable: false,
             snapshot_begun: 0,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }

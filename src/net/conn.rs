@@ -286,6 +286,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                 }
                 match flow {
                     Flow::Continue => {}
+                    Flow::Script => pipe.drive_script(&ctx, &mut out).await,
                     Flow::Close => {
                         closing = true;
                         break;

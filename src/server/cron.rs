@@ -34,6 +34,11 @@ pub fn spawn(ctx: &Rc<Ctx>) {
         while !ctx.stopping.get() {
             let hz = RUNTIME.hz.load(Ordering::Relaxed).max(1);
             glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
+            // A busy script is suspended here: nothing may touch its keys (nor start a
+            // snapshot's cut) until it ends.
+            if ctx.shard.borrow().script_busy {
+                continue;
+            }
             save_rules(&ctx);
             if !ctx.stopping.get() {
                 snapshot_part(&ctx).await;

@@ -217,23 +217,54 @@ impl Hop {
         self.first_op as usize + self.ends.len() >= self.ops.len()
     }
 
+    /// Whether a busy script on the destination may meet this hop (asked only while one is):
+    /// plain client commands (they answer `-BUSY` there) and keyless bookkeeping. A transaction's step or the server's own
+    /// key work waits for the script's end instead (see `lock::serve`).
+    pub fn plain(&self) -> bool {
+        self.lock == LockStep::None
+            && self.txn == 0
+            && !self.atomic
+            && self.ops.iter().all(|(op, _, _)| {
+                matches!(
+                    op,
+                    ShardOp::Cmd(_)
+                        | ShardOp::Part(_)
+                        | ShardOp::Stats
+                        | ShardOp::Clients
+                        | ShardOp::Kill
+                        | ShardOp::Watch { .. }
+                        | ShardOp::Unwatch { .. }
+                )
+            })
+    }
+
     /// Runs the ops from `first_op` on `shard` (the destination) at the hop's `now_ms`, filling
     /// the replies, until all ran or (unless the hop is atomic) the replies pass
-    /// [`HOP_REPLY_BUDGET`].
-    pub fn execute(&mut self, shard: &mut Shard) {
-        let now_ms = self.now_ms;
+    /// [`HOP_REPLY_BUDGET`]. Returns true when a script among them is busy and suspended: its
+    /// reply is not complete yet (see [`Hop::execute_more`]).
+    pub fn execute(&mut self, shard: &mut Shard) -> bool {
         self.reply.clear();
         self.results.clear();
         self.ends.clear();
+        self.execute_more(shard)
+    }
+
+    /// Runs on from the first op of this trip that has not run (after a suspended script's
+    /// reply was appended to `reply` and its end pushed).
+    pub fn execute_more(&mut self, shard: &mut Shard) -> bool {
+        let now_ms = self.now_ms;
         let first_op = self.first_op;
+        let start = self.ends.len();
+        // Only a script that starts while the shard is not busy can suspend.
+        let can_suspend = !shard.script_busy;
         let pending = &self.ops[self.first_op as usize..];
         let (data, ranges) = (&self.data, &self.ranges);
         let op_args = |first: u32, argc: u32| {
             crate::cmd::Args::new(data, &ranges[first as usize..(first + argc) as usize])
         };
         let mut plans = [pipeline::prefetch::Plan::default(); pipeline::prefetch::CHUNK];
-        for (i, &(op, first, argc)) in pending.iter().enumerate() {
-            if i % pipeline::prefetch::CHUNK == 0 {
+        for (i, &(op, first, argc)) in pending.iter().enumerate().skip(start) {
+            if (i - start) % pipeline::prefetch::CHUNK == 0 {
                 let chunk = &pending[i..pending.len().min(i + pipeline::prefetch::CHUNK)];
                 // Chunks of client commands only are planned (the server's own ops are rare).
                 let plain = chunk
@@ -258,7 +289,7 @@ impl Hop {
             let args = op_args(first, argc);
             match op {
                 ShardOp::Cmd(id) | ShardOp::Part(id) => {
-                    let known = plans[i % pipeline::prefetch::CHUNK]
+                    let known = plans[(i - start) % pipeline::prefetch::CHUNK]
                         .key
                         .and_then(|k| k.hash)
                         .map(|h| (args.get(id.spec().first_key as usize), h));
@@ -266,6 +297,9 @@ impl Hop {
                     with_known_hash(shard, known, |shard| {
                         cmd::run(shard, id, &args, now_ms, counted, &mut self.reply)
                     });
+                    if can_suspend && shard.script_busy {
+                        return true;
+                    }
                 }
                 other => {
                     let r = run_internal(shard, other, &args, now_ms);
@@ -277,6 +311,7 @@ impl Hop {
                 break;
             }
         }
+        false
     }
 }
 

@@ -219,6 +219,20 @@ impl Drop for Turn {
     }
 }
 
+/// Runs a hop with no lock step and no transaction from its first op not run in this trip.
+/// Returns true when one of its scripts turned busy and is suspended (see [`serve_busy`]).
+fn run_plain(ctx: &Ctx, hop: &mut Hop, more: bool) -> bool {
+    let mut sh = ctx.shard.borrow_mut();
+    sh.script_yieldable = true;
+    let suspended = if more {
+        hop.execute_more(&mut sh)
+    } else {
+        hop.execute(&mut sh)
+    };
+    sh.script_yieldable = false;
+    suspended
+}
+
 /// Runs `hop` on this shard, applying its lock step. Returns whether it freed the shard.
 fn run(ctx: &Ctx, hop: &mut Hop) -> bool {
     if matches!(hop.lock, LockStep::Acquire | LockStep::Once) {
@@ -296,21 +310,79 @@ fn drain(ctx: &Ctx, done: &mut Vec<Box<Hop>>) {
 }
 
 /// A hop arrived from another core: runs it (and, when it frees the shard, the work queued
-/// behind it) and sends the replies, or queues it until the shard's holder lets go.
-pub async fn serve(ctx: &Ctx, mut hop: Box<Hop>) {
+/// behind it) and sends the replies, or queues it until the shard's holder lets go. Returns
+/// the hop when a busy script is involved (one of its own turned busy, or it must wait for
+/// one to end): the caller goes on with [`serve_busy`] in a task of its own, so that the
+/// stream it came on keeps flowing (other hops answer -BUSY meanwhile).
+pub async fn serve(ctx: &Ctx, mut hop: Box<Hop>) -> Option<Handoff> {
+    // A transaction's step or the server's own key work waits for a busy script's end
+    // (plain commands run and answer -BUSY; see `cmd::script::busy`).
+    if ctx.shard.borrow().script_busy && !hop.plain() {
+        return Some(Handoff::Wait(hop));
+    }
+    let simple = hop.lock == LockStep::None && hop.txn == 0 && !hop.atomic;
     if !ctx.lock.runnable(&hop) {
         ctx.lock.parked.borrow_mut().push_back(Parked::Hop(hop));
-        return;
+        return None;
     }
     // The queue runs before any reply is sent, so nothing overtakes it meanwhile; no
     // allocation unless something was queued.
     let mut done = Vec::new();
-    if run(ctx, &mut hop) {
+    if simple {
+        if run_plain(ctx, &mut hop, false) {
+            return Some(Handoff::Suspended(hop));
+        }
+    } else if run(ctx, &mut hop) {
         drain(ctx, &mut done);
     }
     ctx.wait_durable().await;
     ctx.reply_to_origin(hop).await;
     reply_all(ctx, done).await;
+    None
+}
+
+/// A hop [`serve`] hands back, to finish with [`serve_busy`].
+pub enum Handoff {
+    /// One of its scripts is busy and suspended.
+    Suspended(Box<Hop>),
+    /// It must wait for the shard's busy script to end.
+    Wait(Box<Hop>),
+}
+
+/// Finishes a hop [`serve`] handed back: drives its suspended script to its end and runs the
+/// rest of its ops, or waits for the shard's busy script to end and serves it.
+pub async fn serve_busy(ctx: &Ctx, handoff: Handoff) {
+    let mut hop = match handoff {
+        Handoff::Suspended(hop) => hop,
+        Handoff::Wait(hop) => return wait_and_serve(ctx, hop).await,
+    };
+    {
+        loop {
+            super::busy::drive(ctx, &mut hop.reply).await;
+            hop.ends.push(hop.reply.len());
+            if hop.reply.len() >= super::HOP_REPLY_BUDGET
+                || hop.finished()
+                || !run_plain(ctx, &mut hop, true)
+            {
+                break;
+            }
+        }
+        ctx.wait_durable().await;
+        ctx.reply_to_origin(hop).await;
+    }
+}
+
+async fn wait_and_serve(ctx: &Ctx, mut hop: Box<Hop>) {
+    loop {
+        while ctx.shard.borrow().script_busy {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        match serve(ctx, hop).await {
+            None => return,
+            Some(Handoff::Wait(h)) => hop = h,
+            Some(suspended) => return Box::pin(serve_busy(ctx, suspended)).await,
+        }
+    }
 }
 
 /// Lets go of this shard's hold by `txn` (this core's own transaction) and runs what was

@@ -297,7 +297,11 @@ pub fn spawn_mesh_tasks(
             while let Some(hop) = rx.recv().await {
                 crate::cmd::state::HopCounters::add(&ctx.hops.served, 1);
                 Ctx::time_leg(&hop, &ctx.hops.to_peer_ns, &ctx.hops.to_peer_samples);
-                super::lock::serve(&ctx, hop).await;
+                if let Some(hop) = super::lock::serve(&ctx, hop).await {
+                    let ctx = ctx.clone();
+                    glommio::spawn_local(async move { super::lock::serve_busy(&ctx, hop).await })
+                        .detach();
+                }
             }
         })
         .detach();

@@ -14,9 +14,11 @@
 //! - `hop`: the typed work ([`ShardOp`]) a hop carries, and how a shard runs it.
 //! - `mesh`: the per-core context, the request and reply meshes, the tasks that serve them.
 //! - `lock`: a shard held by one cross-shard transaction at a time.
+//! - `busy`: driving a script past the busy threshold, slice by slice.
 //! - `pipeline`: a connection's batch: routing, local execution, gathering replies in order,
 //!   and MULTI/EXEC.
 
+pub mod busy;
 pub mod control;
 pub mod hop;
 pub mod lock;

@@ -96,6 +96,19 @@ impl Server {
 }
 
 impl Server {
+    /// Waits for a server that was told to stop (SHUTDOWN) to exit.
+    pub fn wait_exit(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "corekv did not stop within 20 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// SIGKILL: the crash case (nothing is flushed).
     pub fn kill9(mut self) {
         let mut child = self.child.take().unwrap();

@@ -16,25 +16,29 @@
 //! a lock on the script-loading path only, never on the data path.
 //!
 //! **The sandbox** (`sandbox.lua`) gives scripts exactly Redis 7's globals, all read-only, and
-//! an instruction hook bounds how long a script runs: past the busy-script limit a script that
-//! has not written is stopped; one that wrote runs to its end, as in Redis. The interpreter's memory is capped.
+//! an instruction hook watches how long a script runs: past `busy-reply-threshold` the script
+//! is busy, suspended in time slices while the rest of its shard answers `-BUSY`, and SCRIPT
+//! KILL can stop it (see `busy`). The interpreter's memory is capped.
 
+mod busy;
+mod cache;
 mod convert;
 mod libs;
 
+use convert::raised;
+
 use super::{flags, Args, CmdId, Route, Shard};
 use crate::error::CmdError;
-use crate::resp::reply;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use busy::hook;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::time::Instant;
+
+pub use busy::{abort_busy, allowed as allowed_while_busy, any_busy};
+pub use cache::{cached_scripts, script};
+use cache::{register, registry};
 pub use libs::sha1hex;
-
-/// How long a script runs before it counts as busy (Redis's `busy-reply-threshold`, 5 s).
-pub const BUSY_THRESHOLD: Duration = Duration::from_millis(5000);
 /// Memory one shard's interpreter may allocate (scripts fail with "not enough memory" past it).
 pub const LUA_MEMORY_LIMIT: usize = 64 << 20;
 /// The error of a script stopped by the time limit (Redis's text for a killed script).
@@ -44,15 +48,8 @@ const HOOK_EVERY: u32 = 1000;
 
 type Sha = [u8; 40];
 
-fn registry() -> &'static RwLock<HashMap<Sha, Arc<[u8]>>> {
-    static R: OnceLock<RwLock<HashMap<Sha, Arc<[u8]>>>> = OnceLock::new();
-    R.get_or_init(Default::default)
-}
 /// Bumped by SCRIPT FLUSH: a shard whose compiled cache is older drops it.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
-/// Scripts past the busy threshold that have (not) written, over all shards (SCRIPT KILL).
-static BUSY_CLEAN: AtomicUsize = AtomicUsize::new(0);
-static BUSY_WROTE: AtomicUsize = AtomicUsize::new(0);
 
 /// The state of the script running now, reachable from the Lua callbacks (app data).
 struct Running {
@@ -63,21 +60,24 @@ struct Running {
     started: Instant,
     /// Counted in BUSY_CLEAN / BUSY_WROTE (and which).
     busy: Option<bool>,
+    /// Its caller can drive it when it is suspended (`Shard::script_yieldable`).
+    yieldable: bool,
+    /// The coroutine it runs on (null between scripts).
+    yielder: *const busy::ScriptYielder,
+    /// When its current time slice began.
+    last_yield: Instant,
+    /// SCRIPT KILL's epoch when it became busy.
+    kill_seen: u64,
+    /// Stopped by SCRIPT KILL, SHUTDOWN or the time limit, at this line of the script.
+    killed: bool,
+    killed_line: i64,
+    /// Its interpreter is being dropped: stop at the next hook.
+    aborting: bool,
     /// The error text of the `redis.call` that is raising (see sandbox.lua).
     pending: Option<Vec<u8>>,
     args_data: Vec<u8>,
     args_ranges: Vec<(usize, usize)>,
     reply: Vec<u8>,
-}
-
-impl Running {
-    fn leave_busy(&mut self) {
-        match self.busy.take() {
-            Some(false) => BUSY_CLEAN.fetch_sub(1, Ordering::Relaxed),
-            Some(true) => BUSY_WROTE.fetch_sub(1, Ordering::Relaxed),
-            None => 0,
-        };
-    }
 }
 
 /// One shard's interpreter and its compiled scripts.
@@ -89,6 +89,10 @@ pub struct Engine {
     keys: Table,
     argv: Table,
     epoch: u64,
+    /// The stack scripts run on, kept between scripts.
+    stack: Option<corosensei::stack::DefaultStack>,
+    /// A busy script between two of its time slices.
+    suspended: Option<busy::Suspended>,
 }
 
 fn script_error(msg: &str) -> mlua::Error {
@@ -103,43 +107,6 @@ fn raise(lua: &Lua, msg: Vec<u8>) -> mlua::Error {
         r.pending = Some(msg);
     }
     script_error(&text)
-}
-
-/// The time-limit hook (every [`HOOK_EVERY`] instructions, on every coroutine).
-fn hook(lua: &Lua) -> mlua::Result<VmState> {
-    let Some(mut r) = lua.app_data_mut::<Running>() else {
-        return Ok(VmState::Continue);
-    };
-    if r.shard.is_null() {
-        return Ok(VmState::Continue);
-    }
-    if r.busy.is_none() && r.started.elapsed() >= BUSY_THRESHOLD {
-        let wrote = r.wrote;
-        r.busy = Some(wrote);
-        if wrote {
-            BUSY_WROTE.fetch_add(1, Ordering::Relaxed);
-        } else {
-            BUSY_CLEAN.fetch_add(1, Ordering::Relaxed);
-        }
-        eprintln!(
-            "corekv: a script has run for {} ms on one shard; {}",
-            BUSY_THRESHOLD.as_millis(),
-            if wrote {
-                "it has written and runs to its end (SHUTDOWN NOSAVE stops the server)"
-            } else {
-                "it is stopped"
-            }
-        );
-    }
-    if r.busy == Some(false) {
-        // Not written: stopped now (Redis would wait for SCRIPT KILL, answering BUSY to other
-        // clients meanwhile; a shard cannot answer while its script runs).
-        drop(r);
-        return Err(script_error(
-            "ERR Script killed by user with SCRIPT KILL...",
-        ));
-    }
-    Ok(VmState::Continue)
 }
 
 impl Engine {
@@ -238,6 +205,13 @@ impl Engine {
             wrote: false,
             started: Instant::now(),
             busy: None,
+            yieldable: false,
+            yielder: std::ptr::null(),
+            last_yield: Instant::now(),
+            kill_seen: 0,
+            killed: false,
+            killed_line: 0,
+            aborting: false,
             pending: None,
             args_data: Vec::new(),
             args_ranges: Vec::new(),
@@ -251,6 +225,8 @@ impl Engine {
             keys,
             argv,
             epoch: EPOCH.load(Ordering::Acquire),
+            stack: None,
+            suspended: None,
         })
     }
 
@@ -329,7 +305,7 @@ fn raw_call(lua: &Lua, args: mlua::MultiValue) -> mlua::Result<(Value, bool)> {
     );
     if let Some(mut r) = lua.app_data_mut::<Running>() {
         if let Ok((_, false, true)) = result {
-            r.wrote = true;
+            r.note_write();
         }
         r.args_data = data;
         r.args_ranges = ranges;
@@ -473,6 +449,10 @@ pub fn eval(
         Some(e) => e,
         None => Box::new(Engine::new().map_err(|_| CmdError::Internal("cannot start Lua"))?),
     };
+    if engine.suspended.is_some() {
+        sh.scripts = Some(engine);
+        return Err(CmdError::Busy);
+    }
     let result = eval_in(&mut engine, sh, a, nkeys, &sha, how, read_only, now, out);
     sh.scripts = Some(engine);
     result
@@ -539,17 +519,100 @@ fn eval_in(
         r.read_only = read_only;
         r.wrote = false;
         r.started = Instant::now();
+        r.last_yield = r.started;
         r.busy = None;
+        r.yieldable = sh.script_yieldable;
+        r.killed = false;
+        r.killed_line = 0;
         r.pending = None;
     }
-    let result = engine
-        .run
-        .call::<(bool, Value)>((f, &engine.keys, &engine.argv));
+    let stack = busy::stack(&mut engine.stack)
+        .map_err(|_| CmdError::Internal("cannot allocate a script stack"))?;
+    let (lua2, run, keys, argv) = (
+        lua.clone(),
+        engine.run.clone(),
+        engine.keys.clone(),
+        engine.argv.clone(),
+    );
+    let co = busy::Co::with_stack(stack, move |y: &busy::ScriptYielder, ()| {
+        if let Some(mut r) = lua2.app_data_mut::<Running>() {
+            r.yielder = y as *const busy::ScriptYielder;
+        }
+        let outcome = run.call::<(bool, Value)>((f, &keys, &argv));
+        if let Some(mut r) = lua2.app_data_mut::<Running>() {
+            r.yielder = std::ptr::null();
+        }
+        outcome
+    });
+    let s = busy::Suspended {
+        co,
+        sha: *sha,
+        nkeys,
+        nargv: a.len() - 3 - nkeys,
+    };
+    step(engine, sh, s, out);
+    Ok(())
+}
+
+/// Runs a script's coroutine until it returns (its reply goes into `out`) or its hook suspends
+/// it (kept in the engine, the shard marked busy). Returns whether it returned.
+fn step(engine: &mut Engine, sh: &mut Shard, mut s: busy::Suspended, out: &mut Vec<u8>) -> bool {
+    sh.script_busy = false;
+    match s.co.resume(()) {
+        corosensei::CoroutineResult::Yield(()) => {
+            if let Some(mut r) = engine.lua.app_data_mut::<Running>() {
+                r.shard = std::ptr::null_mut();
+            }
+            engine.suspended = Some(s);
+            sh.script_busy = true;
+            false
+        }
+        corosensei::CoroutineResult::Return(outcome) => {
+            engine.stack = Some(s.co.into_stack());
+            finish(engine, sh, outcome, &s.sha, s.nkeys, s.nargv, out);
+            true
+        }
+    }
+}
+
+/// Resumes this shard's suspended script for one more time slice. Returns whether it ended
+/// (its reply is then in `out`); false: it is suspended again (or there was none to resume:
+/// true).
+pub fn resume(sh: &mut Shard, out: &mut Vec<u8>) -> bool {
+    let Some(mut engine) = sh.scripts.take() else {
+        sh.script_busy = false;
+        return true;
+    };
+    let Some(s) = engine.suspended.take() else {
+        sh.scripts = Some(engine);
+        sh.script_busy = false;
+        return true;
+    };
+    if let Some(mut r) = engine.lua.app_data_mut::<Running>() {
+        r.shard = sh as *mut Shard;
+        busy::slice_starts(&mut r);
+    }
+    let ended = step(&mut engine, sh, s, out);
+    sh.scripts = Some(engine);
+    ended
+}
+
+/// A script's end: its reply or error into `out`, and the engine ready for the next one.
+fn finish(
+    engine: &mut Engine,
+    sh: &mut Shard,
+    result: busy::Outcome,
+    sha: &Sha,
+    nkeys: usize,
+    nargv: usize,
+    out: &mut Vec<u8>,
+) {
+    let lua = &engine.lua;
     // Only the arguments may be in the tables now (same count, nothing in the hash part).
     let clean = |t: &Table, n: usize| {
         t.raw_len() == n && t.pairs::<Value, Value>().take(n + 1).count() == n
     };
-    if !clean(&engine.keys, nkeys) || !clean(&engine.argv, a.len() - 3 - nkeys) {
+    if !clean(&engine.keys, nkeys) || !clean(&engine.argv, nargv) {
         if let (Ok(k), Ok(v)) = (lua.create_table(), lua.create_table()) {
             (engine.keys, engine.argv) = (k, v);
         }
@@ -557,15 +620,16 @@ fn eval_in(
     let mut killed = None;
     if let Some(mut r) = lua.app_data_mut::<Running>() {
         r.shard = std::ptr::null_mut();
-        killed = (r.busy == Some(false)).then(|| KILLED.as_bytes().to_vec());
+        killed = r.killed.then_some(r.killed_line);
         r.leave_busy();
     }
     let sha = std::str::from_utf8(sha).unwrap_or("");
     match result {
-        // Stopped by the time limit: the hook may have raised inside the message handler too.
+        // Stopped by SCRIPT KILL or the time limit: the hook may have raised inside the
+        // message handler too.
         _ if killed.is_some() => {
-            let msg = killed.unwrap_or_default();
-            raised(sh, &msg, sha, "@user_script", 0, out);
+            let line = killed.unwrap_or(0);
+            raised(sh, KILLED.as_bytes(), sha, "@user_script", line, out);
         }
         Ok((true, v)) => convert::lua_to_reply(&v, out),
         Ok((false, Value::Table(e))) => {
@@ -601,135 +665,19 @@ fn eval_in(
             out,
         ),
     }
-    Ok(())
 }
 
-/// A script's raised error as Redis 7 answers it: the message, then where.
-fn raised(sh: &mut Shard, msg: &[u8], sha: &str, source: &str, line: i64, out: &mut Vec<u8>) {
-    let mut text = convert::one_line(msg);
-    text.extend_from_slice(format!(" script: {sha}, on {source}:{line}.").as_bytes());
-    let code = match text.split(|&b| b == b' ').next() {
-        Some(b"WRONGTYPE") => "WRONGTYPE",
-        Some(b"OOM") => "OOM",
-        Some(b"NOSCRIPT") => "NOSCRIPT",
-        _ => "ERR",
-    };
-    sh.stats.count_error(code);
-    reply::error(out, &text);
-}
-
-/// Scripts in the registry and the bytes of their bodies (INFO memory).
-pub fn cached_scripts() -> (u64, u64) {
-    registry().read().map_or((0, 0), |r| {
-        (r.len() as u64, r.values().map(|b| b.len() as u64).sum())
-    })
-}
-
-fn register(sha: &Sha, body: Arc<[u8]>) {
-    if let Ok(mut r) = registry().write() {
-        r.entry(*sha).or_insert(body);
+impl Drop for Engine {
+    /// A suspended script is run to its end (its hook stops it at once): its stack holds
+    /// interpreter frames that must not be unwound from outside.
+    fn drop(&mut self) {
+        if let Some(mut s) = self.suspended.take() {
+            if let Some(mut r) = self.lua.app_data_mut::<Running>() {
+                r.aborting = true;
+            }
+            while let corosensei::CoroutineResult::Yield(()) = s.co.resume(()) {}
+        }
     }
-}
-
-/// SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP, on the connection's shard.
-pub fn script(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
-    let sub = a.get(1).to_ascii_lowercase();
-    let unknown = || CmdError::UnknownSubcommand {
-        cmd: "SCRIPT",
-        sub: a.get(1).to_vec(),
-    };
-    match (sub.as_slice(), a.len()) {
-        (b"load", 3) => {
-            let sha = sha1hex(a.get(2));
-            let mut engine = match sh.scripts.take() {
-                Some(e) => e,
-                None => {
-                    Box::new(Engine::new().map_err(|_| CmdError::Internal("cannot start Lua"))?)
-                }
-            };
-            let compiled = engine.compile(&sha, a.get(2));
-            sh.scripts = Some(engine);
-            compiled?;
-            register(&sha, a.get(2).into());
-            reply::bulk(out, &sha);
-        }
-        (b"exists", n) if n >= 3 => {
-            let r = registry()
-                .read()
-                .map_err(|_| CmdError::Internal("script registry poisoned"))?;
-            reply::array(out, n - 2);
-            for i in 2..n {
-                let given = a.get(i);
-                let mut s = [0u8; 40];
-                let found = given.len() == 40 && {
-                    for (d, c) in s.iter_mut().zip(given) {
-                        *d = c.to_ascii_lowercase();
-                    }
-                    r.contains_key(&s)
-                };
-                reply::int(out, found as i64);
-            }
-        }
-        (b"flush", 2) | (b"flush", 3) => {
-            if a.len() == 3 {
-                let mode = a.get(2).to_ascii_lowercase();
-                if mode != b"async" && mode != b"sync" {
-                    return Err(CmdError::ScriptFlushMode);
-                }
-            }
-            if let Ok(mut r) = registry().write() {
-                r.clear();
-            }
-            EPOCH.fetch_add(1, Ordering::AcqRel);
-            if let Some(e) = sh.scripts.as_mut() {
-                e.compiled.clear();
-            }
-            reply::ok(out);
-        }
-        (b"kill", 2) => {
-            if BUSY_CLEAN.load(Ordering::Relaxed) > 0 {
-                // The hook stops it at its next check.
-                reply::ok(out);
-            } else if BUSY_WROTE.load(Ordering::Relaxed) > 0 {
-                return Err(CmdError::Unkillable);
-            } else {
-                return Err(CmdError::NotBusy);
-            }
-        }
-        (b"help", 2) => {
-            let lines: &[&[u8]] = &[
-                b"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                b"DEBUG (YES|SYNC|NO)",
-                b"    Set the debug mode for subsequent scripts executed.",
-                b"EXISTS <sha1> [<sha1> ...]",
-                b"    Return information about the existence of the scripts in the script cache.",
-                b"FLUSH [ASYNC|SYNC]",
-                b"    Flush the Lua scripts cache. Very dangerous on replicas.",
-                b"    When called without the optional mode argument, the behavior is determined by the",
-                b"    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-                b"    * ASYNC: Asynchronously flush the scripts cache.",
-                b"    * SYNC: Synchronously flush the scripts cache.",
-                b"KILL",
-                b"    Kill the currently executing Lua script.",
-                b"LOAD <script>",
-                b"    Load a script into the scripts cache without executing it.",
-                b"HELP",
-                b"    Prints this help.",
-            ];
-            reply::array(out, lines.len());
-            for l in lines {
-                reply::simple(out, l);
-            }
-        }
-        (b"load" | b"exists" | b"flush" | b"kill" | b"help", _) => {
-            return Err(CmdError::WrongArity(format!(
-                "script|{}",
-                String::from_utf8_lossy(&sub)
-            )))
-        }
-        _ => return Err(unknown()),
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -46,6 +46,12 @@ impl Pipeline {
             CmdId::Select => connection::select(args, &mut buf),
             CmdId::Auth => connection::auth(sh, &mut client.borrow_mut(), args, &mut buf),
             CmdId::Hello => connection::hello(sh, &mut client.borrow_mut(), args, &mut buf),
+            // Only SHUTDOWN NOSAVE may stop a server whose script is busy (on any shard).
+            CmdId::Shutdown
+                if cmd::script::any_busy() && !cmd::script::allowed_while_busy(id, args) =>
+            {
+                Err(CmdError::Busy)
+            }
             CmdId::Shutdown => connection::shutdown(args, &mut buf),
             CmdId::Save => return Flow::Barrier,
             // The log is rewritten by taking a snapshot: each shard's log then starts over from it.
@@ -131,6 +137,7 @@ impl Pipeline {
         self.local_result(sh, Some(id), res.map(|_| written.as_slice()), out);
         self.local.data = written;
         if id == CmdId::Shutdown && ok {
+            cmd::script::abort_busy();
             if let Some(control) = ctx.control.get() {
                 control.request_stop();
             }

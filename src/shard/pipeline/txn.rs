@@ -444,6 +444,7 @@ impl Pipeline {
                 self.group = Some(q);
             }
             Flow::EndGroup => self.run_group(ctx, client, now, out).await,
+            Flow::Script => self.drive_script(ctx, out).await,
             Flow::Continue | Flow::Close => {}
         }
     }
