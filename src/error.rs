@@ -92,6 +92,12 @@ pub enum CmdError {
     Unkillable,
     /// A script is past the busy threshold on this shard.
     Busy,
+    /// A function (FCALL) is past the busy threshold on this shard.
+    BusyFunction,
+    /// FCALL's numkeys is not a number.
+    BadNumKeys,
+    /// FUNCTION's errors: `ERR` and this text.
+    Function(String),
     /// A script's declared keys on several shards.
     CrossSlot,
     /// A bug answered instead of a panic or a hang: the command that panicked, or what failed.
@@ -112,7 +118,7 @@ impl CmdError {
             CmdError::Denied => "DENIED",
             CmdError::NoScript => "NOSCRIPT",
             CmdError::NotBusy => "NOTBUSY",
-            CmdError::Busy => "BUSY",
+            CmdError::Busy | CmdError::BusyFunction => "BUSY",
             CmdError::Unkillable => "UNKILLABLE",
             CmdError::CrossSlot => "CROSSSLOT",
             _ => "ERR",
@@ -252,6 +258,9 @@ impl fmt::Display for CmdError {
                 f.write_str("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
             }
             CmdError::NotBusy => f.write_str("NOTBUSY No scripts in execution right now."),
+            CmdError::BusyFunction => f.write_str("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."),
+            CmdError::BadNumKeys => f.write_str("ERR Bad number of keys provided"),
+            CmdError::Function(msg) => write!(f, "ERR {msg}"),
             CmdError::Busy => f.write_str("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."),
             CmdError::Unkillable => f.write_str("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."),
             CmdError::CrossSlot => f.write_str("CROSSSLOT Keys in request don't hash to the same slot"),

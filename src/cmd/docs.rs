@@ -30,6 +30,8 @@ pub fn syntax(id: CmdId) -> &'static str {
         Eval | EvalRo => "script numkeys [key [key ...]] [arg [arg ...]]",
         Evalsha | EvalshaRo => "sha1 numkeys [key [key ...]] [arg [arg ...]]",
         Script => "subcommand [argument...]",
+        Fcall | FcallRo => "function numkeys [key [key ...]] [arg [arg ...]]",
+        Function => "subcommand [argument...]",
         Command => "[subcommand [argument...]]",
         Info => "[section...]",
         Flushdb | Flushall => "[ASYNC|SYNC]",

@@ -215,6 +215,9 @@ commands! {
     EvalRo = "eval_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), Script, "scripting", "Executes a read-only server-side Lua script.";
     EvalshaRo = "evalsha_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), Script, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.";
     Script = "script", -2, NOSCRIPT, (0, 0, 0), Local, "scripting", "A container for Lua scripts management commands.";
+    Fcall = "fcall", -3, NOSCRIPT | STALE, (0, 0, 0), Script, "scripting", "Invokes a function.";
+    FcallRo = "fcall_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), Script, "scripting", "Invokes a read-only function.";
+    Function = "function", -2, NOSCRIPT, (0, 0, 0), Local, "scripting", "A container for function commands.";
     Randomkey = "randomkey", 1, READONLY, (0, 0, 0), All(AnyNonNull), "generic", "Returns a random key name from the database.";
 }
 
@@ -336,8 +339,8 @@ pub fn run(
     out: &mut Vec<u8>,
 ) {
     // A busy script is suspended on this shard: nothing else touches its keys meanwhile.
-    if shard.script_busy && !script::allowed_while_busy(id, args) {
-        return write_error(shard, &CmdError::Busy, out);
+    if shard.script_busy && !script::allowed_while_busy(id, args, shard.busy_function) {
+        return write_error(shard, &script::busy_error(shard), out);
     }
     let count = counted as u64;
     shard.stats.calls[id as usize] += count;
@@ -488,6 +491,9 @@ fn dispatch(
         Evalsha => script::eval(sh, a, now, out, script::Eval::Sha, false),
         EvalRo => script::eval(sh, a, now, out, script::Eval::Body, true),
         EvalshaRo => script::eval(sh, a, now, out, script::Eval::Sha, true),
+        Fcall => script::fcall(sh, a, now, out, false),
+        FcallRo => script::fcall(sh, a, now, out, true),
+        Function => script::function(sh, a, out),
         Script => script::script(sh, a, out),
         Get => strings::get(sh, a, now, out),
         Set => strings::set(sh, a, now, out),

@@ -146,6 +146,8 @@ pub struct Shard {
     /// A script past the busy threshold is suspended between two of its time slices: other
     /// work on this shard gets `-BUSY` (see `cmd::script::busy`).
     pub script_busy: bool,
+    /// The busy script is a function (FCALL).
+    pub busy_function: bool,
     /// The caller of the command running now can drive a suspended script to its end (a
     /// connection's own command or a plain hop; never inside EXEC or a held group).
     pub script_yieldable: bool,
@@ -169,6 +171,7 @@ impl Shard {
             hops: std::rc::Rc::default(),
             scripts: None,
             script_busy: false,
+            busy_function: false,
             script_yieldable: false,
             snapshot_begun: 0,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),

@@ -271,17 +271,9 @@ impl<W: Write> RdbWriter<W> {
     }
 
     fn put_len(&mut self, len: u64) -> Result<(), RdbError> {
-        if len < 1 << 6 {
-            self.put(&[len as u8])
-        } else if len < 1 << 14 {
-            self.put(&[0x40 | (len >> 8) as u8, len as u8])
-        } else if let Ok(l) = u32::try_from(len) {
-            let b = l.to_be_bytes();
-            self.put(&[0x80, b[0], b[1], b[2], b[3]])
-        } else {
-            self.put(&[0x81])?;
-            self.put(&len.to_be_bytes())
-        }
+        let mut b = Vec::with_capacity(9);
+        encode_len(&mut b, len);
+        self.put(&b)
     }
 
     fn put_string(&mut self, s: &[u8]) -> Result<(), RdbError> {
@@ -315,6 +307,45 @@ fn canonical_int(s: &[u8]) -> Option<i64> {
     write!(cur, "{v}").ok()?;
     let n = 24 - cur.len();
     (&buf[..n] == s).then_some(v)
+}
+
+/// Appends an RDB length (6, 14, 32 or 64 bits).
+pub fn encode_len(out: &mut Vec<u8>, len: u64) {
+    if len < 1 << 6 {
+        out.push(len as u8);
+    } else if len < 1 << 14 {
+        out.extend_from_slice(&[0x40 | (len >> 8) as u8, len as u8]);
+    } else if let Ok(l) = u32::try_from(len) {
+        out.push(0x80);
+        out.extend_from_slice(&l.to_be_bytes());
+    } else {
+        out.push(0x81);
+        out.extend_from_slice(&len.to_be_bytes());
+    }
+}
+
+/// Appends `s` as an RDB string with a plain length (FUNCTION DUMP's library code).
+pub fn encode_plain_string(out: &mut Vec<u8>, s: &[u8]) {
+    encode_len(out, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+/// Reads one RDB string (any encoding Redis writes: plain, integer, LZF) from the start of
+/// `bytes`; returns it and how many bytes it took (FUNCTION RESTORE's payload).
+pub fn decode_string(bytes: &[u8]) -> Result<(Vec<u8>, usize), RdbError> {
+    let mut r = RdbReader {
+        src: Src {
+            inner: BufReader::new(bytes),
+            off: 0,
+            crc: 0,
+        },
+        version: RDB_VERSION,
+        db: 0,
+        state: State::Running,
+        keys_hint: 0,
+    };
+    let s = r.string("function code")?;
+    Ok((s, r.src.off as usize))
 }
 
 // ---------------------------------------------------------------------------

@@ -40,7 +40,10 @@ pub type ScriptYielder = Yielder<(), ()>;
 /// A script suspended by its hook, with what its end needs.
 pub struct Suspended {
     pub co: Co,
-    pub sha: super::Sha,
+    /// The script's sha or the function's name, for its errors.
+    pub label: Box<str>,
+    /// It is a function (FCALL): others get the FUNCTION KILL variant of BUSY.
+    pub function: bool,
     pub nkeys: usize,
     pub nargv: usize,
 }
@@ -80,11 +83,15 @@ pub fn abort_busy() {
 }
 
 /// Whether a command may run on a shard whose script is busy (Redis's ALLOW_BUSY commands).
-pub fn allowed(id: CmdId, a: &Args) -> bool {
+/// `function`: the busy script is a function (then FUNCTION KILL and STATS are allowed, not
+/// SCRIPT KILL; the other way round for EVAL).
+pub fn allowed(id: CmdId, a: &Args, function: bool) -> bool {
     use CmdId::*;
+    let sub = |s: &[u8]| a.len() == 2 && a.get(1).eq_ignore_ascii_case(s);
     match id {
         Auth | Hello | Multi | Discard | Watch | Unwatch | Reset | Quit => true,
-        Script => a.len() == 2 && a.get(1).eq_ignore_ascii_case(b"kill"),
+        Script => !function && sub(b"kill"),
+        Function => function && (sub(b"kill") || sub(b"stats")),
         Shutdown => a.iter().skip(1).any(|o| o.eq_ignore_ascii_case(b"nosave")),
         _ => false,
     }
@@ -138,7 +145,8 @@ fn script_line(lua: &mlua::Lua) -> i64 {
     (0..16)
         .filter_map(|level| {
             lua.inspect_stack(level, |d| {
-                (d.source().source.as_deref() == Some("@user_script"))
+                let source = d.source().source;
+                matches!(source.as_deref(), Some("@user_script" | "@user_function"))
                     .then(|| d.current_line().unwrap_or(0) as i64)
             })
             .flatten()
@@ -154,6 +162,14 @@ pub(super) fn hook(lua: &mlua::Lua) -> mlua::Result<mlua::VmState> {
     let Some(mut r) = lua.app_data_mut::<Running>() else {
         return Ok(mlua::VmState::Continue);
     };
+    if let Some(deadline) = r.load_deadline {
+        if Instant::now() < deadline {
+            return Ok(mlua::VmState::Continue);
+        }
+        r.load_deadline = None;
+        r.pending = Some(b"ERR FUNCTION LOAD timeout".to_vec());
+        return Err(mlua::Error::runtime("FUNCTION LOAD timeout"));
+    }
     if r.shard.is_null() && !r.aborting {
         return Ok(mlua::VmState::Continue);
     }
@@ -188,6 +204,15 @@ pub(super) fn hook(lua: &mlua::Lua) -> mlua::Result<mlua::VmState> {
         unsafe { (*y).suspend(()) };
     }
     Ok(mlua::VmState::Continue)
+}
+
+/// The BUSY error for a shard whose script is busy (the FUNCTION KILL text for a function).
+pub fn busy_error(sh: &crate::cmd::Shard) -> crate::error::CmdError {
+    if sh.busy_function {
+        crate::error::CmdError::BusyFunction
+    } else {
+        crate::error::CmdError::Busy
+    }
 }
 
 /// A fresh stack for scripts, or the engine's kept one.

@@ -1,4 +1,5 @@
-//! Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT, with Redis 7's semantics.
+//! Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT, with Redis 7's semantics;
+//! functions (FUNCTION, FCALL) in `function`, on the same interpreter and run path.
 //!
 //! **One interpreter per shard** (Lua 5.1, vendored through mlua), created on the shard's first
 //! script. A script runs on the shard that owns its declared keys (`KEYS`), inside that shard's
@@ -23,6 +24,7 @@
 mod busy;
 mod cache;
 mod convert;
+mod function;
 mod libs;
 
 use convert::raised;
@@ -35,9 +37,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::time::Instant;
 
-pub use busy::{abort_busy, allowed as allowed_while_busy, any_busy};
+pub use busy::{abort_busy, allowed as allowed_while_busy, any_busy, busy_error};
 pub use cache::{cached_scripts, script};
 use cache::{register, registry};
+pub use function::{fcall, function};
 pub use libs::sha1hex;
 /// Memory one shard's interpreter may allocate (scripts fail with "not enough memory" past it).
 pub const LUA_MEMORY_LIMIT: usize = 64 << 20;
@@ -73,6 +76,8 @@ struct Running {
     killed_line: i64,
     /// Its interpreter is being dropped: stop at the next hook.
     aborting: bool,
+    /// A library is loading (FUNCTION LOAD): it fails past this instant.
+    load_deadline: Option<Instant>,
     /// The error text of the `redis.call` that is raising (see sandbox.lua).
     pending: Option<Vec<u8>>,
     args_data: Vec<u8>,
@@ -93,6 +98,8 @@ pub struct Engine {
     stack: Option<corosensei::stack::DefaultStack>,
     /// A busy script between two of its time slices.
     suspended: Option<busy::Suspended>,
+    /// The function libraries loaded in this interpreter.
+    functions: function::Loaded,
 }
 
 fn script_error(msg: &str) -> mlua::Error {
@@ -142,7 +149,15 @@ impl Engine {
                 |lua, _| hook(lua),
             )
         })?;
-        let (_env, g, redis, protect, run): (Table, Table, Table, Function, Function) = lua
+        #[allow(clippy::type_complexity)]
+        let (_env, g, redis, protect, run, fx): (
+            Table,
+            Table,
+            Table,
+            Function,
+            Function,
+            Table,
+        ) = lua
             .load(include_str!("sandbox.lua"))
             .set_name("=sandbox")
             .call((take_pending, log, hook_thread))?;
@@ -176,8 +191,11 @@ impl Engine {
             "sha1hex",
             lua.create_function(|lua, s: mlua::String| lua.create_string(sha1hex(&s.as_bytes())))?,
         )?;
-        redis.raw_set("REDIS_VERSION", crate::cmd::server::REDIS_VERSION)?;
-        redis.raw_set("REDIS_VERSION_NUM", redis_version_num())?;
+        let lredis: Table = fx.raw_get("lredis")?;
+        for t in [&redis, &lredis] {
+            t.raw_set("REDIS_VERSION", crate::cmd::server::REDIS_VERSION)?;
+            t.raw_set("REDIS_VERSION_NUM", redis_version_num())?;
+        }
         redis.raw_set(
             "acl_check_cmd",
             lua.create_function(|_, name: mlua::String| {
@@ -212,6 +230,7 @@ impl Engine {
             killed: false,
             killed_line: 0,
             aborting: false,
+            load_deadline: None,
             pending: None,
             args_data: Vec::new(),
             args_ranges: Vec::new(),
@@ -227,6 +246,7 @@ impl Engine {
             epoch: EPOCH.load(Ordering::Acquire),
             stack: None,
             suspended: None,
+            functions: function::Loaded::new(&fx)?,
         })
     }
 
@@ -411,7 +431,13 @@ pub enum Eval {
 
 /// The number of keys of an EVAL-family command, checked against its arguments.
 pub fn numkeys(a: &Args) -> Result<usize, CmdError> {
-    let n = crate::num::string2ll(a.get(2)).ok_or(CmdError::NotInteger)?;
+    let n = crate::num::string2ll(a.get(2)).ok_or_else(|| {
+        if a.get(0).len() >= 5 && a.get(0)[..5].eq_ignore_ascii_case(b"fcall") {
+            CmdError::BadNumKeys
+        } else {
+            CmdError::NotInteger
+        }
+    })?;
     if n < 0 {
         return Err(CmdError::NumKeysNegative);
     }
@@ -494,6 +520,27 @@ fn eval_in(
             }
         },
     };
+    let label = std::str::from_utf8(sha).unwrap_or("").into();
+    let runner = engine.run.clone();
+    run_script(engine, sh, a, nkeys, f, runner, label, read_only, now, out)
+}
+
+/// Runs `f` (a script's chunk, or a function) through `runner` (the sandbox's `run` or
+/// `run_fn`) with KEYS = `a[3..3 + nkeys]` and ARGV = the rest; `label` names it in errors
+/// (a sha, or a function's name).
+#[allow(clippy::too_many_arguments)]
+fn run_script(
+    engine: &mut Engine,
+    sh: &mut Shard,
+    a: &Args,
+    nkeys: usize,
+    f: Function,
+    runner: Function,
+    label: Box<str>,
+    read_only: bool,
+    now: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), CmdError> {
     let lua = &engine.lua;
     // KEYS and ARGV: the engine's two tables refilled, which spares the allocator and the
     // collector a table per call. A script may write to them; `clean` below hands the next
@@ -526,11 +573,12 @@ fn eval_in(
         r.killed_line = 0;
         r.pending = None;
     }
+    let function = runner == engine.functions.run;
     let stack = busy::stack(&mut engine.stack)
         .map_err(|_| CmdError::Internal("cannot allocate a script stack"))?;
     let (lua2, run, keys, argv) = (
         lua.clone(),
-        engine.run.clone(),
+        runner,
         engine.keys.clone(),
         engine.argv.clone(),
     );
@@ -546,7 +594,8 @@ fn eval_in(
     });
     let s = busy::Suspended {
         co,
-        sha: *sha,
+        label,
+        function,
         nkeys,
         nargv: a.len() - 3 - nkeys,
     };
@@ -563,13 +612,26 @@ fn step(engine: &mut Engine, sh: &mut Shard, mut s: busy::Suspended, out: &mut V
             if let Some(mut r) = engine.lua.app_data_mut::<Running>() {
                 r.shard = std::ptr::null_mut();
             }
+            sh.busy_function = s.function;
             engine.suspended = Some(s);
             sh.script_busy = true;
             false
         }
         corosensei::CoroutineResult::Return(outcome) => {
-            engine.stack = Some(s.co.into_stack());
-            finish(engine, sh, outcome, &s.sha, s.nkeys, s.nargv, out);
+            let busy::Suspended {
+                co,
+                label,
+                function,
+                nkeys,
+                nargv,
+            } = s;
+            engine.stack = Some(co.into_stack());
+            let source = if function {
+                "@user_function"
+            } else {
+                "@user_script"
+            };
+            finish(engine, sh, outcome, (&label, source), nkeys, nargv, out);
             true
         }
     }
@@ -602,7 +664,7 @@ fn finish(
     engine: &mut Engine,
     sh: &mut Shard,
     result: busy::Outcome,
-    sha: &Sha,
+    (sha, source): (&str, &str),
     nkeys: usize,
     nargv: usize,
     out: &mut Vec<u8>,
@@ -623,13 +685,12 @@ fn finish(
         killed = r.killed.then_some(r.killed_line);
         r.leave_busy();
     }
-    let sha = std::str::from_utf8(sha).unwrap_or("");
     match result {
         // Stopped by SCRIPT KILL or the time limit: the hook may have raised inside the
         // message handler too.
         _ if killed.is_some() => {
             let line = killed.unwrap_or(0);
-            raised(sh, KILLED.as_bytes(), sha, "@user_script", line, out);
+            raised(sh, KILLED.as_bytes(), sha, source, line, out);
         }
         Ok((true, v)) => convert::lua_to_reply(&v, out),
         Ok((false, Value::Table(e))) => {
@@ -647,23 +708,9 @@ fn finish(
                 Value::String(s) => s.to_string_lossy(),
                 v => format!("{v:?}"),
             };
-            raised(
-                sh,
-                format!("ERR {text}").as_bytes(),
-                sha,
-                "@user_script",
-                0,
-                out,
-            );
+            raised(sh, format!("ERR {text}").as_bytes(), sha, source, 0, out);
         }
-        Err(e) => raised(
-            sh,
-            format!("ERR {e}").as_bytes(),
-            sha,
-            "@user_script",
-            0,
-            out,
-        ),
+        Err(e) => raised(sh, format!("ERR {e}").as_bytes(), sha, source, 0, out),
     }
 }
 

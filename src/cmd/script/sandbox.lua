@@ -23,19 +23,26 @@ local function protect(t)
   return p
 end
 
+-- A read-only table of globals: reads go through `lookup(k)`, and reading a missing one
+-- raises Redis's error (at the reader's line); `shows` is what pairs sees.
+local function globals_view(lookup, shows)
+  local view = setmetatable({}, {
+    __index = function(_, k)
+      local v = lookup(k)
+      if v == nil then
+        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+      end
+      return v
+    end,
+    __newindex = deny,
+    __metatable = false,
+  })
+  readonly[view] = shows
+  return view
+end
+
 local G = {}
-local env = setmetatable({}, {
-  __index = function(_, k)
-    local v = G[k]
-    if v == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-    end
-    return v
-  end,
-  __newindex = deny,
-  __metatable = false,
-})
-readonly[env] = G
+local env = globals_view(function(k) return G[k] end, G)
 
 for _, k in pairs({ "assert", "collectgarbage", "error", "gcinfo", "getmetatable", "ipairs",
   "next", "pairs", "pcall", "rawequal", "rawget", "select", "setmetatable", "tonumber",
@@ -218,4 +225,118 @@ local function run(f, keys, argv)
   return xpcall(f, handler)
 end
 
-return env, G, redis, protect, run
+-- Functions (FUNCTION LOAD, FCALL). A library's chunk runs with `fenv`: while it loads, its
+-- globals are Redis 7.0's load-time API (only `redis` with register_function, log, the LOG_
+-- constants and REDIS_VERSION; anything else is a missing global), and once loaded, when its
+-- functions run, the scripts' globals.
+local loading, loading_names = nil, nil
+local lredis = {}
+local LG = { redis = globals_view(function(k) return lredis[k] end, lredis) }
+local fenv = globals_view(function(k) return (loading and LG or G)[k] end, G)
+
+local FLAGS = { ["no-writes"] = 1, ["allow-oom"] = 2, ["allow-stale"] = 4, ["no-cluster"] = 8,
+  ["allow-cross-slot-keys"] = 16 }
+local function reg_error(msg)
+  error({ err = "ERR " .. msg }, 0)
+end
+local function is_string(v)
+  return type(v) == "string" or type(v) == "number"
+end
+lredis.register_function = function(...)
+  local n = select("#", ...)
+  local name, callback, flags, description
+  if n == 1 then
+    local t = ...
+    if type(t) ~= "table" then
+      reg_error("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")
+    end
+    for k, v in pairs(t) do
+      if k == "function_name" then
+        if not is_string(v) then
+          reg_error("function_name argument given to redis.register_function must be a string")
+        end
+        name = v
+      elseif k == "description" then
+        if not is_string(v) then
+          reg_error("description argument given to redis.register_function must be a string")
+        end
+        description = tostring(v)
+      elseif k == "callback" then
+        if type(v) ~= "function" then
+          reg_error("callback argument given to redis.register_function must be a function")
+        end
+        callback = v
+      elseif k == "flags" then
+        if type(v) ~= "table" then
+          reg_error("flags argument to redis.register_function must be a table representing function flags")
+        end
+        flags = v
+      else
+        reg_error("unknown argument given to redis.register_function")
+      end
+    end
+    if name == nil then
+      reg_error("redis.register_function must get a function name argument")
+    end
+    if callback == nil then
+      reg_error("redis.register_function must get a callback argument")
+    end
+  elseif n == 2 then
+    name, callback = ...
+    if not is_string(name) then
+      reg_error("first argument to redis.register_function must be a string")
+    end
+    if type(callback) ~= "function" then
+      reg_error("second argument to redis.register_function must be a function")
+    end
+  else
+    reg_error("wrong number of arguments to redis.register_function")
+  end
+  local bits = 0
+  for _, f in pairs(flags or {}) do
+    local b = FLAGS[f]
+    if not b then
+      reg_error("unknown flag given")
+    end
+    if bits % (2 * b) < b then
+      bits = bits + b
+    end
+  end
+  name = tostring(name)
+  if not string.find(name, "^[%w_]+$") then
+    reg_error("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+  end
+  if loading_names[name] then
+    reg_error("Function already exists in the library")
+  end
+  loading_names[name] = true
+  loading[#loading + 1] = { name = name, callback = callback, flags = bits,
+    description = description }
+end
+lredis.log = redis.log
+lredis.LOG_DEBUG, lredis.LOG_VERBOSE, lredis.LOG_NOTICE, lredis.LOG_WARNING = 0, 1, 2, 3
+
+-- Runs a library's chunk: (true, registrations) or (false, the error's text).
+local function load_lib(chunk)
+  loading, loading_names = {}, {}
+  local ok, e = xpcall(chunk, as_error)
+  local reg = loading
+  loading, loading_names = nil, nil
+  if not ok then
+    if type(e) == "table" then
+      return false, tostring(rawget(e, "err"))
+    end
+    return false, "ERR " .. tostring(e)
+  end
+  return true, reg
+end
+
+-- Calls a function with its keys and arguments, like `run`.
+local function run_fn(f, keys, argv)
+  G.KEYS, G.ARGV = keys, argv
+  return xpcall(function()
+    return f(keys, argv)
+  end, handler)
+end
+
+return env, G, redis, protect, run, { fenv = fenv, lredis = lredis, load = load_lib, run = run_fn }

@@ -48,7 +48,7 @@ impl Pipeline {
             CmdId::Hello => connection::hello(sh, &mut client.borrow_mut(), args, &mut buf),
             // Only SHUTDOWN NOSAVE may stop a server whose script is busy (on any shard).
             CmdId::Shutdown
-                if cmd::script::any_busy() && !cmd::script::allowed_while_busy(id, args) =>
+                if cmd::script::any_busy() && !cmd::script::allowed_while_busy(id, args, false) =>
             {
                 Err(CmdError::Busy)
             }

@@ -208,8 +208,9 @@ impl Pipeline {
             }
         };
         let spec = id.spec();
-        if sh.script_busy && !cmd::script::allowed_while_busy(id, &args) {
-            return self.reject(sh, client, id, CmdError::Busy, out);
+        if sh.script_busy && !cmd::script::allowed_while_busy(id, &args, sh.busy_function) {
+            let e = cmd::script::busy_error(sh);
+            return self.reject(sh, client, id, e, out);
         }
         if self.multi.is_some() {
             if let Some(flow) = self.queue(ctx, sh, client, id, &args, now, out) {
