@@ -205,6 +205,17 @@ pub struct RdbWriter<W: Write> {
 impl<W: Write> RdbWriter<W> {
     /// Writes the header, SELECTDB 0 and RESIZEDB (`keys_hint`, `expires_hint`).
     pub fn new(out: W, keys_hint: u64, expires_hint: u64) -> Result<Self, RdbError> {
+        Self::with_functions(out, keys_hint, expires_hint, &[])
+    }
+
+    /// Like [`RdbWriter::new`], with the function libraries' code (FUNCTION2 opcodes, before
+    /// the database, where Redis 7.0 writes them).
+    pub fn with_functions(
+        out: W,
+        keys_hint: u64,
+        expires_hint: u64,
+        functions: &[&[u8]],
+    ) -> Result<Self, RdbError> {
         let mut w = RdbWriter {
             out: BufWriter::with_capacity(64 * 1024, out),
             crc: 0,
@@ -216,6 +227,11 @@ impl<W: Write> RdbWriter<W> {
         w.aux(b"ctime", ctime.to_string().as_bytes())?;
         w.aux(b"used-mem", b"0")?;
         w.aux(b"corekv-ver", env!("CARGO_PKG_VERSION").as_bytes())?;
+        for code in functions {
+            w.put(&[OP_FUNCTION2])?;
+            w.put_len(code.len() as u64)?;
+            w.put(code)?;
+        }
         w.put(&[OP_SELECTDB])?;
         w.put_len(0)?;
         w.put(&[OP_RESIZEDB])?;
@@ -343,6 +359,7 @@ pub fn decode_string(bytes: &[u8]) -> Result<(Vec<u8>, usize), RdbError> {
         db: 0,
         state: State::Running,
         keys_hint: 0,
+        functions: Vec::new(),
     };
     let s = r.string("function code")?;
     Ok((s, r.src.off as usize))
@@ -399,6 +416,8 @@ pub struct RdbReader<R: Read> {
     state: State,
     /// Sum of the key counts of RESIZEDB opcodes seen so far (a sizing hint for loaders).
     keys_hint: u64,
+    /// The function libraries' code met so far (FUNCTION2 opcodes).
+    functions: Vec<Vec<u8>>,
 }
 
 impl<R: Read> RdbReader<R> {
@@ -414,6 +433,7 @@ impl<R: Read> RdbReader<R> {
             db: 0,
             state: State::Running,
             keys_hint: 0,
+            functions: Vec::new(),
         };
         let mut head = [0u8; 9];
         let mut got = 0;
@@ -444,6 +464,11 @@ impl<R: Read> RdbReader<R> {
         }
         r.version = version;
         Ok(r)
+    }
+
+    /// The function libraries' code read so far (all of it once the entries are done).
+    pub fn take_functions(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.functions)
     }
 
     /// Version number from the file header.
@@ -517,7 +542,8 @@ impl<R: Read> RdbReader<R> {
                     self.array::<1>("FREQ counter")?;
                 }
                 OP_FUNCTION2 => {
-                    self.string("FUNCTION2 library code")?;
+                    let code = self.string("FUNCTION2 library code")?;
+                    self.functions.push(code);
                 }
                 OP_EOF => {
                     self.check_trailer()?;

@@ -86,9 +86,11 @@ impl std::fmt::Display for StartError {
 /// epoch; the shards' parts follow (the caller arranges the cut, see
 /// `shard::pipeline::snapshot_cut`).
 /// `done` is called on the writer thread once the file is complete or the save failed.
+/// `functions`: the function libraries' code, saved with the keys.
 pub fn start(
     shards: usize,
     path: PathBuf,
+    functions: Vec<std::sync::Arc<[u8]>>,
     done: impl FnOnce() + Send + 'static,
 ) -> Result<u64, StartError> {
     if IN_PROGRESS.swap(true, Ordering::SeqCst) {
@@ -99,7 +101,7 @@ pub fn start(
         .name("corekv-rdb-writer".into())
         .spawn(move || {
             let started = std::time::Instant::now();
-            let result = write_file(&path, shards, rx);
+            let result = write_file(&path, shards, &functions, rx);
             match &result {
                 Ok(keys) => {
                     LAST_KEYS.store(*keys, Ordering::Relaxed);
@@ -133,7 +135,13 @@ pub fn start(
     }
 }
 
-fn write_file(path: &Path, shards: usize, rx: mpsc::Receiver<Msg>) -> Result<u64, String> {
+fn write_file(
+    path: &Path,
+    shards: usize,
+    functions: &[std::sync::Arc<[u8]>],
+    rx: mpsc::Receiver<Msg>,
+) -> Result<u64, String> {
+    let functions: Vec<&[u8]> = functions.iter().map(|c| &c[..]).collect();
     let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
     let mut file = Some(
         std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?,
@@ -164,8 +172,13 @@ fn write_file(path: &Path, shards: usize, rx: mpsc::Receiver<Msg>) -> Result<u64
         if w.is_none() && begun.len() == shards {
             let f = file.take().expect("the file is used once");
             w = Some(
-                RdbWriter::new(std::io::BufWriter::with_capacity(1 << 20, f), announced, 0)
-                    .map_err(|e| e.to_string())?,
+                RdbWriter::with_functions(
+                    std::io::BufWriter::with_capacity(1 << 20, f),
+                    announced,
+                    0,
+                    &functions,
+                )
+                .map_err(|e| e.to_string())?,
             );
         }
         if let Some(w) = w.as_mut() {
@@ -189,15 +202,16 @@ fn write_file(path: &Path, shards: usize, rx: mpsc::Receiver<Msg>) -> Result<u64
 
 /// Loads the keys a shard owns (`owns`, one of `shards` shards) from an RDB file into `store`,
 /// skipping expired ones. Every shard reads the file in parallel and keeps its own keys.
+/// Returns the number of keys loaded and the function libraries' code in the file.
 pub fn load(
     store: &mut crate::store::Store,
     path: &Path,
     shards: usize,
     owns: impl Fn(&[u8]) -> bool,
-) -> Result<u64, String> {
+) -> Result<(u64, Vec<Vec<u8>>), String> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, Vec::new())),
         Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
     };
     let mut r = RdbReader::new(std::io::BufReader::with_capacity(1 << 20, file))
@@ -226,7 +240,7 @@ pub fn load(
             .map_err(|err| format!("{}: cannot load a key: {err:?}", path.display()))?;
         n += 1;
     }
-    Ok(n)
+    Ok((n, r.take_functions()))
 }
 
 /// Starts a save with `start` when a --save rule is due (called about every 100 ms by shard 0).

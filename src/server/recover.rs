@@ -21,7 +21,11 @@ pub fn recover(shard: &mut Shard, log: Option<&Path>, verdicts: &Verdicts) -> Re
         if path.exists() {
             let started = Instant::now();
             let owns = |key: &[u8]| crate::shard::slot::key_shard(key, shards) == me;
-            let n = snapshot::load(&mut shard.store, &path, shards, owns)?;
+            let (n, functions) = snapshot::load(&mut shard.store, &path, shards, owns)?;
+            if me == 0 {
+                // The snapshot's libraries are the base; a newer state in a log replaces them.
+                cmd::script::recover_functions(0, &functions)?;
+            }
             println!(
                 "corekv: shard {me}: loaded {n} keys from {} in {} ms",
                 path.display(),
@@ -53,6 +57,13 @@ fn replay(shard: &mut Shard, path: &Path, verdicts: &Verdicts) -> Result<u64, St
     let now = crate::clock::now_ms();
     let mut out = Vec::new();
     let mut apply = |args: &Args| -> Result<(), String> {
+        if args.get(0) == cmd::script::LOG_MARKER && args.len() >= 2 {
+            let seq = crate::num::string2ll(args.get(1))
+                .filter(|&s| s > 0)
+                .ok_or("a function record without its sequence number")?;
+            let codes: Vec<&[u8]> = args.iter().skip(2).collect();
+            return cmd::script::recover_functions(seq as u64, &codes);
+        }
         let name = || String::from_utf8_lossy(args.get(0)).into_owned();
         let id =
             CmdId::lookup(args.get(0)).ok_or_else(|| format!("unknown command '{}'", name()))?;

@@ -309,6 +309,15 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// redis-server loading `dir`/dump.rdb.
+    pub fn start_in(dir: &str) -> RedisServer {
+        RedisServer::start_with(&["--dir", dir, "--dbfilename", "dump.rdb"])
+    }
+
+    fn start_with(extra: &[&str]) -> RedisServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -317,6 +326,7 @@ impl RedisServer {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--databases", "1"])
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start redis-server");

@@ -14,6 +14,12 @@
 //! path as a script: the same sandbox, busy handling, effects and errors (named by the
 //! function, on `@user_function`). Function names are case-insensitive, library names are not,
 //! as in Redis.
+//!
+//! **Persistence.** Snapshots carry every library (RDB FUNCTION2 opcodes, what Redis 7.0
+//! writes). With the append-only log on, every change logs the registry's whole new state on
+//! the shard where it ran, as one record `__corekv-functions SEQ CODE...`; SEQ orders the
+//! states over all shards' logs (and continues from them after a restart), and recovery keeps
+//! the newest state it meets, over the snapshot's ([`recover_functions`]).
 
 use super::{busy, compile_message, run_script, Engine, Running, Shard};
 use crate::cmd::args::eq_ic;
@@ -58,6 +64,75 @@ fn libraries() -> &'static RwLock<BTreeMap<String, Library>> {
 
 /// Bumped by every change of the registry; a shard whose copy is older loads it again.
 static EPOCH: AtomicU64 = AtomicU64::new(1);
+/// The sequence number of the registry's last logged state (see the module docs).
+static SEQ: AtomicU64 = AtomicU64::new(0);
+/// During recovery: the sequence number of the state applied so far (0: the snapshot's).
+static APPLIED: std::sync::Mutex<Option<u64>> = std::sync::Mutex::new(None);
+
+/// The first argument of a log record holding the registry's state.
+pub const LOG_MARKER: &[u8] = b"__corekv-functions";
+
+/// Every library's code (for a snapshot).
+pub fn library_codes() -> Vec<Arc<[u8]>> {
+    libraries()
+        .read()
+        .map(|l| l.values().map(|lib| lib.code.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// A state of the registry to log: its sequence number and every library's code.
+type State = (u64, Vec<Arc<[u8]>>);
+
+/// The registry changed (its write lock held): new epoch, and the state to log.
+fn changed(libs: &BTreeMap<String, Library>) -> State {
+    EPOCH.fetch_add(1, Ordering::AcqRel);
+    let seq = SEQ.fetch_add(1, Ordering::AcqRel) + 1;
+    (seq, libs.values().map(|l| l.code.clone()).collect())
+}
+
+/// Logs the registry's state `seq` on this shard's append-only log, when it is on.
+fn log_state(sh: &mut Shard, (seq, codes): State) {
+    if let Some(log) = sh.aof.as_mut() {
+        let seq = seq.to_string();
+        let mut args: Vec<&[u8]> = vec![LOG_MARKER, seq.as_bytes()];
+        args.extend(codes.iter().map(|c| &c[..]));
+        log.record(&args);
+    }
+}
+
+/// Recovery: the libraries of a snapshot (`seq` 0) or of a log record (`seq` > 0) become the
+/// registry unless a newer state was applied already (shards recover in parallel).
+pub fn recover_functions<C: AsRef<[u8]>>(seq: u64, codes: &[C]) -> Result<(), String> {
+    let mut applied = APPLIED
+        .lock()
+        .map_err(|_| "function recovery poisoned".to_string())?;
+    if applied.is_some_and(|a| seq <= a) {
+        return Ok(());
+    }
+    let mut engine = Engine::new().map_err(|e| format!("cannot start Lua: {e}"))?;
+    let mut libs = BTreeMap::new();
+    for code in codes {
+        let code = code.as_ref();
+        let fail = |e: CmdError| format!("cannot load a function library: {e}");
+        let name = library_name(code).map_err(fail)?;
+        let fns = load_in(&mut engine, code).map_err(fail)?;
+        let functions = fns.into_iter().map(|(m, _)| m).collect();
+        libs.insert(
+            name,
+            Library {
+                code: code.into(),
+                functions,
+            },
+        );
+    }
+    *libraries()
+        .write()
+        .map_err(|_| "function registry poisoned".to_string())? = libs;
+    EPOCH.fetch_add(1, Ordering::AcqRel);
+    SEQ.fetch_max(seq, Ordering::AcqRel);
+    *applied = Some(seq);
+    Ok(())
+}
 
 fn poisoned() -> CmdError {
     CmdError::Internal("function registry poisoned")
@@ -255,7 +330,11 @@ pub fn fcall(
 /// Registers libraries (already loaded here without error) under the registry's write lock:
 /// fails with nothing changed on a name collision. `replace`: a library of the same name is
 /// replaced; `flush`: every other library goes first.
-fn commit(new: Vec<(String, Arc<[u8]>, Vec<FnMeta>)>, replace: bool, flush: bool) -> R {
+fn commit(
+    new: Vec<(String, Arc<[u8]>, Vec<FnMeta>)>,
+    replace: bool,
+    flush: bool,
+) -> Result<State, CmdError> {
     let mut libs = libraries().write().map_err(|_| poisoned())?;
     if flush {
         libs.clear();
@@ -284,8 +363,7 @@ fn commit(new: Vec<(String, Arc<[u8]>, Vec<FnMeta>)>, replace: bool, flush: bool
     for (name, code, functions) in new {
         libs.insert(name, Library { code, functions });
     }
-    EPOCH.fetch_add(1, Ordering::AcqRel);
-    Ok(())
+    Ok(changed(&libs))
 }
 
 type R = Result<(), CmdError>;
@@ -313,7 +391,8 @@ fn load(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
     }
     let fns = with_engine(sh, |engine, _| load_in(engine, code))?;
     let metas = fns.into_iter().map(|(m, _)| m).collect();
-    commit(vec![(name.clone(), code.into(), metas)], replace, false)?;
+    let state = commit(vec![(name.clone(), code.into(), metas)], replace, false)?;
+    log_state(sh, state);
     reply::bulk(out, name.as_bytes());
     Ok(())
 }
@@ -445,7 +524,8 @@ fn restore(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
         let fns = with_engine(sh, |engine, _| load_in(engine, &code))?;
         new.push((name, code.into(), fns.into_iter().map(|(m, _)| m).collect()));
     }
-    commit(new, replace, flush)?;
+    let state = commit(new, replace, flush)?;
+    log_state(sh, state);
     reply::ok(out);
     Ok(())
 }
@@ -458,9 +538,12 @@ pub fn function(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
         b"load" if a.len() >= 3 => load(sh, a, out),
         b"delete" if a.len() == 3 => {
             let name = String::from_utf8_lossy(a.get(2)).into_owned();
-            let mut libs = libraries().write().map_err(|_| poisoned())?;
-            libs.remove(&name).ok_or_else(|| err("Library not found"))?;
-            EPOCH.fetch_add(1, Ordering::AcqRel);
+            let state = {
+                let mut libs = libraries().write().map_err(|_| poisoned())?;
+                libs.remove(&name).ok_or_else(|| err("Library not found"))?;
+                changed(&libs)
+            };
+            log_state(sh, state);
             reply::ok(out);
             Ok(())
         }
@@ -468,8 +551,12 @@ pub fn function(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
             if a.len() == 3 && !eq_ic(a.get(2), "async") && !eq_ic(a.get(2), "sync") {
                 return Err(err("FUNCTION FLUSH only supports SYNC|ASYNC option"));
             }
-            libraries().write().map_err(|_| poisoned())?.clear();
-            EPOCH.fetch_add(1, Ordering::AcqRel);
+            let state = {
+                let mut libs = libraries().write().map_err(|_| poisoned())?;
+                libs.clear();
+                changed(&libs)
+            };
+            log_state(sh, state);
             reply::ok(out);
             Ok(())
         }

@@ -40,7 +40,7 @@ use std::time::Instant;
 pub use busy::{abort_busy, allowed as allowed_while_busy, any_busy, busy_error};
 pub use cache::{cached_scripts, script};
 use cache::{register, registry};
-pub use function::{fcall, function};
+pub use function::{fcall, function, library_codes, recover_functions, LOG_MARKER};
 pub use libs::sha1hex;
 /// Memory one shard's interpreter may allocate (scripts fail with "not enough memory" past it).
 pub const LUA_MEMORY_LIMIT: usize = 64 << 20;

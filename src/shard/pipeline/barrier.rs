@@ -215,12 +215,12 @@ pub fn start_snapshot(ctx: &Ctx) -> Result<(), CmdError> {
             c.broadcast(crate::shard::control::ToShard::SnapshotDone);
         }
     };
-    let epoch = snapshot::start(ctx.shards, crate::config::RUNTIME.rdb_path(), done).map_err(
-        |e| match e {
-            StartError::InProgress => CmdError::BgsaveInProgress,
-            StartError::Thread(why) => CmdError::CannotStartSave(why),
-        },
-    )?;
+    let functions = crate::cmd::script::library_codes();
+    let path = crate::config::RUNTIME.rdb_path();
+    let epoch = snapshot::start(ctx.shards, path, functions, done).map_err(|e| match e {
+        StartError::InProgress => CmdError::BgsaveInProgress,
+        StartError::Thread(why) => CmdError::CannotStartSave(why),
+    })?;
     glommio::spawn_local(async move {
         // The caller may hold the shard's state (a command running): start on a later turn.
         futures_lite::future::yield_now().await;
