@@ -236,27 +236,76 @@ fn scripts_are_known_on_every_shard() {
 }
 
 #[test]
-fn keys_on_several_shards_are_refused_not_torn() {
+fn scripts_across_shards_run_atomically() {
     let s = Server::start(4);
     let mut r = s.raw();
-    // a and b live on different shards of four; {t}a and {t}b share a slot.
-    check(
-        &mut r,
-        &["EVAL", "return 1", "2", "a", "b"],
-        "-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+    // acct:0..7 live on the four shards; transfers move amounts between any two of them while
+    // readers check that the total never changes, through a script and through MGET.
+    let accounts: Vec<String> = (0..8).map(|i| format!("acct:{i}")).collect();
+    for a in &accounts {
+        check(&mut r, &["SET", a, "1000"], "+OK\r\n");
+    }
+    let transfer = "local from = tonumber(redis.call('get', KEYS[1])) \
+                    redis.call('set', KEYS[1], from - ARGV[1]) \
+                    return redis.call('incrby', KEYS[2], ARGV[1])";
+    let total = "local t = 0 for i = 1, #KEYS do t = t + tonumber(redis.call('get', KEYS[i])) end \
+                 return t";
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let (url, accounts) = (s.url(), accounts.clone());
+            std::thread::spawn(move || {
+                let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+                let sc = redis::Script::new(transfer);
+                for i in 0..300usize {
+                    let from = &accounts[(i * 3 + t) % 8];
+                    let to = &accounts[(i * 5 + t + 1) % 8];
+                    if from != to {
+                        let _: i64 = sc.key(from).key(to).arg(7).invoke(&mut con).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, accounts) = (s.url(), accounts.clone());
+            std::thread::spawn(move || {
+                let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+                let sc = redis::Script::new(total);
+                for _ in 0..300 {
+                    let mut inv = sc.prepare_invoke();
+                    for a in &accounts {
+                        inv.key(a);
+                    }
+                    let sum: i64 = inv.invoke(&mut con).unwrap();
+                    assert_eq!(sum, 8000, "a script saw a transfer half done");
+                    let values: Vec<i64> =
+                        redis::cmd("MGET").arg(&accounts).query(&mut con).unwrap();
+                    assert_eq!(
+                        values.iter().sum::<i64>(),
+                        8000,
+                        "MGET saw a transfer half done"
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in writers.into_iter().chain(readers) {
+        t.join().unwrap();
+    }
+    // A call whose keys span shards, or an undeclared key of a shard the script does not
+    // hold: Redis Cluster's errors, never a silent non-atomic access.
+    let reply = r.call(&[
+        "EVAL",
+        "return redis.call('mget', KEYS[1], KEYS[2])",
+        "2",
+        "acct:0",
+        "acct:1",
+    ]);
+    assert!(
+        reply.starts_with("-CROSSSLOT Keys in request don't hash to the same slot"),
+        "{reply}"
     );
-    check(
-        &mut r,
-        &[
-            "EVAL",
-            "redis.call('set',KEYS[1],1) redis.call('set',KEYS[2],2) return 1",
-            "2",
-            "{t}a",
-            "{t}b",
-        ],
-        ":1\r\n",
-    );
-    // An undeclared key of another shard: Redis Cluster's error, not a silent access.
     let reply = r.call(&["EVAL", "return redis.call('get', 'a')", "1", "b"]);
     assert!(
         reply.starts_with("-ERR Script attempted to access a non local key in a cluster node"),
@@ -267,6 +316,17 @@ fn keys_on_several_shards_are_refused_not_torn() {
     assert!(
         reply.starts_with("-ERR This Redis command is not allowed from script"),
         "{reply}"
+    );
+    // With cross-shard atomicity off, keys on several shards are refused.
+    check(
+        &mut r,
+        &["CONFIG", "SET", "cross-shard-atomic", "no"],
+        "+OK\r\n",
+    );
+    check(
+        &mut r,
+        &["EVAL", "return 1", "2", "acct:0", "acct:1"],
+        "-CROSSSLOT Keys in request don't hash to the same slot\r\n",
     );
 }
 
@@ -534,6 +594,34 @@ fn multi_around_eval_and_scripted_writes_survive_kill_9() {
                 ":11\r\n",
             );
         }
+        // Scripts across shards: each one's parts are one transaction in the logs.
+        check(
+            &mut r,
+            &["MSET", "x:0", "100", "x:1", "100", "x:2", "100"],
+            "+OK\r\n",
+        );
+        for i in 0..30 {
+            let (from, to) = (format!("x:{}", i % 3), format!("x:{}", (i + 1) % 3));
+            let rep = r.call(&[
+                "EVAL",
+                "redis.call('decrby', KEYS[1], 1) return redis.call('incrby', KEYS[2], 1)",
+                "2",
+                &from,
+                &to,
+            ]);
+            assert!(rep.starts_with(':'), "{rep}");
+        }
+        check(
+            &mut r,
+            &[
+                "EVAL",
+                "redis.call('set', KEYS[1], 'p') return redis.call('set', KEYS[2], 'q')",
+                "2",
+                "x:0",
+                "x:1",
+            ],
+            "+OK\r\n",
+        );
         s.kill9();
     }
     let s = Server::start_with(4, &["--appendonly", "yes", "--dir", d]);
@@ -542,4 +630,9 @@ fn multi_around_eval_and_scripted_writes_survive_kill_9() {
     for i in 0..50 {
         check(&mut r, &["GET", &format!("w{i}")], "$2\r\n11\r\n");
     }
+    check(
+        &mut r,
+        &["MGET", "x:0", "x:1", "x:2"],
+        "*3\r\n$1\r\np\r\n$1\r\nq\r\n$3\r\n100\r\n",
+    );
 }

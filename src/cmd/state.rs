@@ -151,6 +151,9 @@ pub struct Shard {
     /// The caller of the command running now can drive a suspended script to its end (a
     /// connection's own command or a plain hop; never inside EXEC or a held group).
     pub script_yieldable: bool,
+    /// The shards a script across shards holds while it runs here (see
+    /// `shard::pipeline::Pipeline::cross_script`); empty otherwise.
+    pub script_cross: Vec<u16>,
     /// The last snapshot this shard's store began (at the snapshot's cut, see
     /// `shard::pipeline::snapshot_cut`); the background duty then streams its entries.
     pub snapshot_begun: u64,
@@ -173,6 +176,7 @@ impl Shard {
             script_busy: false,
             busy_function: false,
             script_yieldable: false,
+            script_cross: Vec::new(),
             snapshot_begun: 0,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }

@@ -6,7 +6,7 @@ use super::mesh::Ctx;
 use std::time::Duration;
 
 /// How long the shard's other work runs between two slices of a busy script.
-const PAUSE: Duration = Duration::from_micros(100);
+pub const PAUSE: Duration = Duration::from_micros(100);
 
 /// Resumes this shard's suspended script until it ends; its reply goes into `out`.
 pub async fn drive(ctx: &Ctx, out: &mut Vec<u8>) {

@@ -6,8 +6,10 @@
 //! turn: nothing else runs on the shard meanwhile, so a script is atomic exactly like a
 //! command, and its `redis.call`s are plain calls of the command table on that shard
 //! ([`crate::cmd::run`]), counted in commandstats and logged to the append-only log as their
-//! effects, one write at a time. A script whose declared keys live on several shards is refused
-//! with Redis Cluster's `CROSSSLOT` error; a `redis.call` on a key of another shard gets Redis
+//! effects, one write at a time. A script whose declared keys live on several shards holds them
+//! (and its own shard) and runs here: a `redis.call` on a key of another held shard suspends
+//! its coroutine until the hop that runs it there comes back (`Call::Remote`, driven by
+//! `shard::pipeline::cross`). A `redis.call` on a key of a shard it does not hold gets Redis
 //! Cluster's "non local key" error (never a silent non-atomic access).
 //!
 //! **Scripts are known everywhere.** Bodies live in one process-wide registry (sha -> body),
@@ -78,6 +80,11 @@ struct Running {
     aborting: bool,
     /// A library is loading (FUNCTION LOAD): it fails past this instant.
     load_deadline: Option<Instant>,
+    /// A script across shards: the shards it holds (empty: it runs on one shard alone).
+    cross: Vec<u16>,
+    /// Its `redis.call` waiting for another held shard (the command is in `args_*`, the driver
+    /// puts the reply in `reply`).
+    remote: Option<usize>,
     /// The error text of the `redis.call` that is raising (see sandbox.lua).
     pending: Option<Vec<u8>>,
     args_data: Vec<u8>,
@@ -231,6 +238,8 @@ impl Engine {
             killed_line: 0,
             aborting: false,
             load_deadline: None,
+            cross: Vec::new(),
+            remote: None,
             pending: None,
             args_data: Vec::new(),
             args_ranges: Vec::new(),
@@ -299,7 +308,7 @@ fn redis_version_num() -> i64 {
 /// `redis.call` / `redis.pcall` (the Lua wrappers raise or return): runs one command on this
 /// shard and returns (reply as Lua, whether it is an error).
 fn raw_call(lua: &Lua, args: mlua::MultiValue) -> mlua::Result<(Value, bool)> {
-    let (shard, now, read_only, mut data, mut ranges, mut out) = {
+    let (shard, now, read_only, mut data, mut ranges, mut out, cross) = {
         let mut r = lua
             .app_data_mut::<Running>()
             .filter(|r| !r.shard.is_null())
@@ -311,27 +320,66 @@ fn raw_call(lua: &Lua, args: mlua::MultiValue) -> mlua::Result<(Value, bool)> {
             std::mem::take(&mut r.args_data),
             std::mem::take(&mut r.args_ranges),
             std::mem::take(&mut r.reply),
+            std::mem::take(&mut r.cross),
         )
     };
     let result = call_one(
         lua,
         args,
-        shard,
+        (shard, &cross),
         now,
         read_only,
         &mut data,
         &mut ranges,
         &mut out,
     );
-    if let Some(mut r) = lua.app_data_mut::<Running>() {
-        if let Ok((_, false, true)) = result {
-            r.note_write();
+    let (mut r, yielder) = match lua.app_data_mut::<Running>() {
+        Some(r) => {
+            let y = r.yielder;
+            (r, y)
         }
-        r.args_data = data;
-        r.args_ranges = ranges;
-        r.reply = out;
+        None => return Err(script_error("ERR redis.call outside a script")),
+    };
+    r.args_data = data;
+    r.args_ranges = ranges;
+    r.reply = out;
+    r.cross = cross;
+    let result = match result? {
+        Call::Done(v, failed, wrote) => (v, failed, wrote),
+        Call::Remote { target, writes } => {
+            // The driver runs the command on its shard (held by this script) and resumes us
+            // with its reply.
+            r.remote = Some(target);
+            drop(r);
+            // SAFETY: as in the hook: `yielder` is this coroutine's and nothing borrowed from
+            // the interpreter is held across the switch.
+            unsafe { (*yielder).suspend(()) };
+            r = lua
+                .app_data_mut::<Running>()
+                .ok_or_else(|| script_error("ERR redis.call outside a script"))?;
+            let reply = std::mem::take(&mut r.reply);
+            drop(r);
+            let converted = convert::reply_to_lua(lua, &reply);
+            r = lua
+                .app_data_mut::<Running>()
+                .ok_or_else(|| script_error("ERR redis.call outside a script"))?;
+            r.reply = reply;
+            let (v, failed) = converted?;
+            (v, failed, writes && !failed)
+        }
+    };
+    if let (_, false, true) = result {
+        r.note_write();
     }
-    result.map(|(v, failed, _)| (v, failed))
+    Ok((result.0, result.1))
+}
+
+/// What one `redis.call` did.
+enum Call {
+    /// Ran here: the reply, whether it is an error, whether the command wrote.
+    Done(Value, bool, bool),
+    /// Must run on another shard that this script holds (`args_*` hold the command).
+    Remote { target: usize, writes: bool },
 }
 
 /// Returns (reply, whether it is an error, whether the command wrote).
@@ -339,17 +387,17 @@ fn raw_call(lua: &Lua, args: mlua::MultiValue) -> mlua::Result<(Value, bool)> {
 fn call_one(
     lua: &Lua,
     args: mlua::MultiValue,
-    shard: *mut Shard,
+    (shard, cross): (*mut Shard, &[u16]),
     now: u64,
     read_only: bool,
     data: &mut Vec<u8>,
     ranges: &mut Vec<(usize, usize)>,
     out: &mut Vec<u8>,
-) -> mlua::Result<(Value, bool, bool)> {
-    let fail = |lua: &Lua, msg: &str| -> mlua::Result<(Value, bool, bool)> {
+) -> mlua::Result<Call> {
+    let fail = |lua: &Lua, msg: &str| -> mlua::Result<Call> {
         let t = lua.create_table()?;
         t.raw_set("err", msg)?;
-        Ok((Value::Table(t), true, false))
+        Ok(Call::Done(Value::Table(t), true, false))
     };
     data.clear();
     ranges.clear();
@@ -405,21 +453,31 @@ fn call_one(
         );
     }
     if sh.shards > 1 {
-        let mut local = true;
+        // Every key on one shard: this one, or (a script across shards) one it holds.
+        let (mut target, mut one) = (None, true);
         super::for_each_key(id, &a, |k| {
-            local &= crate::slot::key_shard(k, sh.shards) == sh.id;
+            let s = crate::slot::key_shard(k, sh.shards);
+            one &= *target.get_or_insert(s) == s;
         });
-        if !local {
+        let target = target.unwrap_or(sh.id);
+        let held = |s: usize| s == sh.id || cross.contains(&(s as u16));
+        if !one && !cross.is_empty() {
+            return fail(lua, "CROSSSLOT Keys in request don't hash to the same slot");
+        }
+        if !one || !held(target) {
             return fail(
                 lua,
                 "ERR Script attempted to access a non local key in a cluster node",
             );
         }
+        if target != sh.id {
+            return Ok(Call::Remote { target, writes });
+        }
     }
     out.clear();
     super::run(sh, id, &a, now, true, out);
     let (v, failed) = convert::reply_to_lua(lua, out)?;
-    Ok((v, failed, writes && !failed))
+    Ok(Call::Done(v, failed, writes && !failed))
 }
 
 /// Which script command, for [`eval`].
@@ -569,6 +627,8 @@ fn run_script(
         r.last_yield = r.started;
         r.busy = None;
         r.yieldable = sh.script_yieldable;
+        r.cross.clone_from(&sh.script_cross);
+        r.remote = None;
         r.killed = false;
         r.killed_line = 0;
         r.pending = None;
@@ -609,12 +669,17 @@ fn step(engine: &mut Engine, sh: &mut Shard, mut s: busy::Suspended, out: &mut V
     sh.script_busy = false;
     match s.co.resume(()) {
         corosensei::CoroutineResult::Yield(()) => {
+            let mut remote = false;
             if let Some(mut r) = engine.lua.app_data_mut::<Running>() {
                 r.shard = std::ptr::null_mut();
+                remote = r.remote.is_some();
             }
-            sh.busy_function = s.function;
             engine.suspended = Some(s);
-            sh.script_busy = true;
+            // Waiting for another shard's reply is not busy (this shard is held meanwhile).
+            if !remote {
+                sh.busy_function = engine.suspended.as_ref().is_some_and(|s| s.function);
+                sh.script_busy = true;
+            }
             false
         }
         corosensei::CoroutineResult::Return(outcome) => {
@@ -657,6 +722,27 @@ pub fn resume(sh: &mut Shard, out: &mut Vec<u8>) -> bool {
     let ended = step(&mut engine, sh, s, out);
     sh.scripts = Some(engine);
     ended
+}
+
+/// The `redis.call` a suspended script across shards waits for: the shard to run it on and
+/// its arguments.
+pub fn remote_call(sh: &Shard) -> Option<(usize, Vec<Vec<u8>>)> {
+    let engine = sh.scripts.as_ref()?;
+    let r = engine.lua.app_data_ref::<Running>()?;
+    let target = r.remote?;
+    let args = Args::new(&r.args_data, &r.args_ranges);
+    Some((target, args.iter().map(<[u8]>::to_vec).collect()))
+}
+
+/// The reply of the script's pending `redis.call` on another shard (resume it next).
+pub fn answer_remote(sh: &mut Shard, reply: &[u8]) {
+    if let Some(engine) = sh.scripts.as_ref() {
+        if let Some(mut r) = engine.lua.app_data_mut::<Running>() {
+            r.remote = None;
+            r.reply.clear();
+            r.reply.extend_from_slice(reply);
+        }
+    }
 }
 
 /// A script's end: its reply or error into `out`, and the engine ready for the next one.

@@ -20,6 +20,7 @@
 
 mod barrier;
 mod conn_cmds;
+mod cross;
 mod gather;
 mod held;
 pub mod prefetch;
@@ -85,6 +86,8 @@ pub enum Flow {
     /// A script that ran here is busy and suspended: drive it to its end
     /// ([`Pipeline::drive_script`]) before anything else of this connection.
     Script,
+    /// Flush, then run this script across the shards of its keys (`cross`).
+    CrossScript,
 }
 
 /// The shard id of a piece whose reply was produced on the connection while the local shard's
@@ -270,6 +273,8 @@ impl Pipeline {
                         let s = key_shard(args.get(3), self.shards);
                         if (4..3 + n).all(|i| key_shard(args.get(i), self.shards) == s) {
                             Ok(s)
+                        } else if self.must_hold_shards() {
+                            return Flow::CrossScript;
                         } else {
                             Err(CmdError::CrossSlot)
                         }

@@ -445,6 +445,10 @@ impl Pipeline {
             }
             Flow::EndGroup => self.run_group(ctx, client, now, out).await,
             Flow::Script => self.drive_script(ctx, out).await,
+            Flow::CrossScript => {
+                self.cross_script(ctx, &Args::new(buf, ranges), now, out)
+                    .await
+            }
             Flow::Continue | Flow::Close => {}
         }
     }
