@@ -1,7 +1,8 @@
 //! Real client libraries in their default usage, installed by the test setup from their
 //! registries (scripts/test: `pip install redis`, `npm install` in tests/clients): redis-py's
-//! transactional `pipeline()` and `transaction()`, its `Lock` and `register_script` (Lua), node-redis's and ioredis's `multi()`, against
-//! the real server at 1 and 4 shards.
+//! transactional `pipeline()` and `transaction()`, its `Lock` and `register_script` (Lua),
+//! node-redis's and ioredis's `multi()`, and rate-limiter-flexible's Lua limiter over both,
+//! against the real server at 1 and 4 shards.
 
 mod common;
 use common::*;
@@ -71,11 +72,14 @@ fn redis_py_locks_and_scripts() {
 
 fn have_node_modules() -> bool {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node_modules");
-    let ok = have_tool("node") && dir.join("redis").exists() && dir.join("ioredis").exists();
+    let ok = have_tool("node")
+        && ["redis", "ioredis", "rate-limiter-flexible"]
+            .iter()
+            .all(|m| dir.join(m).exists());
     if !ok {
         assert!(
             std::env::var_os("CI").is_none(),
-            "node-redis and ioredis are required in CI (scripts/test runs npm install)"
+            "node-redis, ioredis and rate-limiter-flexible are required in CI (scripts/test runs npm install)"
         );
         eprintln!("skipping: run npm install in tests/clients");
     }
@@ -94,6 +98,19 @@ fn node_redis_and_ioredis_multi() {
     ) {
         assert!(
             text.contains("node-redis ok") && text.contains("ioredis ok"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn rate_limiter_flexible_over_ioredis_and_node_redis() {
+    if !have_node_modules() {
+        return;
+    }
+    for text in run_client("node", "tests/clients/node_rate_limit.mjs", "rate limiter") {
+        assert!(
+            text.contains("ioredis rate limit ok") && text.contains("node-redis rate limit ok"),
             "{text}"
         );
     }
