@@ -28,6 +28,7 @@ mod cache;
 mod convert;
 mod function;
 mod libs;
+mod structlib;
 
 use convert::raised;
 
@@ -213,6 +214,7 @@ impl Engine {
         g.raw_set("bit", protect.call::<Table>(libs::bit(&lua)?)?)?;
         g.raw_set("cjson", protect.call::<Table>(libs::cjson(&lua)?)?)?;
         g.raw_set("cmsgpack", protect.call::<Table>(libs::cmsgpack(&lua)?)?)?;
+        g.raw_set("struct", protect.call::<Table>(structlib::lib(&lua)?)?)?;
         // Nothing of the bootstrap's environment stays reachable from a global.
         lua.globals().raw_set("debug", Value::Nil)?;
         lua.set_hook(
