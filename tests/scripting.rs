@@ -636,3 +636,45 @@ fn multi_around_eval_and_scripted_writes_survive_kill_9() {
         "*3\r\n$1\r\np\r\n$1\r\nq\r\n$3\r\n100\r\n",
     );
 }
+
+#[test]
+fn a_script_killed_by_a_crash_leaves_none_of_its_writes() {
+    let dir = temp_dir("scripting-partial");
+    let d = dir.to_str().unwrap();
+    let args = [
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--dir",
+        d,
+        "--busy-reply-threshold",
+        "200",
+    ];
+    {
+        let s = Server::start_with(1, &args);
+        let mut r = s.raw();
+        check(
+            &mut r,
+            &[
+                "EVAL",
+                "redis.call('set', 'done', 'yes') return redis.call('incr', 'n')",
+                "0",
+            ],
+            ":1\r\n",
+        );
+        let mut busy = s.raw();
+        busy.send(&cmd(&[
+            "EVAL",
+            "redis.call('set', 'partial', 'x') redis.call('incr', 'n') while true do end",
+            "0",
+        ]));
+        wait_busy(&s, "partial");
+        s.kill9();
+    }
+    let s = Server::start_with(1, &args);
+    let mut r = s.raw();
+    check(&mut r, &["GET", "done"], "$3\r\nyes\r\n");
+    check(&mut r, &["GET", "n"], "$1\r\n1\r\n");
+    check(&mut r, &["GET", "partial"], "$-1\r\n");
+}

@@ -110,6 +110,16 @@ impl AofLog {
         ]);
     }
 
+    /// Ends a transaction that wrote on this shard alone (a script): one record, or nothing
+    /// when it wrote nothing.
+    pub fn end_local_txn(&mut self, txn: u64, shard: u16, epoch: u64) {
+        if matches!(&self.txn, Some((t, body)) if *t == txn && body.is_empty()) {
+            self.txn = None;
+            return;
+        }
+        self.end_txn(txn, &[shard], epoch);
+    }
+
     /// Wakes the flusher (at shutdown, so it writes the rest and stops).
     pub fn wake_flusher(&mut self) {
         if let Some(w) = self.kick.take() {

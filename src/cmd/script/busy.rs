@@ -44,6 +44,8 @@ pub struct Suspended {
     pub label: Box<str>,
     /// It is a function (FCALL): others get the FUNCTION KILL variant of BUSY.
     pub function: bool,
+    /// Its writes' transaction in this shard's append-only log (0: none, see `run_script`).
+    pub log_txn: u64,
     pub nkeys: usize,
     pub nargv: usize,
 }

@@ -636,6 +636,18 @@ fn run_script(
         r.pending = None;
     }
     let function = runner == engine.functions.run;
+    // With the log on, a script alone on its shard logs its writes as one transaction record:
+    // after a crash all of them are there or none (inside EXEC or across shards, the enclosing
+    // transaction's record holds them already).
+    let log_txn = match sh.aof.as_mut() {
+        Some(log) if sh.script_cross.is_empty() => {
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            let txn = (1 << 63) | (NEXT.fetch_add(1, Ordering::Relaxed) << 12) | (sh.id as u64 + 1);
+            log.begin_txn(txn);
+            txn
+        }
+        _ => 0,
+    };
     let stack = busy::stack(&mut engine.stack)
         .map_err(|_| CmdError::Internal("cannot allocate a script stack"))?;
     let (lua2, run, keys, argv) = (
@@ -658,6 +670,7 @@ fn run_script(
         co,
         label,
         function,
+        log_txn,
         nkeys,
         nargv: a.len() - 3 - nkeys,
     };
@@ -689,10 +702,14 @@ fn step(engine: &mut Engine, sh: &mut Shard, mut s: busy::Suspended, out: &mut V
                 co,
                 label,
                 function,
+                log_txn,
                 nkeys,
                 nargv,
             } = s;
             engine.stack = Some(co.into_stack());
+            if let Some(log) = sh.aof.as_mut().filter(|_| log_txn != 0) {
+                log.end_local_txn(log_txn, sh.id as u16, crate::persist::snapshot::epoch());
+            }
             let source = if function {
                 "@user_function"
             } else {
