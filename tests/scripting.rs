@@ -678,3 +678,28 @@ fn a_script_killed_by_a_crash_leaves_none_of_its_writes() {
     check(&mut r, &["GET", "n"], "$1\r\n1\r\n");
     check(&mut r, &["GET", "partial"], "$-1\r\n");
 }
+
+#[test]
+fn what_a_script_allocates_counts_towards_maxmemory() {
+    let s = Server::start_with(
+        1,
+        &["--maxmemory", "48mb", "--maxmemory-policy", "noeviction"],
+    );
+    let mut r = s.raw();
+    let value = "v".repeat(100_000);
+    for i in 0..200 {
+        check(&mut r, &["SET", &format!("big{i}"), &value], "+OK\r\n");
+    }
+    // About 20 MB of keys: a script that holds 40 MB more cannot write.
+    let hog = "local t = {} for i = 1, 40 do t[i] = string.rep('x', 1024 * 1024) .. i end \
+               return redis.call('set', 'after', #t)";
+    let reply = r.call(&["EVAL", hog, "0"]);
+    assert!(
+        reply.starts_with("-OOM command not allowed when used memory > 'maxmemory'."),
+        "{reply}"
+    );
+    // Its garbage is collected when it ends: writes go on.
+    check(&mut r, &["SET", "after", "1"], "+OK\r\n");
+    let reply = r.call(&["EVAL", "return redis.call('set', 'small', 'x')", "0"]);
+    assert_eq!(reply, "+OK\r\n");
+}

@@ -124,6 +124,8 @@ pub(super) struct Evictor {
     pub(super) now_ms: u64,
     /// Bytes held by the shard's connection buffers (reported by the connections).
     pub(super) client_bytes: usize,
+    /// Bytes held by the shard's Lua interpreter (reported by its scripts).
+    pub(super) script_bytes: usize,
     small: VecDeque<(u32, u16)>,
     main: VecDeque<(u32, u16)>,
     ghost: VecDeque<u64>,
@@ -141,6 +143,7 @@ impl Default for Evictor {
             journal: None,
             now_ms: 0,
             client_bytes: 0,
+            script_bytes: 0,
             small: VecDeque::new(),
             main: VecDeque::new(),
             ghost: VecDeque::new(),
@@ -291,6 +294,12 @@ impl Store {
             + self.evict.hot.capacity() * 2
             + (self.evict.small.capacity() + self.evict.main.capacity()) * 8
             + self.evict.client_bytes
+            + self.evict.script_bytes
+    }
+
+    /// The shard's Lua interpreter holds `bytes` now (counted towards maxmemory).
+    pub fn set_script_bytes(&mut self, bytes: usize) {
+        self.evict.script_bytes = bytes;
     }
 
     /// Connection buffers of this shard grew (positive) or shrank (negative) by `delta` bytes.

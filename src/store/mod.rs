@@ -273,9 +273,11 @@ impl Store {
         self.graveyard = Box::default();
         let (policy, limit) = (self.evict.policy, self.evict.limit);
         let (evicted, client_bytes) = (self.evict.evicted_keys, self.evict.client_bytes);
+        let script_bytes = self.evict.script_bytes;
         self.evict = evict::Evictor::default();
         self.evict.evicted_keys = evicted;
         self.evict.client_bytes = client_bytes;
+        self.evict.script_bytes = script_bytes;
         self.set_eviction(policy, limit);
     }
 

@@ -49,6 +49,8 @@ pub use libs::sha1hex;
 pub const LUA_MEMORY_LIMIT: usize = 64 << 20;
 /// The error of a script stopped by the time limit (Redis's text for a killed script).
 const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+/// Interpreter memory past which a full collection follows a script.
+const GC_AFTER_BYTES: usize = 8 << 20;
 /// VM instructions between two checks of the time limit.
 const HOOK_EVERY: u32 = 1000;
 
@@ -477,6 +479,11 @@ fn call_one(
         }
     }
     out.clear();
+    // The interpreter's memory counts towards maxmemory: a write that would pass it with
+    // what the script holds now is refused (OOM) or makes room, like any other.
+    if writes {
+        sh.store.set_script_bytes(lua.used_memory());
+    }
     super::run(sh, id, &a, now, true, out);
     let (v, failed) = convert::reply_to_lua(lua, out)?;
     Ok(Call::Done(v, failed, writes && !failed))
@@ -707,6 +714,12 @@ fn step(engine: &mut Engine, sh: &mut Shard, mut s: busy::Suspended, out: &mut V
                 nargv,
             } = s;
             engine.stack = Some(co.into_stack());
+            // A script that left much garbage behind: collect it now, so that it does not
+            // count towards maxmemory until the collector's next cycle.
+            if engine.lua.used_memory() > GC_AFTER_BYTES {
+                let _ = engine.lua.gc_collect();
+            }
+            sh.store.set_script_bytes(engine.lua.used_memory());
             if let Some(log) = sh.aof.as_mut().filter(|_| log_txn != 0) {
                 log.end_local_txn(log_txn, sh.id as u16, crate::persist::snapshot::epoch());
             }
