@@ -323,7 +323,18 @@ pub fn fcall(
         let label = String::from_utf8_lossy(a.get(1)).into();
         let runner = engine.functions.run.clone();
         let no_writes = flags & NO_WRITES != 0;
-        run_script(engine, sh, a, nkeys, f, runner, label, no_writes, now, out)
+        run_script(
+            engine,
+            sh,
+            a,
+            nkeys,
+            f,
+            (runner, true),
+            label,
+            no_writes,
+            now,
+            out,
+        )
     })
 }
 

@@ -589,11 +589,22 @@ fn eval_in(
     };
     let label = std::str::from_utf8(sha).unwrap_or("").into();
     let runner = engine.run.clone();
-    run_script(engine, sh, a, nkeys, f, runner, label, read_only, now, out)
+    run_script(
+        engine,
+        sh,
+        a,
+        nkeys,
+        f,
+        (runner, false),
+        label,
+        read_only,
+        now,
+        out,
+    )
 }
 
 /// Runs `f` (a script's chunk, or a function) through `runner` (the sandbox's `run` or
-/// `run_fn`) with KEYS = `a[3..3 + nkeys]` and ARGV = the rest; `label` names it in errors
+/// `run_fn`; `function`: it is a function) with KEYS = `a[3..3 + nkeys]` and ARGV = the rest; `label` names it in errors
 /// (a sha, or a function's name).
 #[allow(clippy::too_many_arguments)]
 fn run_script(
@@ -602,7 +613,7 @@ fn run_script(
     a: &Args,
     nkeys: usize,
     f: Function,
-    runner: Function,
+    (runner, function): (Function, bool),
     label: Box<str>,
     read_only: bool,
     now: u64,
@@ -642,7 +653,6 @@ fn run_script(
         r.killed_line = 0;
         r.pending = None;
     }
-    let function = runner == engine.functions.run;
     // With the log on, a script alone on its shard logs its writes as one transaction record:
     // after a crash all of them are there or none (inside EXEC or across shards, the enclosing
     // transaction's record holds them already).
