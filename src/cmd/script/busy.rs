@@ -37,13 +37,30 @@ pub type Outcome = mlua::Result<(bool, mlua::Value)>;
 pub type Co = Coroutine<(), (), Outcome, DefaultStack>;
 pub type ScriptYielder = Yielder<(), ()>;
 
+/// What runs: a script (by its sha) or a function (by its name), as its errors name it.
+pub enum Label {
+    Sha(super::Sha),
+    Function(Box<str>),
+}
+
+impl Label {
+    pub fn text(&self) -> &str {
+        match self {
+            Label::Sha(s) => std::str::from_utf8(s).unwrap_or(""),
+            Label::Function(name) => name,
+        }
+    }
+
+    /// Its errors' source, and a function's busy shard answers the FUNCTION KILL variant of BUSY.
+    pub fn is_function(&self) -> bool {
+        matches!(self, Label::Function(_))
+    }
+}
+
 /// A script suspended by its hook, with what its end needs.
 pub struct Suspended {
     pub co: Co,
-    /// The script's sha or the function's name, for its errors.
-    pub label: Box<str>,
-    /// It is a function (FCALL): others get the FUNCTION KILL variant of BUSY.
-    pub function: bool,
+    pub label: Label,
     /// Its writes' transaction in this shard's append-only log (0: none, see `run_script`).
     pub log_txn: u64,
     pub nkeys: usize,

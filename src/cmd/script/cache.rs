@@ -1,7 +1,7 @@
 //! The script cache: one process-wide registry of bodies by sha (SCRIPT LOAD, the first EVAL
 //! of a body), read when a shard meets a sha it has not compiled, and the SCRIPT command.
 
-use super::{busy, sha1hex, Engine, Sha, Shard, EPOCH};
+use super::{busy, sha1hex, Sha, Shard, EPOCH};
 use crate::cmd::Args;
 use crate::error::CmdError;
 use crate::resp::reply;
@@ -37,15 +37,7 @@ pub fn script(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> Result<(), CmdErro
     match (sub.as_slice(), a.len()) {
         (b"load", 3) => {
             let sha = sha1hex(a.get(2));
-            let mut engine = match sh.scripts.take() {
-                Some(e) => e,
-                None => {
-                    Box::new(Engine::new().map_err(|_| CmdError::Internal("cannot start Lua"))?)
-                }
-            };
-            let compiled = engine.compile(&sha, a.get(2));
-            sh.scripts = Some(engine);
-            compiled?;
+            super::with_engine(sh, |engine, _| engine.compile(&sha, a.get(2)))?;
             register(&sha, a.get(2).into());
             reply::bulk(out, &sha);
         }

@@ -130,6 +130,27 @@ fn write(v: &Value, out: &mut Vec<u8>, depth: usize) {
     }
 }
 
+/// A script's raised error as Redis 7 answers it: the message, then where.
+pub(super) fn raised(
+    sh: &mut crate::cmd::Shard,
+    msg: &[u8],
+    sha: &str,
+    source: &str,
+    line: i64,
+    out: &mut Vec<u8>,
+) {
+    let mut text = one_line(msg);
+    text.extend_from_slice(format!(" script: {sha}, on {source}:{line}.").as_bytes());
+    let code = match text.split(|&b| b == b' ').next() {
+        Some(b"WRONGTYPE") => "WRONGTYPE",
+        Some(b"OOM") => "OOM",
+        Some(b"NOSCRIPT") => "NOSCRIPT",
+        _ => "ERR",
+    };
+    sh.stats.count_error(code);
+    crate::resp::reply::error(out, &text);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,25 +202,4 @@ mod tests {
         lua_to_reply(&v, &mut out);
         assert!(out.ends_with(b"-ERR reached lua stack limit\r\n"));
     }
-}
-
-/// A script's raised error as Redis 7 answers it: the message, then where.
-pub(super) fn raised(
-    sh: &mut crate::cmd::Shard,
-    msg: &[u8],
-    sha: &str,
-    source: &str,
-    line: i64,
-    out: &mut Vec<u8>,
-) {
-    let mut text = one_line(msg);
-    text.extend_from_slice(format!(" script: {sha}, on {source}:{line}.").as_bytes());
-    let code = match text.split(|&b| b == b' ').next() {
-        Some(b"WRONGTYPE") => "WRONGTYPE",
-        Some(b"OOM") => "OOM",
-        Some(b"NOSCRIPT") => "NOSCRIPT",
-        _ => "ERR",
-    };
-    sh.stats.count_error(code);
-    crate::resp::reply::error(out, &text);
 }

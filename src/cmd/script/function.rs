@@ -21,7 +21,7 @@
 //! states over all shards' logs (and continues from them after a restart), and recovery keeps
 //! the newest state it meets, over the snapshot's ([`recover_functions`]).
 
-use super::{busy, compile_message, run_script, Engine, Running, Shard};
+use super::{busy, compile_message, run_script, with_engine, Engine, Running, Shard};
 use crate::cmd::args::eq_ic;
 use crate::error::CmdError;
 use crate::resp::reply;
@@ -281,19 +281,6 @@ fn refresh(engine: &mut Engine) {
     engine.functions.epoch = epoch;
 }
 
-fn with_engine<T>(
-    sh: &mut Shard,
-    f: impl FnOnce(&mut Engine, &mut Shard) -> Result<T, CmdError>,
-) -> Result<T, CmdError> {
-    let mut engine = match sh.scripts.take() {
-        Some(e) => e,
-        None => Box::new(Engine::new().map_err(|_| CmdError::Internal("cannot start Lua"))?),
-    };
-    let r = f(&mut engine, sh);
-    sh.scripts = Some(engine);
-    r
-}
-
 /// FCALL / FCALL_RO (`read_only`), on the shard that owns the function's keys.
 pub fn fcall(
     sh: &mut Shard,
@@ -320,21 +307,10 @@ pub fn fcall(
                 "Can not execute a script with write flag using *_ro command.",
             ));
         }
-        let label = String::from_utf8_lossy(a.get(1)).into();
+        let label = busy::Label::Function(String::from_utf8_lossy(a.get(1)).into());
         let runner = engine.functions.run.clone();
         let no_writes = flags & NO_WRITES != 0;
-        run_script(
-            engine,
-            sh,
-            a,
-            nkeys,
-            f,
-            (runner, true),
-            label,
-            no_writes,
-            now,
-            out,
-        )
+        run_script(engine, sh, a, nkeys, f, runner, label, no_writes, now, out)
     })
 }
 

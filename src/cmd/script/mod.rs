@@ -25,14 +25,14 @@
 
 mod busy;
 mod cache;
+mod call;
 mod convert;
 mod function;
 mod libs;
+mod run;
 mod structlib;
 
-use convert::raised;
-
-use super::{flags, Args, CmdId, Route, Shard};
+use super::{Args, CmdId, Shard};
 use crate::error::CmdError;
 use busy::hook;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value};
@@ -43,8 +43,11 @@ use std::time::Instant;
 pub use busy::{abort_busy, allowed as allowed_while_busy, any_busy, busy_error};
 pub use cache::{cached_scripts, script};
 use cache::{register, registry};
+use call::raw_call;
 pub use function::{fcall, function, library_codes, recover_functions, LOG_MARKER};
 pub use libs::sha1hex;
+use run::run_script;
+pub use run::{answer_remote, remote_call, resume};
 /// Memory one shard's interpreter may allocate (scripts fail with "not enough memory" past it).
 pub const LUA_MEMORY_LIMIT: usize = 64 << 20;
 /// The error of a script stopped by the time limit (Redis's text for a killed script).
@@ -309,186 +312,6 @@ fn redis_version_num() -> i64 {
     (a << 16) | (b << 8) | c
 }
 
-/// `redis.call` / `redis.pcall` (the Lua wrappers raise or return): runs one command on this
-/// shard and returns (reply as Lua, whether it is an error).
-fn raw_call(lua: &Lua, args: mlua::MultiValue) -> mlua::Result<(Value, bool)> {
-    let (shard, now, read_only, mut data, mut ranges, mut out, cross) = {
-        let mut r = lua
-            .app_data_mut::<Running>()
-            .filter(|r| !r.shard.is_null())
-            .ok_or_else(|| script_error("ERR redis.call outside a script"))?;
-        (
-            r.shard,
-            r.now,
-            r.read_only,
-            std::mem::take(&mut r.args_data),
-            std::mem::take(&mut r.args_ranges),
-            std::mem::take(&mut r.reply),
-            std::mem::take(&mut r.cross),
-        )
-    };
-    let result = call_one(
-        lua,
-        args,
-        (shard, &cross),
-        now,
-        read_only,
-        &mut data,
-        &mut ranges,
-        &mut out,
-    );
-    let (mut r, yielder) = match lua.app_data_mut::<Running>() {
-        Some(r) => {
-            let y = r.yielder;
-            (r, y)
-        }
-        None => return Err(script_error("ERR redis.call outside a script")),
-    };
-    r.args_data = data;
-    r.args_ranges = ranges;
-    r.reply = out;
-    r.cross = cross;
-    let result = match result? {
-        Call::Done(v, failed, wrote) => (v, failed, wrote),
-        Call::Remote { target, writes } => {
-            // The driver runs the command on its shard (held by this script) and resumes us
-            // with its reply.
-            r.remote = Some(target);
-            drop(r);
-            // SAFETY: as in the hook: `yielder` is this coroutine's and nothing borrowed from
-            // the interpreter is held across the switch.
-            unsafe { (*yielder).suspend(()) };
-            r = lua
-                .app_data_mut::<Running>()
-                .ok_or_else(|| script_error("ERR redis.call outside a script"))?;
-            let reply = std::mem::take(&mut r.reply);
-            drop(r);
-            let converted = convert::reply_to_lua(lua, &reply);
-            r = lua
-                .app_data_mut::<Running>()
-                .ok_or_else(|| script_error("ERR redis.call outside a script"))?;
-            r.reply = reply;
-            let (v, failed) = converted?;
-            (v, failed, writes && !failed)
-        }
-    };
-    if let (_, false, true) = result {
-        r.note_write();
-    }
-    Ok((result.0, result.1))
-}
-
-/// What one `redis.call` did.
-enum Call {
-    /// Ran here: the reply, whether it is an error, whether the command wrote.
-    Done(Value, bool, bool),
-    /// Must run on another shard that this script holds (`args_*` hold the command).
-    Remote { target: usize, writes: bool },
-}
-
-/// Returns (reply, whether it is an error, whether the command wrote).
-#[allow(clippy::too_many_arguments)]
-fn call_one(
-    lua: &Lua,
-    args: mlua::MultiValue,
-    (shard, cross): (*mut Shard, &[u16]),
-    now: u64,
-    read_only: bool,
-    data: &mut Vec<u8>,
-    ranges: &mut Vec<(usize, usize)>,
-    out: &mut Vec<u8>,
-) -> mlua::Result<Call> {
-    let fail = |lua: &Lua, msg: &str| -> mlua::Result<Call> {
-        let t = lua.create_table()?;
-        t.raw_set("err", msg)?;
-        Ok(Call::Done(Value::Table(t), true, false))
-    };
-    data.clear();
-    ranges.clear();
-    for v in args.into_iter() {
-        let start = data.len();
-        match &v {
-            Value::String(s) => data.extend_from_slice(&s.as_bytes()),
-            Value::Integer(_) | Value::Number(_) => {
-                if let Some(s) = lua.coerce_string(v.clone())? {
-                    data.extend_from_slice(&s.as_bytes());
-                }
-            }
-            _ => {
-                return fail(
-                    lua,
-                    "ERR Lua redis lib command arguments must be strings or integers",
-                )
-            }
-        }
-        ranges.push((start, data.len()));
-    }
-    if ranges.is_empty() {
-        return fail(
-            lua,
-            "ERR Please specify at least one argument for this redis lib call",
-        );
-    }
-    let a = Args::new(data, ranges);
-    let Some(id) = CmdId::lookup(a.get(0)) else {
-        return fail(lua, "ERR Unknown Redis command called from script");
-    };
-    if !id.arity_ok(a.len()) {
-        return fail(
-            lua,
-            "ERR Wrong number of args calling Redis command from script",
-        );
-    }
-    let spec = id.spec();
-    // SAFETY: `shard` points at the shard whose `eval` is running this script: `eval` holds
-    // the only `&mut Shard` and does not touch it until the script returns.
-    let sh = unsafe { &mut *shard };
-    if spec.flags & flags::NOSCRIPT != 0
-        || matches!(spec.route, Route::Conn | Route::Script)
-        || (sh.shards > 1 && matches!(spec.route, Route::All(_) | Route::Scan))
-    {
-        return fail(lua, "ERR This Redis command is not allowed from script");
-    }
-    let writes = spec.flags & flags::WRITE != 0;
-    if read_only && writes {
-        return fail(
-            lua,
-            "ERR Write commands are not allowed from read-only scripts.",
-        );
-    }
-    if sh.shards > 1 {
-        // Every key on one shard: this one, or (a script across shards) one it holds.
-        let (mut target, mut one) = (None, true);
-        super::for_each_key(id, &a, |k| {
-            let s = crate::slot::key_shard(k, sh.shards);
-            one &= *target.get_or_insert(s) == s;
-        });
-        let target = target.unwrap_or(sh.id);
-        let held = |s: usize| s == sh.id || cross.contains(&(s as u16));
-        if !one && !cross.is_empty() {
-            return fail(lua, "CROSSSLOT Keys in request don't hash to the same slot");
-        }
-        if !one || !held(target) {
-            return fail(
-                lua,
-                "ERR Script attempted to access a non local key in a cluster node",
-            );
-        }
-        if target != sh.id {
-            return Ok(Call::Remote { target, writes });
-        }
-    }
-    out.clear();
-    // The interpreter's memory counts towards maxmemory: a write that would pass it with
-    // what the script holds now is refused (OOM) or makes room, like any other.
-    if writes {
-        sh.store.set_script_bytes(lua.used_memory());
-    }
-    super::run(sh, id, &a, now, true, out);
-    let (v, failed) = convert::reply_to_lua(lua, out)?;
-    Ok(Call::Done(v, failed, writes && !failed))
-}
-
 /// Which script command, for [`eval`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Eval {
@@ -538,17 +361,26 @@ pub fn eval(
             s
         }
     };
+    with_engine(sh, |engine, sh| {
+        if engine.suspended.is_some() {
+            return Err(CmdError::Busy);
+        }
+        eval_in(engine, sh, a, nkeys, &sha, how, read_only, now, out)
+    })
+}
+
+/// Runs `f` with this shard's interpreter (started on first use).
+fn with_engine<T>(
+    sh: &mut Shard,
+    f: impl FnOnce(&mut Engine, &mut Shard) -> Result<T, CmdError>,
+) -> Result<T, CmdError> {
     let mut engine = match sh.scripts.take() {
         Some(e) => e,
         None => Box::new(Engine::new().map_err(|_| CmdError::Internal("cannot start Lua"))?),
     };
-    if engine.suspended.is_some() {
-        sh.scripts = Some(engine);
-        return Err(CmdError::Busy);
-    }
-    let result = eval_in(&mut engine, sh, a, nkeys, &sha, how, read_only, now, out);
+    let r = f(&mut engine, sh);
     sh.scripts = Some(engine);
-    result
+    r
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -587,272 +419,9 @@ fn eval_in(
             }
         },
     };
-    let label = std::str::from_utf8(sha).unwrap_or("").into();
+    let label = busy::Label::Sha(*sha);
     let runner = engine.run.clone();
-    run_script(
-        engine,
-        sh,
-        a,
-        nkeys,
-        f,
-        (runner, false),
-        label,
-        read_only,
-        now,
-        out,
-    )
-}
-
-/// Runs `f` (a script's chunk, or a function) through `runner` (the sandbox's `run` or
-/// `run_fn`; `function`: it is a function) with KEYS = `a[3..3 + nkeys]` and ARGV = the rest; `label` names it in errors
-/// (a sha, or a function's name).
-#[allow(clippy::too_many_arguments)]
-fn run_script(
-    engine: &mut Engine,
-    sh: &mut Shard,
-    a: &Args,
-    nkeys: usize,
-    f: Function,
-    (runner, function): (Function, bool),
-    label: Box<str>,
-    read_only: bool,
-    now: u64,
-    out: &mut Vec<u8>,
-) -> Result<(), CmdError> {
-    let lua = &engine.lua;
-    // KEYS and ARGV: the engine's two tables refilled, which spares the allocator and the
-    // collector a table per call. A script may write to them; `clean` below hands the next
-    // script fresh tables whenever this one left anything of its own there.
-    let fill = |t: &Table, from: usize, to: usize| -> mlua::Result<()> {
-        for (i, j) in (from..to).enumerate() {
-            t.raw_set(i + 1, lua.create_string(a.get(j))?)?;
-        }
-        for i in (to - from + 1)..=t.raw_len() {
-            t.raw_set(i, Value::Nil)?;
-        }
-        Ok(())
-    };
-    if fill(&engine.keys, 3, 3 + nkeys).is_err() || fill(&engine.argv, 3 + nkeys, a.len()).is_err()
-    {
-        return Err(CmdError::Internal(
-            "script arguments do not fit in Lua's memory",
-        ));
-    }
-    if let Some(mut r) = lua.app_data_mut::<Running>() {
-        r.shard = sh as *mut Shard;
-        r.now = now;
-        r.read_only = read_only;
-        r.wrote = false;
-        r.started = Instant::now();
-        r.last_yield = r.started;
-        r.busy = None;
-        r.yieldable = sh.script_yieldable;
-        r.cross.clone_from(&sh.script_cross);
-        r.remote = None;
-        r.killed = false;
-        r.killed_line = 0;
-        r.pending = None;
-    }
-    // With the log on, a script alone on its shard logs its writes as one transaction record:
-    // after a crash all of them are there or none (inside EXEC or across shards, the enclosing
-    // transaction's record holds them already).
-    let log_txn = match sh.aof.as_mut() {
-        Some(log) if sh.script_cross.is_empty() => {
-            static NEXT: AtomicU64 = AtomicU64::new(1);
-            let txn = (1 << 63) | (NEXT.fetch_add(1, Ordering::Relaxed) << 12) | (sh.id as u64 + 1);
-            log.begin_txn(txn);
-            txn
-        }
-        _ => 0,
-    };
-    let stack = busy::stack(&mut engine.stack)
-        .map_err(|_| CmdError::Internal("cannot allocate a script stack"))?;
-    let (lua2, run, keys, argv) = (
-        lua.clone(),
-        runner,
-        engine.keys.clone(),
-        engine.argv.clone(),
-    );
-    let co = busy::Co::with_stack(stack, move |y: &busy::ScriptYielder, ()| {
-        if let Some(mut r) = lua2.app_data_mut::<Running>() {
-            r.yielder = y as *const busy::ScriptYielder;
-        }
-        let outcome = run.call::<(bool, Value)>((f, &keys, &argv));
-        if let Some(mut r) = lua2.app_data_mut::<Running>() {
-            r.yielder = std::ptr::null();
-        }
-        outcome
-    });
-    let s = busy::Suspended {
-        co,
-        label,
-        function,
-        log_txn,
-        nkeys,
-        nargv: a.len() - 3 - nkeys,
-    };
-    step(engine, sh, s, out);
-    Ok(())
-}
-
-/// Runs a script's coroutine until it returns (its reply goes into `out`) or its hook suspends
-/// it (kept in the engine, the shard marked busy). Returns whether it returned.
-fn step(engine: &mut Engine, sh: &mut Shard, mut s: busy::Suspended, out: &mut Vec<u8>) -> bool {
-    sh.script_busy = false;
-    match s.co.resume(()) {
-        corosensei::CoroutineResult::Yield(()) => {
-            let mut remote = false;
-            if let Some(mut r) = engine.lua.app_data_mut::<Running>() {
-                r.shard = std::ptr::null_mut();
-                remote = r.remote.is_some();
-            }
-            engine.suspended = Some(s);
-            // Waiting for another shard's reply is not busy (this shard is held meanwhile).
-            if !remote {
-                sh.busy_function = engine.suspended.as_ref().is_some_and(|s| s.function);
-                sh.script_busy = true;
-            }
-            false
-        }
-        corosensei::CoroutineResult::Return(outcome) => {
-            let busy::Suspended {
-                co,
-                label,
-                function,
-                log_txn,
-                nkeys,
-                nargv,
-            } = s;
-            engine.stack = Some(co.into_stack());
-            // A script that left much garbage behind: collect it now, so that it does not
-            // count towards maxmemory until the collector's next cycle.
-            if engine.lua.used_memory() > GC_AFTER_BYTES {
-                let _ = engine.lua.gc_collect();
-            }
-            sh.store.set_script_bytes(engine.lua.used_memory());
-            if let Some(log) = sh.aof.as_mut().filter(|_| log_txn != 0) {
-                log.end_local_txn(log_txn, sh.id as u16, crate::persist::snapshot::epoch());
-            }
-            let source = if function {
-                "@user_function"
-            } else {
-                "@user_script"
-            };
-            finish(engine, sh, outcome, (&label, source), nkeys, nargv, out);
-            true
-        }
-    }
-}
-
-/// Resumes this shard's suspended script for one more time slice. Returns whether it ended
-/// (its reply is then in `out`); false: it is suspended again (or there was none to resume:
-/// true).
-pub fn resume(sh: &mut Shard, out: &mut Vec<u8>) -> bool {
-    let Some(mut engine) = sh.scripts.take() else {
-        sh.script_busy = false;
-        return true;
-    };
-    let Some(s) = engine.suspended.take() else {
-        sh.scripts = Some(engine);
-        sh.script_busy = false;
-        return true;
-    };
-    if let Some(mut r) = engine.lua.app_data_mut::<Running>() {
-        r.shard = sh as *mut Shard;
-        busy::slice_starts(&mut r);
-    }
-    let ended = step(&mut engine, sh, s, out);
-    sh.scripts = Some(engine);
-    ended
-}
-
-/// The `redis.call` a suspended script across shards waits for: the shard to run it on and
-/// its arguments.
-pub fn remote_call(sh: &Shard) -> Option<(usize, Vec<Vec<u8>>)> {
-    let engine = sh.scripts.as_ref()?;
-    let r = engine.lua.app_data_ref::<Running>()?;
-    let target = r.remote?;
-    let args = Args::new(&r.args_data, &r.args_ranges);
-    Some((target, args.iter().map(<[u8]>::to_vec).collect()))
-}
-
-/// The reply of the script's pending `redis.call` on another shard (resume it next).
-pub fn answer_remote(sh: &mut Shard, reply: &[u8]) {
-    if let Some(engine) = sh.scripts.as_ref() {
-        if let Some(mut r) = engine.lua.app_data_mut::<Running>() {
-            r.remote = None;
-            r.reply.clear();
-            r.reply.extend_from_slice(reply);
-        }
-    }
-}
-
-/// A script's end: its reply or error into `out`, and the engine ready for the next one.
-fn finish(
-    engine: &mut Engine,
-    sh: &mut Shard,
-    result: busy::Outcome,
-    (sha, source): (&str, &str),
-    nkeys: usize,
-    nargv: usize,
-    out: &mut Vec<u8>,
-) {
-    let lua = &engine.lua;
-    // Only the arguments may be in the tables now (same count, nothing in the hash part).
-    let clean = |t: &Table, n: usize| {
-        t.raw_len() == n && t.pairs::<Value, Value>().take(n + 1).count() == n
-    };
-    if !clean(&engine.keys, nkeys) || !clean(&engine.argv, nargv) {
-        if let (Ok(k), Ok(v)) = (lua.create_table(), lua.create_table()) {
-            (engine.keys, engine.argv) = (k, v);
-        }
-    }
-    let mut killed = None;
-    if let Some(mut r) = lua.app_data_mut::<Running>() {
-        r.shard = std::ptr::null_mut();
-        killed = r.killed.then_some(r.killed_line);
-        r.leave_busy();
-    }
-    match result {
-        // Stopped by SCRIPT KILL or the time limit: the hook may have raised inside the
-        // message handler too.
-        _ if killed.is_some() => {
-            let line = killed.unwrap_or(0);
-            raised(sh, KILLED.as_bytes(), sha, source, line, out);
-        }
-        Ok((true, v)) => convert::lua_to_reply(&v, out),
-        Ok((false, Value::Table(e))) => {
-            let msg: Vec<u8> = e
-                .raw_get::<mlua::String>("err")
-                .map(|s| s.as_bytes().to_vec())
-                .unwrap_or_else(|_| b"ERR unknown error".to_vec());
-            let line: i64 = e.raw_get("line").unwrap_or(0);
-            let source: String = e.raw_get("source").unwrap_or_default();
-            raised(sh, &msg, sha, &source, line, out);
-        }
-        Ok((false, other)) => {
-            // Errors the message handler never saw (out of memory).
-            let text = match other {
-                Value::String(s) => s.to_string_lossy(),
-                v => format!("{v:?}"),
-            };
-            raised(sh, format!("ERR {text}").as_bytes(), sha, source, 0, out);
-        }
-        Err(e) => raised(sh, format!("ERR {e}").as_bytes(), sha, source, 0, out),
-    }
-}
-
-impl Drop for Engine {
-    /// A suspended script is run to its end (its hook stops it at once): its stack holds
-    /// interpreter frames that must not be unwound from outside.
-    fn drop(&mut self) {
-        if let Some(mut s) = self.suspended.take() {
-            if let Some(mut r) = self.lua.app_data_mut::<Running>() {
-                r.aborting = true;
-            }
-            while let corosensei::CoroutineResult::Yield(()) = s.co.resume(()) {}
-        }
-    }
+    run_script(engine, sh, a, nkeys, f, runner, label, read_only, now, out)
 }
 
 #[cfg(test)]
