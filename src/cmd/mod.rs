@@ -20,6 +20,7 @@
 
 pub mod admit;
 pub mod args;
+pub mod config_cmd;
 pub mod connection;
 pub mod docs;
 pub mod effects;
@@ -469,7 +470,7 @@ fn dispatch(
             Ok(())
         }
         Command => server::command(a, out),
-        Config => server::config(sh, a, out),
+        Config => config_cmd::config(sh, a, out),
         // INFO runs on every shard as `ShardOp::Stats`; run here it reports this shard alone.
         Info => {
             let counters = server::stats(sh);

@@ -9,7 +9,7 @@
 //! effects, one write at a time. A script whose declared keys live on several shards holds them
 //! (and its own shard) and runs here: a `redis.call` on a key of another held shard suspends
 //! its coroutine until the hop that runs it there comes back (`Call::Remote`, driven by
-//! `shard::pipeline::cross`). A `redis.call` on a key of a shard it does not hold gets Redis
+//! `shard::pipeline::script`). A `redis.call` on a key of a shard it does not hold gets Redis
 //! Cluster's "non local key" error (never a silent non-atomic access).
 //!
 //! **Scripts are known everywhere.** Bodies live in one process-wide registry (sha -> body),

@@ -20,10 +20,10 @@
 
 mod barrier;
 mod conn_cmds;
-mod cross;
 mod gather;
 mod held;
 pub mod prefetch;
+mod script;
 mod txn;
 
 pub use barrier::{snapshot_cut, start_snapshot};
@@ -86,7 +86,7 @@ pub enum Flow {
     /// A script that ran here is busy and suspended: drive it to its end
     /// ([`Pipeline::drive_script`]) before anything else of this connection.
     Script,
-    /// Flush, then run this script across the shards of its keys (`cross`).
+    /// Flush, then run this script across the shards of its keys (`script`).
     CrossScript,
 }
 
@@ -266,53 +266,10 @@ impl Pipeline {
                     return Flow::Barrier;
                 }
             }
-            Route::Script => {
-                let s = match cmd::script::numkeys(&args) {
-                    Ok(0) => Ok(self.me),
-                    Ok(n) => {
-                        let s = key_shard(args.get(3), self.shards);
-                        if (4..3 + n).all(|i| key_shard(args.get(i), self.shards) == s) {
-                            Ok(s)
-                        } else if self.must_hold_shards() {
-                            return Flow::CrossScript;
-                        } else {
-                            Err(CmdError::CrossSlot)
-                        }
-                    }
-                    Err(e) => Err(e),
-                };
-                match s {
-                    Ok(s) => {
-                        // Run here, a busy script is suspended and driven by this connection
-                        // (never inside EXEC or a held group, which cannot wait).
-                        sh.script_yieldable = !self.atomic && self.txn == 0;
-                        self.single(ctx, sh, s, id, &args, None, now, out);
-                        sh.script_yieldable = false;
-                        if sh.script_busy {
-                            return Flow::Script;
-                        }
-                    }
-                    Err(e) => self.local_result(sh, Some(id), Err(e), out),
-                }
-            }
+            Route::Script => return self.script(ctx, sh, id, &args, now, out),
             Route::Conn => return self.conn_command(ctx, sh, client, id, &args, now, out),
         }
         Flow::Continue
-    }
-
-    /// Drives this connection's busy script (see [`Flow::Script`]) to its end and puts its
-    /// reply where the command's reply belongs: `out`, or the deferred-local buffer.
-    pub async fn drive_script(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
-        let mut reply = Vec::new();
-        super::busy::drive(ctx, &mut reply).await;
-        if self.deferred {
-            self.local.reply.extend_from_slice(&reply);
-            if let Some(end) = self.local.ends.last_mut() {
-                *end = self.local.reply.len();
-            }
-        } else {
-            out.extend_from_slice(&reply);
-        }
     }
 
     /// Runs `op` on this core into the deferred-local buffer; returns its op index there.

@@ -1,5 +1,7 @@
-//! A script whose declared keys live on several shards (`Flow::CrossScript`): it runs on this
-//! core, atomically, holding every shard of its keys and this one.
+//! EVAL, EVALSHA and FCALL in a connection's batch: where a script runs, driving one that turned
+//! busy (`Flow::Script`), and a script whose declared keys live on several shards
+//! (`Flow::CrossScript`): it runs on this core, atomically, holding every shard of its keys
+//! and this one.
 //!
 //! ```text
 //!   connection (this core)                          held shards
@@ -13,11 +15,68 @@
 //! cross-shard EXEC. A call whose keys span shards gets CROSSSLOT; a key of a shard the script
 //! does not hold (undeclared), Redis Cluster's non-local-key error.
 
-use super::{Ctx, Pipeline};
-use crate::cmd::{self, Args, CmdId};
+use super::{Ctx, Flow, Pipeline};
+use crate::cmd::{self, Args, CmdId, Shard};
+use crate::error::CmdError;
 use crate::shard::slot::key_shard;
 
 impl Pipeline {
+    /// A script command: on the shard of its declared keys (this connection's with none), or
+    /// across their shards.
+    pub(super) fn script(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        id: CmdId,
+        args: &Args,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) -> Flow {
+        let s = match cmd::script::numkeys(args) {
+            Ok(0) => Ok(self.me),
+            Ok(n) => {
+                let s = key_shard(args.get(3), self.shards);
+                if (4..3 + n).all(|i| key_shard(args.get(i), self.shards) == s) {
+                    Ok(s)
+                } else if self.must_hold_shards() {
+                    return Flow::CrossScript;
+                } else {
+                    Err(CmdError::CrossSlot)
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match s {
+            Ok(s) => {
+                // Run here, a busy script is suspended and driven by this connection (never
+                // inside EXEC or a held group, which cannot wait).
+                sh.script_yieldable = !self.atomic && self.txn == 0;
+                self.single(ctx, sh, s, id, args, None, now, out);
+                sh.script_yieldable = false;
+                if sh.script_busy {
+                    return Flow::Script;
+                }
+            }
+            Err(e) => self.local_result(sh, Some(id), Err(e), out),
+        }
+        Flow::Continue
+    }
+
+    /// Drives this connection's busy script (see [`Flow::Script`]) to its end and puts its
+    /// reply where the command's reply belongs: `out`, or the deferred-local buffer.
+    pub async fn drive_script(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
+        let mut reply = Vec::new();
+        crate::shard::busy::drive(ctx, &mut reply).await;
+        if self.deferred {
+            self.local.reply.extend_from_slice(&reply);
+            if let Some(end) = self.local.ends.last_mut() {
+                *end = self.local.reply.len();
+            }
+        } else {
+            out.extend_from_slice(&reply);
+        }
+    }
+
     /// Runs EVAL / EVALSHA / FCALL (`id`, `args`) across the shards of its declared keys.
     pub(super) async fn cross_script(
         &mut self,

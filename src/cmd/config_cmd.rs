@@ -1,0 +1,210 @@
+//! CONFIG GET / SET / RESETSTAT: the parameters a client can read and the runtime knobs it can
+//! change (checked all before any is applied, so a failed CONFIG SET changes nothing).
+
+use super::args::{eq_ic, Args};
+use crate::cmd::state::Shard;
+use crate::config::RUNTIME;
+use crate::error::CmdError;
+use crate::resp::reply;
+use std::sync::atomic::Ordering;
+
+type R = Result<(), CmdError>;
+
+/// A boolean knob as CONFIG GET shows it.
+fn yes_no(knob: &std::sync::atomic::AtomicBool) -> String {
+    if knob.load(Ordering::Relaxed) {
+        "yes"
+    } else {
+        "no"
+    }
+    .into()
+}
+
+/// The configuration parameters CONFIG GET knows, with their current values.
+fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
+    let busy = RUNTIME
+        .busy_reply_threshold_ms
+        .load(Ordering::Relaxed)
+        .to_string();
+    vec![
+        ("bind", sh.settings.bind.clone()),
+        ("port", sh.settings.port.to_string()),
+        (
+            "save",
+            RUNTIME
+                .save_rules()
+                .iter()
+                .map(|(a, b)| format!("{a} {b}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        ("dbfilename", RUNTIME.dbfilename()),
+        ("appendonly", yes_no(&RUNTIME.appendonly)),
+        ("appendfsync", RUNTIME.appendfsync_name().into()),
+        ("dir", RUNTIME.dir()),
+        ("databases", "1".into()),
+        (
+            "maxmemory",
+            RUNTIME.maxmemory.load(Ordering::Relaxed).to_string(),
+        ),
+        ("maxmemory-policy", RUNTIME.policy().name().into()),
+        (
+            "maxmemory-samples",
+            crate::store::EVICTION_SAMPLES.to_string(),
+        ),
+        (
+            "maxclients",
+            RUNTIME.maxclients.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "timeout",
+            RUNTIME.timeout_secs.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "tcp-keepalive",
+            RUNTIME
+                .tcp_keepalive_secs
+                .load(Ordering::Relaxed)
+                .to_string(),
+        ),
+        (
+            "client-query-buffer-limit",
+            RUNTIME
+                .query_buffer_limit
+                .load(Ordering::Relaxed)
+                .to_string(),
+        ),
+        ("cross-shard-atomic", yes_no(&RUNTIME.cross_shard_atomic)),
+        ("protected-mode", yes_no(&RUNTIME.protected_mode)),
+        ("requirepass", RUNTIME.requirepass().unwrap_or_default()),
+        ("tcp-backlog", sh.settings.tcp_backlog.to_string()),
+        (
+            "proto-max-bulk-len",
+            RUNTIME
+                .proto_max_bulk_len
+                .load(Ordering::Relaxed)
+                .to_string(),
+        ),
+        ("hz", RUNTIME.hz.load(Ordering::Relaxed).to_string()),
+        ("busy-reply-threshold", busy.clone()),
+        ("lua-time-limit", busy),
+        ("shards", sh.shards.to_string()),
+    ]
+}
+
+/// CONFIG GET pattern [pattern ...] | CONFIG SET param value [param value ...]
+pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
+    let sub = a.get(1);
+    if eq_ic(sub, "get") {
+        if a.len() < 3 {
+            return Err(CmdError::WrongArity("config|get".into()));
+        }
+        let params = config_params(sh);
+        let matched: Vec<&(&str, String)> = params
+            .iter()
+            .filter(|(name, _)| {
+                a.iter()
+                    .skip(2)
+                    .any(|p| crate::store::glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+            })
+            .collect();
+        reply::array(out, matched.len() * 2);
+        for (name, value) in matched {
+            reply::bulk(out, name.as_bytes());
+            reply::bulk(out, value.as_bytes());
+        }
+    } else if eq_ic(sub, "set") {
+        if a.len() < 4 || a.len() % 2 != 0 {
+            return Err(CmdError::WrongArity("config|set".into()));
+        }
+        // Check every pair before applying any, so a failed CONFIG SET changes nothing.
+        enum Update {
+            Atomic(&'static std::sync::atomic::AtomicU64, u64),
+            ProtectedMode(bool),
+            CrossShardAtomic(bool),
+            Password(Option<String>),
+            Policy(crate::store::Policy),
+            SaveRules(Vec<(u64, u64)>),
+        }
+        let mut updates = Vec::new();
+        for i in (2..a.len()).step_by(2) {
+            let name = String::from_utf8_lossy(a.get(i)).to_ascii_lowercase();
+            let value = String::from_utf8_lossy(a.get(i + 1)).into_owned();
+            let bad = |why: &str| CmdError::ConfigSetFailed {
+                name: name.clone(),
+                why: why.to_string(),
+            };
+            let int = || {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| bad("argument couldn't be parsed into an integer"))
+            };
+            let mem = || {
+                crate::config::parse_memory(&value)
+                    .map_err(|_| bad("argument must be a memory value"))
+            };
+            updates.push(match name.as_str() {
+                "proto-max-bulk-len" => Update::Atomic(&RUNTIME.proto_max_bulk_len, mem()?),
+                "client-query-buffer-limit" => Update::Atomic(&RUNTIME.query_buffer_limit, mem()?),
+                "hz" => Update::Atomic(&RUNTIME.hz, int()?.clamp(1, 500)),
+                "busy-reply-threshold" | "lua-time-limit" => {
+                    if value.parse::<i64>().is_ok_and(|v| v < 0) {
+                        return Err(bad(
+                            "argument must be between 0 and 9223372036854775807 inclusive",
+                        ));
+                    }
+                    Update::Atomic(&RUNTIME.busy_reply_threshold_ms, int()?)
+                }
+                "maxclients" => Update::Atomic(&RUNTIME.maxclients, int()?.max(1)),
+                "timeout" => Update::Atomic(&RUNTIME.timeout_secs, int()?),
+                "tcp-keepalive" => Update::Atomic(&RUNTIME.tcp_keepalive_secs, int()?),
+                "protected-mode" => Update::ProtectedMode(
+                    crate::config::parse_yes_no(&value)
+                        .map_err(|_| bad("argument must be 'yes' or 'no'"))?,
+                ),
+                "cross-shard-atomic" => Update::CrossShardAtomic(
+                    crate::config::parse_yes_no(&value)
+                        .map_err(|_| bad("argument must be 'yes' or 'no'"))?,
+                ),
+                "requirepass" => Update::Password(Some(value).filter(|v| !v.is_empty())),
+                "maxmemory" => Update::Atomic(&RUNTIME.maxmemory, mem()?),
+                "maxmemory-policy" => Update::Policy(
+                    crate::store::Policy::parse(&value).ok_or_else(|| bad("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction, allkeys-s3fifo"))?,
+                ),
+                "save" => Update::SaveRules(crate::config::parse_save_rules(&value).map_err(|e| bad(&e))?),
+                "appendonly"
+                    if value.eq_ignore_ascii_case(&yes_no(&RUNTIME.appendonly)) =>
+                {
+                    continue
+                }
+                _ => {
+                    return Err(CmdError::ConfigSetUnknown(name))
+                }
+            });
+        }
+        for u in updates {
+            match u {
+                Update::Atomic(knob, v) => knob.store(v, Ordering::Relaxed),
+                Update::ProtectedMode(on) => RUNTIME.protected_mode.store(on, Ordering::Relaxed),
+                Update::CrossShardAtomic(on) => {
+                    RUNTIME.cross_shard_atomic.store(on, Ordering::Relaxed)
+                }
+                Update::Password(p) => RUNTIME.set_requirepass(p),
+                Update::Policy(p) => RUNTIME.set_policy(p),
+                Update::SaveRules(r) => RUNTIME.set_save_rules(r),
+            }
+        }
+        // This shard applies memory limits now; the others within one expiry cycle.
+        RUNTIME.apply_memory_limits(&mut sh.store, sh.shards);
+        reply::ok(out);
+    } else if eq_ic(sub, "resetstat") && a.len() == 2 {
+        sh.stats.reset();
+        reply::ok(out);
+    } else {
+        return Err(CmdError::UnknownSubcommand {
+            cmd: "CONFIG",
+            sub: sub.to_vec(),
+        });
+    }
+    Ok(())
+}
