@@ -190,13 +190,27 @@ class ConnectionClosed(Exception):
     pass
 
 
-class RespConnection:
-    """A raw TCP connection that reads complete RESP2 replies."""
+HELLO3 = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"
 
-    def __init__(self, port, timeout):
+
+class RespConnection:
+    """A raw TCP connection that reads complete RESP2 or RESP3 replies.
+
+    With ``resp3`` it sends ``HELLO 3`` first (and after every line that may switch the
+    protocol back: HELLO, RESET), reading that reply without recording it.
+    """
+
+    def __init__(self, port, timeout, resp3=False):
         self.sock = socket.create_connection((HOST, port), timeout=timeout)
         self.sock.settimeout(timeout)
         self.buf = b""
+        self.resp3 = resp3
+        if resp3:
+            self.hello()
+
+    def hello(self):
+        self.send(HELLO3)
+        self.read_reply()
 
     def close(self):
         try:
@@ -229,15 +243,31 @@ class RespConnection:
         """Parse one reply starting at buf[pos]; return (end_pos, value).
 
         Values: ('+', bytes) ('-', bytes) (':', int) ('$', bytes|None)
-        ('*', list|None).
+        ('*', list|None), and in RESP3 ('_', None) ('#', bool) (',', bytes)
+        ('(', bytes) ('=', bytes) ('%', [k, v, k, v...]) ('~', list) ('>', list).
         """
         self._need(pos + 1)
         kind = self.buf[pos:pos + 1]
         eol = self._line_end(pos + 1)
         header = self.buf[pos + 1:eol]
         nxt = eol + 2
-        if kind in (b"+", b"-"):
+        if kind in (b"+", b"-", b",", b"("):
             return nxt, (kind.decode(), header)
+        if kind == b"_":
+            return nxt, ("_", None)
+        if kind == b"#":
+            return nxt, ("#", header == b"t")
+        if kind in (b"$", b"=") and int(header) >= 0:
+            n = int(header)
+            self._need(nxt + n + 2)
+            return nxt + n + 2, (kind.decode(), self.buf[nxt:nxt + n])
+        if kind in (b"%", b"~", b">"):
+            n = int(header) * (2 if kind == b"%" else 1)
+            items = []
+            for _ in range(n):
+                nxt, item = self._parse(nxt)
+                items.append(item)
+            return nxt, (kind.decode(), items)
         if kind == b":":
             return nxt, (":", int(header))
         if kind == b"$":
@@ -271,8 +301,17 @@ class RespConnection:
 def serialize(value):
     """Serialize a parsed value back to RESP bytes (for normalized compares)."""
     kind, v = value
-    if kind in ("+", "-"):
+    if kind in ("+", "-", ",", "("):
         return kind.encode() + v + b"\r\n"
+    if kind == "_":
+        return b"_\r\n"
+    if kind == "#":
+        return b"#t\r\n" if v else b"#f\r\n"
+    if kind == "=":
+        return b"=%d\r\n%s\r\n" % (len(v), v)
+    if kind in ("%", "~", ">"):
+        n = len(v) // 2 if kind == "%" else len(v)
+        return kind.encode() + b"%d\r\n" % n + b"".join(serialize(x) for x in v)
     if kind == ":":
         return b":%d\r\n" % v
     if kind == "$":
@@ -285,14 +324,17 @@ def serialize(value):
 def sorted_value(value):
     """@SORT normalization (see the module docstring)."""
     kind, v = value
-    if kind != "*" or v is None:
+    if kind == "%":
+        pairs = sorted(zip(v[0::2], v[1::2]), key=lambda kv: serialize(kv[0]))
+        return ("%", [x for kv in pairs for x in kv])
+    if kind not in ("*", "~") or v is None:
         return value
     if len(v) == 2 and v[0][0] == "$" and v[1][0] == "*" and v[1][1] is not None:
         # SCAN-shaped: [cursor, [elements]]
         cursor = b"0" if v[0][1] == b"0" else b"<nonzero cursor>"
         inner = sorted(v[1][1], key=serialize)
         return ("*", [("$", cursor), ("*", inner)])
-    return ("*", sorted(v, key=serialize))
+    return (kind, sorted(v, key=serialize))
 
 
 def shape_of(value):
@@ -306,9 +348,14 @@ def shape_of(value):
         return "integer %d" % v if v < 0 else "integer >= 0"
     if kind == "$":
         return "null bulk" if v is None else "bulk"
+    if kind == "_":
+        return "null"
+    if kind in ("#", ",", "(", "="):
+        return {"#": "boolean", ",": "double", "(": "big number", "=": "verbatim"}[kind]
     if v is None:
         return "null array"
-    return "array[%s]" % ", ".join(shape_of(x) for x in v)
+    name = {"*": "array", "%": "map", "~": "set", ">": "push"}[kind]
+    return "%s[%s]" % (name, ", ".join(shape_of(x) for x in v))
 
 
 def comparable(entry, raw, value):
@@ -410,12 +457,12 @@ def scan_all(conn, args, max_calls=100000):
     return msg, None
 
 
-def replay(server, entries, timeout):
+def replay(server, entries, timeout, resp3=False):
     """Run the script against server; return [(raw, value)] per entry."""
     port = server.port
     results = []
     try:
-        conn = RespConnection(port, timeout)
+        conn = RespConnection(port, timeout, resp3)
     except OSError as e:
         raise RuntimeError("%s: cannot connect to port %d: %s\n%s"
                            % (server.name, port, e, server.log_tail()))
@@ -438,6 +485,8 @@ def replay(server, entries, timeout):
                 else:
                     conn.send(entry.payload)
                     results.append(conn.read_reply())
+                    if resp3 and entry.args and str(entry.args[0]).upper() in ("HELLO", "RESET"):
+                        conn.hello()
             except socket.timeout:
                 results.append((TIMEOUT_REPLY, None))
                 broken = True  # a late reply would shift every following line
@@ -451,8 +500,8 @@ def replay(server, entries, timeout):
                 conn.close()
                 conn = None
                 try:
-                    conn = RespConnection(port, timeout)
-                except OSError as e:
+                    conn = RespConnection(port, timeout, resp3)
+                except (OSError, ConnectionClosed, ValueError) as e:
                     # The server is gone (crashed?): every remaining line fails.
                     missing = b"<NO CONNECTION: " + str(e).encode() + b">"
                     results.extend((missing, None) for _ in entries[len(results):])
@@ -481,6 +530,8 @@ def main():
     ap.add_argument("--startup-timeout", type=float, default=10.0)
     ap.add_argument("--redis-only", action="store_true",
                     help="run only against redis-server and print every reply")
+    ap.add_argument("--protocol", type=int, nargs="+", default=[2, 3], choices=[2, 3],
+                    help="RESP versions to replay the script in (default: 2 3)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     if not args.redis_only and not args.corekv:
@@ -492,6 +543,15 @@ def main():
         print("compat: cannot read script: %s" % e, file=sys.stderr)
         return 2
 
+    status = 0
+    for proto in args.protocol:
+        status = max(status, run_protocol(args, entries, proto))
+    return status
+
+
+def run_protocol(args, entries, proto):
+    """Fresh servers, the script replayed in RESP`proto`, differences printed; the exit status."""
+    resp3 = proto == 3
     servers = []
     try:
         redis = Server("redis-server", lambda p: [
@@ -510,19 +570,20 @@ def main():
         for s in servers:
             s.wait_ready(args.startup_timeout)
 
-        expected = replay(redis, entries, args.timeout)
+        expected = replay(redis, entries, args.timeout, resp3)
         if redis.proc.poll() is not None:
             raise RuntimeError("redis-server exited during the run:\n" + redis.log_tail())
         if args.redis_only:
             for entry, (raw, _) in zip(entries, expected):
                 print("%4d %-60s %s" % (entry.lineno, entry.text, show(raw, 300)))
-            print("compat: %d commands against redis-server only" % len(entries))
+            print("compat: %d commands against redis-server only (RESP%d)"
+                  % (len(entries), proto))
             return 0
 
         total_diffs = 0
         summaries = []
         for n, server in corekvs:
-            got = replay(server, entries, args.timeout)
+            got = replay(server, entries, args.timeout, resp3)
             if server.proc.poll() is not None:
                 print("%s EXITED during the run with status %s; its output ends with:\n%s"
                       % (server.name, server.proc.returncode, server.log_tail()))
@@ -533,14 +594,14 @@ def main():
                 same = comparable(entry, r_raw, r_val) == comparable(entry, c_raw, c_val)
                 if not same:
                     diffs += 1
-                    print("line %d (shards=%d): %s" % (entry.lineno, n, entry.text))
+                    print("line %d (shards=%d, RESP%d): %s" % (entry.lineno, n, proto, entry.text))
                     print("    redis:  %s" % show(r_raw))
                     print("    corekv: %s" % show(c_raw))
                 elif args.verbose:
                     print("line %d ok: %s -> %s" % (entry.lineno, entry.text, show(c_raw)))
             total_diffs += diffs
-            summaries.append("compat: %d commands, %d differences (shards=%d)"
-                             % (len(entries), diffs, n))
+            summaries.append("compat: %d commands, %d differences (shards=%d, RESP%d)"
+                             % (len(entries), diffs, n, proto))
         for line in summaries:
             print(line)
         return 1 if total_diffs else 0
@@ -550,7 +611,6 @@ def main():
     finally:
         for s in servers:
             s.stop()
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -107,7 +107,7 @@ impl Driver {
             }
             all_ranges.push(ranges);
         }
-        let mut out = Vec::new();
+        let mut out = corekv::resp::reply::Out::new(self.pipe.resp3());
         for ranges in &all_ranges {
             let plan = prefetch::plan_one(&self.ctx, Args::new(&buf, ranges));
             let mut flow =

@@ -49,7 +49,7 @@ fn hello_and_client_commands() {
         );
         assert!(hello.contains("$5\r\nproto\r\n:2\r\n"));
         assert_eq!(
-            raw.call(&["HELLO", "3"]),
+            raw.call(&["HELLO", "4"]),
             "-NOPROTO unsupported protocol version\r\n"
         );
         assert_eq!(

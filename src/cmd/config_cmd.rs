@@ -6,6 +6,7 @@ use crate::cmd::state::Shard;
 use crate::config::RUNTIME;
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use std::sync::atomic::Ordering;
 
 type R = Result<(), CmdError>;
@@ -93,7 +94,7 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
 }
 
 /// CONFIG GET pattern [pattern ...] | CONFIG SET param value [param value ...]
-pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
+pub fn config(sh: &mut Shard, a: &Args, out: &mut Out) -> R {
     let sub = a.get(1);
     if eq_ic(sub, "get") {
         if a.len() < 3 {
@@ -108,7 +109,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
                     .any(|p| crate::store::glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
             })
             .collect();
-        reply::array(out, matched.len() * 2);
+        reply::map(out, matched.len());
         for (name, value) in matched {
             reply::bulk(out, name.as_bytes());
             reply::bulk(out, value.as_bytes());

@@ -8,6 +8,7 @@ use crate::cmd::state::{ClientInfo, Shard};
 use crate::config::RUNTIME;
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 
 type R = Result<(), CmdError>;
 
@@ -23,7 +24,7 @@ fn authenticate(sh: &mut Shard, client: &mut ClientInfo, user: &[u8], pass: &[u8
 }
 
 /// AUTH [username] password
-pub fn auth(sh: &mut Shard, client: &mut ClientInfo, a: &Args, out: &mut Vec<u8>) -> R {
+pub fn auth(sh: &mut Shard, client: &mut ClientInfo, a: &Args, out: &mut Out) -> R {
     match a.len() {
         2 if !RUNTIME.password_set() => Err(CmdError::AuthWithoutPassword),
         2 => authenticate(sh, client, b"default", a.get(1)),
@@ -35,15 +36,16 @@ pub fn auth(sh: &mut Shard, client: &mut ClientInfo, a: &Args, out: &mut Vec<u8>
 }
 
 /// HELLO [protover [AUTH user pass] [SETNAME name]] (connection-level)
-pub fn hello(sh: &mut Shard, client: &mut ClientInfo, a: &Args, out: &mut Vec<u8>) -> R {
+pub fn hello(sh: &mut Shard, client: &mut ClientInfo, a: &Args, out: &mut Out) -> R {
     let mut creds = None;
     let mut name = None;
+    let mut proto = None;
     if a.len() >= 2 {
         let ver = super::args::parse_i64(a.get(1)).ok_or(CmdError::ProtocolVersion)?;
-        // RESP3 is not implemented yet: only protocol 2 is accepted.
-        if ver != 2 {
+        if ver != 2 && ver != 3 {
             return Err(CmdError::NoProto);
         }
+        proto = Some(ver == 3);
         let mut i = 2;
         while i < a.len() {
             let more = a.len() - i - 1;
@@ -67,13 +69,18 @@ pub fn hello(sh: &mut Shard, client: &mut ClientInfo, a: &Args, out: &mut Vec<u8
     if let Some(n) = name {
         set_name(client, n)?;
     }
-    reply::array(out, 14);
+    // The reply is already in the protocol just chosen (the pipeline switches the connection).
+    if let Some(resp3) = proto {
+        client.resp3 = resp3;
+        out.set_resp3(resp3);
+    }
+    reply::map(out, 7);
     reply::bulk(out, b"server");
     reply::bulk(out, b"redis");
     reply::bulk(out, b"version");
     reply::bulk(out, REDIS_VERSION.as_bytes());
     reply::bulk(out, b"proto");
-    reply::int(out, 2);
+    reply::int(out, if client.resp3 { 3 } else { 2 });
     reply::bulk(out, b"id");
     reply::int(out, client.id as i64);
     reply::bulk(out, b"mode");
@@ -94,7 +101,7 @@ fn set_name(client: &mut ClientInfo, name: &[u8]) -> R {
 }
 
 /// CLIENT ID | SETNAME | GETNAME | SETINFO | INFO (LIST is gathered from every shard).
-pub fn client(client: &mut ClientInfo, a: &Args, out: &mut Vec<u8>) -> R {
+pub fn client(client: &mut ClientInfo, a: &Args, out: &mut Out) -> R {
     let sub = a.get(1);
     let n = a.len();
     if eq_ic(sub, "id") && n == 2 {
@@ -124,7 +131,7 @@ pub fn client(client: &mut ClientInfo, a: &Args, out: &mut Vec<u8>) -> R {
     } else if eq_ic(sub, "info") && n == 2 {
         let mut line = String::new();
         client.write_line(now_ms(), &mut line);
-        reply::bulk(out, line.as_bytes());
+        reply::verbatim(out, line.as_bytes());
     } else if eq_ic(sub, "no-evict") && n == 3 {
         reply::ok(out);
     } else if [
@@ -147,7 +154,7 @@ pub fn client(client: &mut ClientInfo, a: &Args, out: &mut Vec<u8>) -> R {
 }
 
 /// SELECT index: corekv has database 0 only.
-pub fn select(a: &Args, out: &mut Vec<u8>) -> R {
+pub fn select(a: &Args, out: &mut Out) -> R {
     let db = a.i64_at(1)?;
     if db != 0 {
         return Err(CmdError::DbIndexOutOfRange);
@@ -159,7 +166,7 @@ pub fn select(a: &Args, out: &mut Vec<u8>) -> R {
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: checks the options; on success the connection
 /// closes it (no reply, as with Redis) and asks the server to stop, as SIGTERM does (a snapshot
 /// is taken at shutdown when save rules are set, whatever SAVE or NOSAVE say).
-pub fn shutdown(a: &Args, out: &mut Vec<u8>) -> R {
+pub fn shutdown(a: &Args, out: &mut Out) -> R {
     for opt in a.iter().skip(1) {
         if eq_ic(opt, "abort") {
             return Err(CmdError::NoShutdownInProgress);

@@ -12,6 +12,7 @@
 
 use super::CmdId;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 
 /// The syntax line of every public command (what follows the command name).
 pub fn syntax(id: CmdId) -> &'static str {
@@ -239,7 +240,7 @@ fn parse(s: &str) -> Vec<Arg> {
         .unwrap_or_default()
 }
 
-fn write_arg(arg: &Arg, out: &mut Vec<u8>) {
+fn write_arg(arg: &Arg, out: &mut Out) {
     let (name, typ, token, optional, multiple, children): (
         String,
         &str,
@@ -297,7 +298,7 @@ fn write_arg(arg: &Arg, out: &mut Vec<u8>) {
         .collect();
     let fields =
         2 + token.is_some() as usize + !flags.is_empty() as usize + children.is_some() as usize;
-    reply::array(out, fields * 2);
+    reply::map(out, fields);
     reply::bulk(out, b"name");
     reply::bulk(out, name.as_bytes());
     reply::bulk(out, b"type");
@@ -308,7 +309,7 @@ fn write_arg(arg: &Arg, out: &mut Vec<u8>) {
     }
     if !flags.is_empty() {
         reply::bulk(out, b"flags");
-        reply::array(out, flags.len());
+        reply::set(out, flags.len());
         for f in flags {
             reply::simple(out, f.as_bytes());
         }
@@ -323,10 +324,10 @@ fn write_arg(arg: &Arg, out: &mut Vec<u8>) {
 }
 
 /// Writes one command's doc map (RESP2: a flat array of field, value).
-pub fn write_doc(id: CmdId, out: &mut Vec<u8>) {
+pub fn write_doc(id: CmdId, out: &mut Out) {
     let spec = id.spec();
     let args = parse(syntax(id));
-    reply::array(out, if args.is_empty() { 6 } else { 8 });
+    reply::map(out, if args.is_empty() { 3 } else { 4 });
     reply::bulk(out, b"summary");
     reply::bulk(out, spec.summary.as_bytes());
     reply::bulk(out, b"since");

@@ -5,26 +5,27 @@ use super::args::{eq_ic, parse_i64, Args, IntArg};
 use crate::cmd::state::Shard;
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use crate::store::{ExpireCond, Ttl};
 
 type R = Result<(), CmdError>;
 
 /// DEL / UNLINK key [key ...] (on this shard's share of the keys)
-pub fn del(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn del(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let n = a.iter().skip(1).filter(|k| sh.store.del(k, now)).count();
     reply::int(out, n as i64);
     Ok(())
 }
 
 /// EXISTS / TOUCH key [key ...]: a key named twice counts twice, as in Redis.
-pub fn exists(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn exists(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let n = a.iter().skip(1).filter(|k| sh.store.exists(k, now)).count();
     reply::int(out, n as i64);
     Ok(())
 }
 
 /// TYPE key
-pub fn key_type(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn key_type(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let t = sh.store.key_type(a.get(1), now).unwrap_or("none");
     reply::simple(out, t.as_bytes());
     Ok(())
@@ -35,7 +36,7 @@ pub fn expire(
     sh: &mut Shard,
     a: &Args,
     now: u64,
-    out: &mut Vec<u8>,
+    out: &mut Out,
     unit_ms: i64,
     absolute: bool,
 ) -> R {
@@ -106,14 +107,7 @@ pub fn expire(
 }
 
 /// TTL / PTTL (remaining) and EXPIRETIME / PEXPIRETIME (absolute).
-pub fn ttl(
-    sh: &mut Shard,
-    a: &Args,
-    now: u64,
-    out: &mut Vec<u8>,
-    absolute: bool,
-    unit_ms: u64,
-) -> R {
+pub fn ttl(sh: &mut Shard, a: &Args, now: u64, out: &mut Out, absolute: bool, unit_ms: u64) -> R {
     let t = if absolute {
         sh.store.expire_time(a.get(1), now)
     } else {
@@ -131,14 +125,14 @@ pub fn ttl(
 }
 
 /// PERSIST key
-pub fn persist(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn persist(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let done = sh.store.persist(a.get(1), now);
     reply::int(out, done as i64);
     Ok(())
 }
 
 /// RENAME / RENAMENX when both keys live on this shard.
-pub fn rename(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>, nx: bool) -> R {
+pub fn rename(sh: &mut Shard, a: &Args, now: u64, out: &mut Out, nx: bool) -> R {
     let renamed = sh.store.rename(a.get(1), a.get(2), nx, now)?;
     if nx {
         reply::int(out, renamed as i64);
@@ -149,7 +143,7 @@ pub fn rename(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>, nx: bool) -
 }
 
 /// KEYS pattern (on this shard)
-pub fn keys(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn keys(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let mut body = Vec::new();
     let mut n = 0usize;
     sh.store.keys(a.get(1), now, &mut |k| {
@@ -186,7 +180,7 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] (the part of the walk in this shard)
-pub fn scan(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn scan(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let cursor = parse_cursor(a.get(1))?;
     let mut pattern = None;
     let mut type_filter = None;
@@ -239,7 +233,7 @@ pub fn scan(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
 }
 
 /// RANDOMKEY (on this shard)
-pub fn randomkey(sh: &mut Shard, now: u64, out: &mut Vec<u8>) -> R {
+pub fn randomkey(sh: &mut Shard, now: u64, out: &mut Out) -> R {
     let seed = sh.next_random();
     match sh.store.random_key(seed, now) {
         Some(k) => reply::bulk(out, k),

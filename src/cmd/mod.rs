@@ -36,6 +36,7 @@ pub use state::Shard;
 
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 
 /// How a multi-shard command's partial replies are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,20 +326,13 @@ impl CmdId {
 /// A panic in a handler is a bug; it must not take the shard's thread (and every connection
 /// and hop that depends on it) down. It is caught here, logged, and answered as an error; the
 /// reply bytes the handler may have written are discarded.
-pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut Vec<u8>) {
+pub fn execute(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, out: &mut Out) {
     run(shard, id, args, now_ms, true, out)
 }
 
 /// [`execute`], counting the call (and its failure) in commandstats only when `counted`: the
 /// parts of a command split over shards are not counted, the connection counts the command.
-pub fn run(
-    shard: &mut Shard,
-    id: CmdId,
-    args: &Args,
-    now_ms: u64,
-    counted: bool,
-    out: &mut Vec<u8>,
-) {
+pub fn run(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, counted: bool, out: &mut Out) {
     // A busy script is suspended on this shard: nothing else touches its keys meanwhile.
     if shard.script_busy && !script::allowed_while_busy(id, args, shard.busy_function) {
         return write_error(shard, &script::busy_error(shard), out);
@@ -450,18 +444,12 @@ pub fn after_write(shard: &mut Shard, keys: &[&[u8]], now_ms: u64) {
 }
 
 /// Writes `e` as an error reply and counts it in the shard's errorstats.
-pub fn write_error(shard: &mut Shard, e: &CmdError, out: &mut Vec<u8>) {
+pub fn write_error(shard: &mut Shard, e: &CmdError, out: &mut Out) {
     shard.stats.count_error(e.code());
     reply::error(out, e.to_string().as_bytes());
 }
 
-fn dispatch(
-    sh: &mut Shard,
-    id: CmdId,
-    a: &Args,
-    now: u64,
-    out: &mut Vec<u8>,
-) -> Result<(), CmdError> {
+fn dispatch(sh: &mut Shard, id: CmdId, a: &Args, now: u64, out: &mut Out) -> Result<(), CmdError> {
     use CmdId::*;
     match id {
         Ping => server::ping(a, out),

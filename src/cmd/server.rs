@@ -11,6 +11,7 @@ use crate::cmd::state::Shard;
 use crate::config::RUNTIME;
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
@@ -20,7 +21,7 @@ type R = Result<(), CmdError>;
 pub const REDIS_VERSION: &str = "7.0.15";
 pub const COREKV_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub fn ping(a: &Args, out: &mut Vec<u8>) -> R {
+pub fn ping(a: &Args, out: &mut Out) -> R {
     match a.len() {
         1 => reply::simple(out, b"PONG"),
         2 => reply::bulk(out, a.get(1)),
@@ -31,7 +32,7 @@ pub fn ping(a: &Args, out: &mut Vec<u8>) -> R {
 
 pub use crate::clock::now_ms;
 
-pub fn time(out: &mut Vec<u8>) -> R {
+pub fn time(out: &mut Out) -> R {
     let (secs, micros) = crate::clock::now_secs_micros();
     reply::array(out, 2);
     reply::bulk(out, itoa::Buffer::new().format(secs).as_bytes());
@@ -40,7 +41,7 @@ pub fn time(out: &mut Vec<u8>) -> R {
 }
 
 /// FLUSHDB / FLUSHALL [ASYNC|SYNC] (on this shard)
-pub fn flush(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
+pub fn flush(sh: &mut Shard, a: &Args, out: &mut Out) -> R {
     if a.len() > 2 || (a.len() == 2 && !eq_ic(a.get(1), "async") && !eq_ic(a.get(1), "sync")) {
         return Err(CmdError::Syntax);
     }
@@ -55,7 +56,7 @@ pub fn flush(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> R {
     Ok(())
 }
 
-fn command_info(id: CmdId, out: &mut Vec<u8>) {
+fn command_info(id: CmdId, out: &mut Out) {
     let s = id.spec();
     reply::array(out, 10);
     reply::bulk(out, s.name.as_bytes());
@@ -65,18 +66,18 @@ fn command_info(id: CmdId, out: &mut Vec<u8>) {
         .filter(|(f, _)| s.flags & f != 0)
         .map(|(_, n)| *n)
         .collect();
-    reply::array(out, names.len());
+    reply::set(out, names.len());
     for n in names {
         reply::simple(out, n.as_bytes());
     }
     reply::int(out, s.first_key as i64);
     reply::int(out, s.last_key as i64);
     reply::int(out, s.step as i64);
-    reply::array(out, 1);
+    reply::set(out, 1);
     reply::simple(out, format!("@{}", s.group).as_bytes());
-    reply::array(out, 0); // tips
-    reply::array(out, 0); // key specs
-    reply::array(out, 0); // subcommands
+    reply::set(out, 0); // tips
+    reply::set(out, 0); // key specs
+    reply::set(out, 0); // subcommands
 }
 
 fn public_commands() -> impl Iterator<Item = CmdId> {
@@ -84,7 +85,7 @@ fn public_commands() -> impl Iterator<Item = CmdId> {
 }
 
 /// COMMAND [COUNT | INFO name... | DOCS name... | LIST]
-pub fn command(a: &Args, out: &mut Vec<u8>) -> R {
+pub fn command(a: &Args, out: &mut Out) -> R {
     if a.len() == 1 {
         reply::array(out, public_commands().count());
         public_commands().for_each(|id| command_info(id, out));
@@ -115,7 +116,7 @@ pub fn command(a: &Args, out: &mut Vec<u8>) -> R {
         } else {
             a.iter().skip(2).filter_map(CmdId::lookup).collect()
         };
-        reply::array(out, ids.len() * 2);
+        reply::map(out, ids.len());
         for id in ids {
             reply::bulk(out, id.spec().name.as_bytes());
             super::docs::write_doc(id, out);
@@ -130,7 +131,7 @@ pub fn command(a: &Args, out: &mut Vec<u8>) -> R {
 }
 
 /// MEMORY USAGE key [SAMPLES count]
-pub fn memory(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn memory(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     if !eq_ic(a.get(1), "usage") {
         return Err(CmdError::UnknownSubcommand {
             cmd: "MEMORY",
@@ -298,7 +299,7 @@ pub fn format_info(
     sections: u32,
     per_shard: &[&ShardCounters],
     info: &crate::cmd::state::ServerInfo,
-    out: &mut Vec<u8>,
+    out: &mut Out,
 ) {
     let mut t = ShardCounters::default();
     for c in per_shard {
@@ -471,7 +472,7 @@ pub fn format_info(
     while s.ends_with("\r\n\r\n") {
         s.truncate(s.len() - 2);
     }
-    reply::bulk(out, s.as_bytes());
+    reply::verbatim(out, s.as_bytes());
 }
 
 fn human(bytes: u64) -> String {

@@ -104,13 +104,15 @@ pub struct ClientInfo {
     pub killed: bool,
     /// Commands queued since MULTI, or `None` outside a transaction.
     pub multi: Option<u32>,
+    /// HELLO 3 chose RESP3 (CLIENT LIST's `resp=`, HELLO's `proto`).
+    pub resp3: bool,
 }
 
 impl ClientInfo {
     pub fn write_line(&self, now_ms: u64, s: &mut String) {
         let _ = writeln!(
             s,
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -120,6 +122,7 @@ impl ClientInfo {
             if self.multi.is_some() { "x" } else { "N" },
             self.multi.map_or(-1, i64::from),
             if self.last_cmd.is_empty() { "NULL" } else { self.last_cmd },
+            if self.resp3 { 3 } else { 2 },
             self.lib_name,
             self.lib_ver,
         );

@@ -7,12 +7,13 @@ use super::args::{eq_ic, parse_i64, Args, IntArg};
 use crate::cmd::state::Shard;
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use crate::store::{ExpiryUpdate, SetCond, MAX_STRING_LEN};
 
 type R = Result<(), CmdError>;
 
 /// GET key
-pub fn get(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn get(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     match sh.store.get(a.get(1), now)? {
         Some(v) => {
             reply::bulk(out, v);
@@ -152,7 +153,7 @@ fn expire_ms(
 }
 
 /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
-pub fn set(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn set(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let opts = parse_ext(a, 3, Grammar::Set)?;
     let expiry = opts.expiry(now, "set")?.unwrap_or(ExpiryUpdate::Persist);
     let res = sh
@@ -172,7 +173,7 @@ pub fn set(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
 }
 
 /// SETNX key value
-pub fn setnx(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn setnx(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let res = sh.store.set(
         a.get(1),
         a.get(2),
@@ -190,7 +191,7 @@ pub fn setex(
     sh: &mut Shard,
     a: &Args,
     now: u64,
-    out: &mut Vec<u8>,
+    out: &mut Out,
     unit_ms: u64,
     cmd: &'static str,
 ) -> R {
@@ -213,7 +214,7 @@ pub fn setex(
 }
 
 /// GETSET key value
-pub fn getset(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn getset(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let res = sh.store.set(
         a.get(1),
         a.get(2),
@@ -230,7 +231,7 @@ pub fn getset(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
 }
 
 /// GETDEL key
-pub fn getdel(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn getdel(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     match sh.store.get_del(a.get(1), now)? {
         Some(v) => reply::bulk(out, &v),
         None => reply::null(out),
@@ -239,7 +240,7 @@ pub fn getdel(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
 }
 
 /// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]
-pub fn getex(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn getex(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let opts = parse_ext(a, 2, Grammar::GetEx)?;
     if opts.expire_arg.is_some() && !sh.store.exists(a.get(1), now) {
         reply::null(out);
@@ -253,7 +254,7 @@ pub fn getex(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
 }
 
 /// MGET key [key ...]: a value that is not a string reads as nil, as in Redis.
-pub fn mget(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn mget(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     reply::array(out, a.len() - 1);
     for key in a.iter().skip(1) {
         match sh.store.get(key, now) {
@@ -271,7 +272,7 @@ pub fn mget(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
 }
 
 /// MSET key value [key value ...]
-pub fn mset(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn mset(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     if a.len() % 2 == 0 {
         return Err(CmdError::WrongArity("mset".into()));
     }
@@ -293,7 +294,7 @@ pub fn mset(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
 
 /// MSETNX key value [key value ...] when every key lives on this shard (atomic here; see
 /// `shard::pipeline` for keys on several shards).
-pub fn msetnx(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn msetnx(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     if a.len() % 2 == 0 {
         return Err(CmdError::WrongArity("msetnx".into()));
     }
@@ -301,35 +302,35 @@ pub fn msetnx(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
         .step_by(2)
         .any(|i| sh.store.exists(a.get(i), now));
     if !any {
-        mset(sh, a, now, &mut Vec::new())?;
+        mset(sh, a, now, &mut Out::new(false))?;
     }
     reply::int(out, !any as i64);
     Ok(())
 }
 
 /// APPEND key value
-pub fn append(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn append(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let len = sh.store.append(a.get(1), a.get(2), now)?;
     reply::int(out, len as i64);
     Ok(())
 }
 
 /// STRLEN key
-pub fn strlen(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn strlen(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let len = sh.store.strlen(a.get(1), now)?;
     reply::int(out, len as i64);
     Ok(())
 }
 
 /// INCR / DECR / INCRBY / DECRBY after their argument is parsed.
-pub fn incr_by(sh: &mut Shard, key: &[u8], delta: i64, now: u64, out: &mut Vec<u8>) -> R {
+pub fn incr_by(sh: &mut Shard, key: &[u8], delta: i64, now: u64, out: &mut Out) -> R {
     let v = sh.store.incr_by(key, delta, now)?;
     reply::int(out, v);
     Ok(())
 }
 
 /// INCRBY key increment / DECRBY key decrement
-pub fn incrby(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>, negate: bool) -> R {
+pub fn incrby(sh: &mut Shard, a: &Args, now: u64, out: &mut Out, negate: bool) -> R {
     let n = a.i64_at(2)?;
     let delta = if negate {
         if n == i64::MIN {
@@ -343,7 +344,7 @@ pub fn incrby(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>, negate: boo
 }
 
 /// INCRBYFLOAT key increment: the reply is the stored text, so it matches what GET returns.
-pub fn incrbyfloat(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn incrbyfloat(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let delta = super::args::parse_f64(a.get(2)).ok_or(CmdError::NotFloat)?;
     sh.store.incr_by_float(a.get(1), delta, now)?;
     match sh.store.get(a.get(1), now)? {
@@ -354,7 +355,7 @@ pub fn incrbyfloat(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
 }
 
 /// GETRANGE key start end
-pub fn getrange(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn getrange(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let start = a.i64_at(2)?;
     let end = a.i64_at(3)?;
     let v = sh.store.get_range(a.get(1), start, end, now)?;
@@ -363,7 +364,7 @@ pub fn getrange(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
 }
 
 /// SETRANGE key offset value
-pub fn setrange(sh: &mut Shard, a: &Args, now: u64, out: &mut Vec<u8>) -> R {
+pub fn setrange(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let offset = a.i64_at(2)?;
     if offset < 0 {
         return Err(CmdError::OffsetOutOfRange);

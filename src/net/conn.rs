@@ -31,6 +31,7 @@ use crate::config::RUNTIME;
 use crate::error::CmdError;
 use crate::resp::parse::{Batch, Limits, Parser};
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use crate::shard::mesh::Ctx;
 use crate::shard::pipeline::{prefetch, Flow, Pipeline};
 use crate::shard::ClientInfo;
@@ -206,7 +207,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
     let mut batch = Batch::default();
     let mut plans = [prefetch::Plan::default(); prefetch::CHUNK];
     let mut buf = vec![0u8; READ_BUF_INITIAL];
-    let mut out: Vec<u8> = Vec::with_capacity(READ_BUF_INITIAL);
+    let mut out = Out::with_capacity(READ_BUF_INITIAL, false);
     let (mut start, mut filled) = (0usize, 0usize);
     let mut closing = false;
 
@@ -350,7 +351,7 @@ async fn flush_all(
     ctx: &Ctx,
     client: &RefCell<ClientInfo>,
     now: u64,
-    out: &mut Vec<u8>,
+    out: &mut Out,
     stream: &mut TcpStream,
 ) -> bool {
     pipe.run_group(ctx, client, now, out).await;
@@ -367,7 +368,7 @@ async fn flush_all(
 
 /// Writes `out` to the client and clears it; with `appendfsync always`, only after this shard's
 /// log covers the writes whose replies are in it (other shards wait before replying to a hop).
-async fn write_out(ctx: &Ctx, out: &mut Vec<u8>, stream: &mut TcpStream) -> bool {
+async fn write_out(ctx: &Ctx, out: &mut Out, stream: &mut TcpStream) -> bool {
     ctx.wait_durable().await;
     if stream.write_all(out).await.is_err() {
         return false;
@@ -375,7 +376,7 @@ async fn write_out(ctx: &Ctx, out: &mut Vec<u8>, stream: &mut TcpStream) -> bool
     out.clear();
     // One big reply must not pin its buffer for the rest of the connection's life.
     if out.capacity() > OUT_KEEP_CAPACITY {
-        *out = Vec::with_capacity(READ_BUF_INITIAL);
+        out.replace_buf(Vec::with_capacity(READ_BUF_INITIAL));
     }
     true
 }

@@ -55,7 +55,7 @@ pub fn recover(shard: &mut Shard, log: Option<&Path>, verdicts: &Verdicts) -> Re
 fn replay(shard: &mut Shard, path: &Path, verdicts: &Verdicts) -> Result<u64, String> {
     let saved = shard.aof.take();
     let now = crate::clock::now_ms();
-    let mut out = Vec::new();
+    let mut out = crate::resp::reply::Out::new(false);
     let mut apply = |args: &Args| -> Result<(), String> {
         if args.get(0) == cmd::script::LOG_MARKER && args.len() >= 2 {
             let seq = crate::num::string2ll(args.get(1))

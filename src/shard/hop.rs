@@ -12,6 +12,7 @@
 use super::{pipeline, with_known_hash, Shard};
 use crate::cmd::{self, server::ShardCounters, Args, CmdId};
 use crate::error::CmdError;
+use crate::resp::reply::Out;
 
 /// One unit of work for the shard that runs a hop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +122,7 @@ pub struct Hop {
     /// (operation, index of its first range, argument count), run in this order.
     pub ops: Vec<(ShardOp, u32, u32)>,
     /// Replies of the client commands among the ops back to back, filled by the destination.
-    pub reply: Vec<u8>,
+    pub reply: Out,
     /// Results of the server's own ops (op index, result), in op order.
     pub results: Vec<(u32, ShardReply)>,
     /// End offset in `reply` of each op's reply, from op `first_op` on.
@@ -319,9 +320,9 @@ impl Hop {
 pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardReply {
     match op {
         ShardOp::Cmd(id) | ShardOp::Part(id) => {
-            let mut out = Vec::new();
+            let mut out = Out::new(false);
             cmd::run(sh, id, a, now, matches!(op, ShardOp::Cmd(_)), &mut out);
-            ShardReply::Resp(out)
+            ShardReply::Resp(out.into_vec())
         }
         ShardOp::Take => {
             let taken = cmd::keys::shard_take(sh, a, now);

@@ -47,7 +47,7 @@ check(after.remainingPoints === 4, 'ioredis after SCRIPT FLUSH: ' + JSON.stringi
 io.disconnect();
 console.log('ioredis rate limit ok');
 
-const c = createClient({ socket: { host: '127.0.0.1', port }, RESP: 2 });
+const c = createClient({ socket: { host: '127.0.0.1', port } });
 c.on('error', (e) => { console.error('node-redis error', e); process.exit(1); });
 await c.connect();
 await limits(new RateLimiterRedis({ storeClient: c, useRedisPackage: true, points: 5,

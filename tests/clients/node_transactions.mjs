@@ -1,8 +1,7 @@
 // node-redis and ioredis against corekv, their default usage of transactions: `multi()...exec()`,
 // and ioredis's WATCH. Run by tests/clients.rs: node tests/clients/node_transactions.mjs PORT
 //
-// node-redis 5+ speaks RESP3 (HELLO 3) by default, which corekv does not yet (it answers
-// NOPROTO and node-redis gives up): RESP2 is asked for until RESP3 lands. ioredis speaks RESP2.
+// node-redis with its defaults, and again with RESP3 asked for (HELLO 3); ioredis speaks RESP2.
 import { createClient } from 'redis';
 import Redis from 'ioredis';
 
@@ -15,22 +14,25 @@ const check = (ok, what) => {
   }
 };
 
-const c = createClient({ socket: { host: '127.0.0.1', port }, RESP: 2 });
-c.on('error', (e) => { console.error('node-redis error', e); process.exit(1); });
-await c.connect();
-await c.flushAll();
-let r = await c.multi().set('n:a', '1').incr('n:a').incrBy('n:b', 5)
-  .mGet(['n:a', 'n:b', 'n:none']).exec();
-check(same(r, ['OK', 2, 5, ['2', '5', null]]), 'node-redis multi: ' + JSON.stringify(r));
-// A queue-time error discards the transaction.
-let failed = false;
-try {
-  await c.multi().set('n:never', '1').addCommand(['NOSUCHCOMMAND']).exec();
-} catch (e) {
-  failed = true;
+let r;
+for (const opts of [{}, { RESP: 3 }]) {
+  const c = createClient({ socket: { host: '127.0.0.1', port }, ...opts });
+  c.on('error', (e) => { console.error('node-redis error', e); process.exit(1); });
+  await c.connect();
+  await c.flushAll();
+  r = await c.multi().set('n:a', '1').incr('n:a').incrBy('n:b', 5)
+    .mGet(['n:a', 'n:b', 'n:none']).exec();
+  check(same(r, ['OK', 2, 5, ['2', '5', null]]), 'node-redis multi: ' + JSON.stringify(r));
+  // A queue-time error discards the transaction.
+  let failed = false;
+  try {
+    await c.multi().set('n:never', '1').addCommand(['NOSUCHCOMMAND']).exec();
+  } catch (e) {
+    failed = true;
+  }
+  check(failed && (await c.get('n:never')) === null, 'node-redis EXECABORT');
+  await c.quit();
 }
-check(failed && (await c.get('n:never')) === null, 'node-redis EXECABORT');
-await c.quit();
 console.log('node-redis ok');
 
 const io = new Redis({ host: '127.0.0.1', port });

@@ -12,9 +12,8 @@ import time
 import redis
 
 port = int(sys.argv[1])
-# See redis_py_transactions.py: RESP2 until corekv speaks RESP3.
-PROTO = {"protocol": 2} if int(redis.__version__.split(".")[0]) >= 8 else {}
-r = redis.Redis(host="127.0.0.1", port=port, decode_responses=True, **PROTO)
+# The library's defaults (redis-py 8 speaks RESP3: HELLO 3).
+r = redis.Redis(host="127.0.0.1", port=port, decode_responses=True)
 r.flushall()
 r.script_flush()
 
@@ -48,7 +47,7 @@ errors = []
 
 
 def worker():
-    c = redis.Redis(host="127.0.0.1", port=port, decode_responses=True, **PROTO)
+    c = redis.Redis(host="127.0.0.1", port=port, decode_responses=True)
     try:
         for _ in range(25):
             with c.lock("py:mutex", timeout=10, blocking_timeout=30, sleep=0.001):

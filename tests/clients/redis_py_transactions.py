@@ -9,11 +9,8 @@ import threading
 import redis
 
 port = int(sys.argv[1])
-# redis-py 8 speaks RESP3 (HELLO 3) by default, which corekv does not yet (it answers NOPROTO,
-# and redis-py 8 gives up instead of falling back): RESP2 is asked for explicitly until RESP3
-# lands. Everything else is the library's default usage.
-PROTO = {"protocol": 2} if int(redis.__version__.split(".")[0]) >= 8 else {}
-r = redis.Redis(host="127.0.0.1", port=port, decode_responses=True, **PROTO)
+# The library's defaults (redis-py 8 speaks RESP3: HELLO 3).
+r = redis.Redis(host="127.0.0.1", port=port, decode_responses=True)
 r.flushall()
 
 # pipeline(): transactional by default; replies come back as one list, errors in place.
@@ -50,7 +47,7 @@ def bump(pipe):
 
 
 def worker():
-    c = redis.Redis(host="127.0.0.1", port=port, decode_responses=True, **PROTO)
+    c = redis.Redis(host="127.0.0.1", port=port, decode_responses=True)
     for _ in range(50):
         c.transaction(bump, "py:counter", "py:mirror")
 

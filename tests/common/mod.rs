@@ -222,8 +222,8 @@ fn reply_len(b: &[u8], at: usize) -> Option<usize> {
     let line = std::str::from_utf8(&b[at + 1..nl]).ok()?;
     let after = nl + 2;
     match b.get(at)? {
-        b'+' | b'-' | b':' => Some(after - at),
-        b'$' => {
+        b'+' | b'-' | b':' | b'_' | b'#' | b',' | b'(' => Some(after - at),
+        b'$' | b'=' => {
             let n: i64 = line.parse().ok()?;
             if n < 0 {
                 return Some(after - at);
@@ -231,8 +231,9 @@ fn reply_len(b: &[u8], at: usize) -> Option<usize> {
             let end = after + n as usize + 2;
             (b.len() >= end).then_some(end - at)
         }
-        b'*' => {
+        kind @ (b'*' | b'%' | b'~' | b'>') => {
             let n: i64 = line.parse().ok()?;
+            let n = if *kind == b'%' { n * 2 } else { n };
             let mut pos = after;
             for _ in 0..n.max(0) {
                 pos += reply_len(b, pos)?;

@@ -5,6 +5,7 @@ use super::{busy, sha1hex, Sha, Shard, EPOCH};
 use crate::cmd::Args;
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -28,7 +29,7 @@ pub(super) fn register(sha: &Sha, body: Arc<[u8]>) {
 }
 
 /// SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP, on the connection's shard.
-pub fn script(sh: &mut Shard, a: &Args, out: &mut Vec<u8>) -> Result<(), CmdError> {
+pub fn script(sh: &mut Shard, a: &Args, out: &mut Out) -> Result<(), CmdError> {
     let sub = a.get(1).to_ascii_lowercase();
     let unknown = || CmdError::UnknownSubcommand {
         cmd: "SCRIPT",

@@ -3,6 +3,7 @@
 
 use super::{convert, script_error, Running};
 use crate::cmd::{self as cmd, flags, Args, CmdId, Route, Shard};
+use crate::resp::reply::Out;
 use mlua::{Lua, Value};
 
 /// `redis.call` / `redis.pcall` (the Lua wrappers raise or return): runs one command on this
@@ -92,7 +93,7 @@ fn call_one(
     read_only: bool,
     data: &mut Vec<u8>,
     ranges: &mut Vec<(usize, usize)>,
-    out: &mut Vec<u8>,
+    out: &mut Out,
 ) -> mlua::Result<Call> {
     let fail = |lua: &Lua, msg: &str| -> mlua::Result<Call> {
         let t = lua.create_table()?;
@@ -141,6 +142,8 @@ fn call_one(
     let sh = unsafe { &mut *shard };
     if spec.flags & flags::NOSCRIPT != 0
         || matches!(spec.route, Route::Conn | Route::Script)
+        // Every CONFIG subcommand but HELP is `noscript` in Redis 7.
+        || (id == CmdId::Config && !crate::cmd::args::eq_ic(a.get(1), "help"))
         || (sh.shards > 1 && matches!(spec.route, Route::All(_) | Route::Scan))
     {
         return fail(lua, "ERR This Redis command is not allowed from script");

@@ -25,6 +25,7 @@ use super::{busy, compile_message, run_script, with_engine, Engine, Running, Sha
 use crate::cmd::args::eq_ic;
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use mlua::{Function, Table, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -286,7 +287,7 @@ pub fn fcall(
     sh: &mut Shard,
     a: &crate::cmd::Args,
     now: u64,
-    out: &mut Vec<u8>,
+    out: &mut Out,
     read_only: bool,
 ) -> Result<(), CmdError> {
     let nkeys = super::numkeys(a)?;
@@ -356,7 +357,7 @@ fn commit(
 type R = Result<(), CmdError>;
 
 /// FUNCTION LOAD [REPLACE] code.
-fn load(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
+fn load(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Out) -> R {
     let code = a.get(a.len() - 1);
     let mut replace = false;
     for opt in (2..a.len() - 1).map(|i| a.get(i)) {
@@ -385,7 +386,7 @@ fn load(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
 }
 
 /// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE].
-fn list(a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
+fn list(a: &crate::cmd::Args, out: &mut Out) -> R {
     let (mut pattern, mut with_code) = (None, false);
     let mut i = 2;
     while i < a.len() {
@@ -417,7 +418,7 @@ fn list(a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
         .collect();
     reply::array(out, shown.len());
     for (name, lib) in shown {
-        reply::array(out, if with_code { 8 } else { 6 });
+        reply::map(out, if with_code { 4 } else { 3 });
         reply::bulk(out, b"library_name");
         reply::bulk(out, name.as_bytes());
         reply::bulk(out, b"engine");
@@ -425,7 +426,7 @@ fn list(a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
         reply::bulk(out, b"functions");
         reply::array(out, lib.functions.len());
         for f in &lib.functions {
-            reply::array(out, 6);
+            reply::map(out, 3);
             reply::bulk(out, b"name");
             reply::bulk(out, f.name.as_bytes());
             reply::bulk(out, b"description");
@@ -435,7 +436,7 @@ fn list(a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
             }
             reply::bulk(out, b"flags");
             let set: Vec<_> = FLAGS.iter().filter(|(_, b)| f.flags & b != 0).collect();
-            reply::array(out, set.len());
+            reply::set(out, set.len());
             for (flag, _) in set {
                 reply::simple(out, flag.as_bytes());
             }
@@ -450,7 +451,7 @@ fn list(a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
 
 /// FUNCTION DUMP: every library's code as an RDB function opcode, then the RDB version and a
 /// CRC64 of it all (the payload redis-server's FUNCTION RESTORE takes).
-fn dump(out: &mut Vec<u8>) -> R {
+fn dump(out: &mut Out) -> R {
     let libs = libraries().read().map_err(|_| poisoned())?;
     let mut payload = Vec::new();
     for lib in libs.values() {
@@ -465,7 +466,7 @@ fn dump(out: &mut Vec<u8>) -> R {
 }
 
 /// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE].
-fn restore(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
+fn restore(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Out) -> R {
     let (mut flush, mut replace) = (false, false);
     if a.len() == 4 {
         let p = a.get(3);
@@ -518,7 +519,7 @@ fn restore(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
 }
 
 /// FUNCTION's subcommands, on the connection's shard.
-pub fn function(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
+pub fn function(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Out) -> R {
     let sub = a.get(1).to_ascii_lowercase();
     let arity = || CmdError::WrongArity(format!("function|{}", String::from_utf8_lossy(&sub)));
     match sub.as_slice() {
@@ -551,13 +552,13 @@ pub fn function(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Vec<u8>) -> R {
         b"stats" if a.len() == 2 => {
             let libs = libraries().read().map_err(|_| poisoned())?;
             let functions: usize = libs.values().map(|l| l.functions.len()).sum();
-            reply::array(out, 4);
+            reply::map(out, 2);
             reply::bulk(out, b"running_script");
             reply::null(out);
             reply::bulk(out, b"engines");
-            reply::array(out, 2);
+            reply::map(out, 1);
             reply::bulk(out, b"LUA");
-            reply::array(out, 4);
+            reply::map(out, 2);
             reply::bulk(out, b"libraries_count");
             reply::int(out, libs.len() as i64);
             reply::bulk(out, b"functions_count");

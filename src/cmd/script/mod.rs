@@ -34,6 +34,7 @@ mod structlib;
 
 use super::{Args, CmdId, Shard};
 use crate::error::CmdError;
+use crate::resp::reply::Out;
 use busy::hook;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,7 +96,7 @@ struct Running {
     pending: Option<Vec<u8>>,
     args_data: Vec<u8>,
     args_ranges: Vec<(usize, usize)>,
-    reply: Vec<u8>,
+    reply: crate::resp::reply::Out,
 }
 
 /// One shard's interpreter and its compiled scripts.
@@ -190,10 +191,17 @@ impl Engine {
         )?;
         redis.raw_set(
             "setresp",
-            lua.create_function(|lua, v: Value| match v {
-                Value::Integer(2 | 3) => Ok(()),
-                Value::Number(n) if n == 2.0 || n == 3.0 => Ok(()),
-                _ => Err(raise(lua, b"ERR RESP version must be 2 or 3.".to_vec())),
+            lua.create_function(|lua, v: Value| {
+                let resp3 = match v {
+                    Value::Integer(n @ (2 | 3)) => n == 3,
+                    Value::Number(n) if n == 2.0 || n == 3.0 => n == 3.0,
+                    _ => return Err(raise(lua, b"ERR RESP version must be 2 or 3.".to_vec())),
+                };
+                // The commands of `redis.call` answer in this protocol from now on.
+                if let Some(mut r) = lua.app_data_mut::<Running>() {
+                    r.reply.set_resp3(resp3);
+                }
+                Ok(())
             })?,
         )?;
         redis.raw_set(
@@ -250,7 +258,7 @@ impl Engine {
             pending: None,
             args_data: Vec::new(),
             args_ranges: Vec::new(),
-            reply: Vec::new(),
+            reply: crate::resp::reply::Out::new(false),
         });
         let (keys, argv) = (lua.create_table()?, lua.create_table()?);
         Ok(Engine {
@@ -342,7 +350,7 @@ pub fn eval(
     sh: &mut Shard,
     a: &Args,
     now: u64,
-    out: &mut Vec<u8>,
+    out: &mut Out,
     how: Eval,
     read_only: bool,
 ) -> Result<(), CmdError> {
@@ -393,7 +401,7 @@ fn eval_in(
     how: Eval,
     read_only: bool,
     now: u64,
-    out: &mut Vec<u8>,
+    out: &mut Out,
 ) -> Result<(), CmdError> {
     let epoch = EPOCH.load(Ordering::Acquire);
     if engine.epoch != epoch {

@@ -5,6 +5,7 @@ use super::convert::{self, raised};
 use super::{busy, Engine, Running, GC_AFTER_BYTES, KILLED};
 use crate::cmd::{Args, Shard};
 use crate::error::CmdError;
+use crate::resp::reply::Out;
 use mlua::{Function, Table, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -22,7 +23,7 @@ pub(super) fn run_script(
     label: busy::Label,
     read_only: bool,
     now: u64,
-    out: &mut Vec<u8>,
+    out: &mut Out,
 ) -> Result<(), CmdError> {
     let lua = &engine.lua;
     // KEYS and ARGV: the engine's two tables refilled, which spares the allocator and the
@@ -101,7 +102,7 @@ pub(super) fn run_script(
 
 /// Runs a script's coroutine until it returns (its reply goes into `out`) or its hook suspends
 /// it (kept in the engine, the shard marked busy). Returns whether it returned.
-fn step(engine: &mut Engine, sh: &mut Shard, mut s: busy::Suspended, out: &mut Vec<u8>) -> bool {
+fn step(engine: &mut Engine, sh: &mut Shard, mut s: busy::Suspended, out: &mut Out) -> bool {
     sh.script_busy = false;
     match s.co.resume(()) {
         corosensei::CoroutineResult::Yield(()) => {
@@ -161,7 +162,7 @@ fn step(engine: &mut Engine, sh: &mut Shard, mut s: busy::Suspended, out: &mut V
 /// Resumes this shard's suspended script for one more time slice. Returns whether it ended
 /// (its reply is then in `out`); false: it is suspended again (or there was none to resume:
 /// true).
-pub fn resume(sh: &mut Shard, out: &mut Vec<u8>) -> bool {
+pub fn resume(sh: &mut Shard, out: &mut Out) -> bool {
     let Some(mut engine) = sh.scripts.take() else {
         sh.script_busy = false;
         return true;
@@ -182,12 +183,18 @@ pub fn resume(sh: &mut Shard, out: &mut Vec<u8>) -> bool {
 
 /// The `redis.call` a suspended script across shards waits for: the shard to run it on and
 /// its arguments.
-pub fn remote_call(sh: &Shard) -> Option<(usize, Vec<Vec<u8>>)> {
+/// The script's pending `redis.call` on another shard: that shard, the command, and whether the
+/// script reads replies in RESP3 (`redis.setresp(3)`).
+pub fn remote_call(sh: &Shard) -> Option<(usize, Vec<Vec<u8>>, bool)> {
     let engine = sh.scripts.as_ref()?;
     let r = engine.lua.app_data_ref::<Running>()?;
     let target = r.remote?;
     let args = Args::new(&r.args_data, &r.args_ranges);
-    Some((target, args.iter().map(<[u8]>::to_vec).collect()))
+    Some((
+        target,
+        args.iter().map(<[u8]>::to_vec).collect(),
+        r.reply.resp3(),
+    ))
 }
 
 /// The reply of the script's pending `redis.call` on another shard (resume it next).
@@ -209,7 +216,7 @@ fn finish(
     (sha, source): (&str, &str),
     nkeys: usize,
     nargv: usize,
-    out: &mut Vec<u8>,
+    out: &mut Out,
 ) {
     let lua = &engine.lua;
     // Only the arguments may be in the tables now (same count, nothing in the hash part).
@@ -222,9 +229,12 @@ fn finish(
         }
     }
     let mut killed = None;
+    let mut script_resp3 = false;
     if let Some(mut r) = lua.app_data_mut::<Running>() {
         r.shard = std::ptr::null_mut();
         killed = r.killed.then_some(r.killed_line);
+        script_resp3 = r.reply.resp3();
+        r.reply.set_resp3(false);
         r.leave_busy();
     }
     match result {
@@ -234,7 +244,7 @@ fn finish(
             let line = killed.unwrap_or(0);
             raised(sh, KILLED.as_bytes(), sha, source, line, out);
         }
-        Ok((true, v)) => convert::lua_to_reply(&v, out),
+        Ok((true, v)) => convert::lua_to_reply(&v, script_resp3, out),
         Ok((false, Value::Table(e))) => {
             let msg: Vec<u8> = e
                 .raw_get::<mlua::String>("err")

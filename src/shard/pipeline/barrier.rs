@@ -10,6 +10,7 @@ use super::Pipeline;
 use crate::cmd::{self, args::eq_ic, Args, CmdId};
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use crate::shard::{hop, LockStep, ShardOp, ShardReply};
 
 impl Pipeline {
@@ -48,7 +49,7 @@ impl Pipeline {
     }
 
     /// A barrier command whose keys live on several shards, run in dependent steps.
-    pub async fn barrier(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
+    pub async fn barrier(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Out) {
         if eq_ic(args.get(0), "save") {
             return self.save(ctx, out).await;
         }
@@ -81,7 +82,7 @@ impl Pipeline {
 
     /// SAVE: a snapshot like BGSAVE, answered when the file is complete. Only this client
     /// waits; every shard keeps serving.
-    async fn save(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
+    async fn save(&mut self, ctx: &Ctx, out: &mut Out) {
         use crate::persist::snapshot;
         ctx.shard.borrow_mut().stats.calls[CmdId::Save as usize] += 1;
         let seen = ctx.snapshots_done();
@@ -100,7 +101,7 @@ impl Pipeline {
 
     /// MSETNX over several shards: ask every shard whether any of its keys exists, then set
     /// (the shards are held throughout).
-    async fn msetnx_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
+    async fn msetnx_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Out) {
         ctx.shard.borrow_mut().stats.calls[CmdId::Msetnx as usize] += 1;
         let mut by_shard: Vec<Vec<&[u8]>> = vec![Vec::new(); self.shards];
         for i in (1..args.len()).step_by(2) {
@@ -127,13 +128,13 @@ impl Pipeline {
 
     /// RENAME / RENAMENX between keys on different shards: check, take, put (the two shards
     /// are held throughout).
-    async fn rename_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Vec<u8>) {
+    async fn rename_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Out) {
         let nx = eq_ic(args.get(0), "renamenx");
         let id = if nx { CmdId::Renamenx } else { CmdId::Rename };
         let (src, dst) = (args.get(1), args.get(2));
         let (s_src, s_dst) = (key_shard(src, self.shards), key_shard(dst, self.shards));
         ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
-        let fail = |ctx: &Ctx, e: CmdError, out: &mut Vec<u8>| {
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| {
             let mut sh = ctx.shard.borrow_mut();
             sh.stats.failed[id as usize] += 1;
             cmd::write_error(&mut sh, &e, out);

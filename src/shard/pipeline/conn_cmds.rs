@@ -6,6 +6,7 @@ use super::{txn, Flow, Piece, Pipeline, ShardOp};
 use crate::cmd::{self, args::eq_ic, connection, Args, CmdId, Gather};
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use crate::shard::mesh::Ctx;
 use crate::shard::{ClientInfo, Shard};
 
@@ -34,9 +35,9 @@ impl Pipeline {
         id: CmdId,
         args: &Args,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Flow {
-        let mut buf = std::mem::take(&mut self.local.data);
+        let mut buf = Out::from_vec(std::mem::take(&mut self.local.data), self.resp3());
         buf.clear();
         let res = match id {
             CmdId::Quit => {
@@ -77,22 +78,24 @@ impl Pipeline {
                     let mut c = client.borrow_mut();
                     c.name.clear();
                     c.authenticated = !crate::config::RUNTIME.password_set();
+                    c.resp3 = false;
                     c.id
                 };
+                self.set_resp3(false, out);
                 self.drop_watches_reply(ctx, sh, client_id, Gather::Reset, now, out);
-                self.local.data = buf;
+                self.local.data = buf.into_vec();
                 return Flow::Continue;
             }
             CmdId::Exec => Err(CmdError::ExecWithoutMulti),
             CmdId::Discard => Err(CmdError::DiscardWithoutMulti),
             CmdId::Watch => {
                 self.watch(ctx, sh, client, args, now);
-                self.local.data = buf;
+                self.local.data = buf.into_vec();
                 return Flow::Continue;
             }
             CmdId::Unwatch => {
                 self.unwatch(ctx, sh, client, now, out);
-                self.local.data = buf;
+                self.local.data = buf.into_vec();
                 return Flow::Continue;
             }
             CmdId::Bgrewriteaof => background_save(
@@ -110,7 +113,7 @@ impl Pipeline {
             ),
             CmdId::Client if eq_ic(args.get(1), "list") => {
                 let flow = self.all(ctx, sh, id, args, Gather::ConcatText, now, out);
-                self.local.data = buf;
+                self.local.data = buf.into_vec();
                 return flow;
             }
             CmdId::Client if eq_ic(args.get(1), "kill") => {
@@ -124,7 +127,7 @@ impl Pipeline {
                         };
                         sh.stats.calls[id as usize] += 1;
                         self.on_every_shard(ctx, sh, ShardOp::Kill, &filter.args, gather, 0, now);
-                        self.local.data = buf;
+                        self.local.data = buf.into_vec();
                         return Flow::Continue;
                     }
                     Err(e) => Err(e),
@@ -133,7 +136,10 @@ impl Pipeline {
             _ => connection::client(&mut client.borrow_mut(), args, &mut buf),
         };
         let ok = res.is_ok();
-        let written = std::mem::take(&mut buf);
+        if id == CmdId::Hello && ok {
+            self.set_resp3(buf.resp3(), out);
+        }
+        let written = std::mem::take(&mut buf).into_vec();
         self.local_result(sh, Some(id), res.map(|_| written.as_slice()), out);
         self.local.data = written;
         if id == CmdId::Shutdown && ok {
@@ -156,7 +162,7 @@ impl Pipeline {
         sh: &mut Shard,
         id: Option<CmdId>,
         res: Result<&[u8], CmdError>,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) {
         if let Some(id) = id {
             sh.stats.calls[id as usize] += 1;
@@ -196,7 +202,7 @@ impl Pipeline {
         client: &std::cell::RefCell<ClientInfo>,
         id: CmdId,
         e: CmdError,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Flow {
         if id == CmdId::Exec {
             self.end_multi(client);

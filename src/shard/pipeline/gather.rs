@@ -5,6 +5,7 @@
 use crate::cmd::{server, Gather};
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use crate::shard::ShardReply;
 
 /// One shard's part of a split command: a client command's reply, or the typed result of the
@@ -28,6 +29,9 @@ impl Part<'_> {
 
 /// Reads one `$n\r\n...\r\n` or `$-1\r\n` element; returns (payload or None for null, rest).
 pub(super) fn read_bulk(r: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    if let Some(rest) = r.strip_prefix(b"_\r\n") {
+        return Some((None, rest));
+    }
     let r = r.strip_prefix(b"$")?;
     let nl = memchr::memchr(b'\n', r)?;
     let n: i64 = atoi::atoi(&r[..nl.checked_sub(1)?])?;
@@ -58,7 +62,7 @@ pub(super) fn gather(
     order: &[u16],
     info: u32,
     settings: &crate::shard::ServerInfo,
-    out: &mut Vec<u8>,
+    out: &mut Out,
 ) {
     if let Some(p) = parts.iter().find(|p| p.resp.first() == Some(&b'-')) {
         out.extend_from_slice(p.resp);
@@ -76,7 +80,8 @@ pub(super) fn gather(
         Gather::AllOk => reply::ok(out),
         Gather::Reset => reply::simple(out, b"RESET"),
         Gather::Elements => {
-            // Each part is an array of bulks in its keys' order; interleave them by key order.
+            // Each part is an array of replies in its keys' order, already in the client's
+            // protocol; interleave them by key order, copying each element's bytes.
             let mut rest: Vec<(u16, &[u8])> = parts
                 .iter()
                 .map(|p| {
@@ -91,13 +96,10 @@ pub(super) fn gather(
                 let Some(cur) = rest.iter_mut().find(|(t, _)| t == s) else {
                     continue;
                 };
-                match read_bulk(cur.1) {
-                    Some((v, next)) => {
-                        match v {
-                            Some(v) => reply::bulk(out, v),
-                            None => reply::null(out),
-                        }
-                        cur.1 = next;
+                match reply::value_len(cur.1) {
+                    Some(n) => {
+                        out.extend_from_slice(&cur.1[..n]);
+                        cur.1 = &cur.1[n..];
                     }
                     None => reply::null(out),
                 }
@@ -133,7 +135,7 @@ pub(super) fn gather(
                     text.push_str(t);
                 }
             }
-            reply::bulk(out, text.as_bytes());
+            reply::verbatim(out, text.as_bytes());
         }
         Gather::Info => {
             let per_shard: Vec<&server::ShardCounters> = parts

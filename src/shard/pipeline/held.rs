@@ -19,6 +19,7 @@ use super::txn::Queue;
 use super::{Flow, Pipeline};
 use crate::cmd::{self, Args, CmdId, Route};
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use crate::shard::lock;
 use crate::shard::mesh::Ctx;
 use crate::shard::{ClientInfo, LockStep};
@@ -66,7 +67,7 @@ impl Pipeline {
         ctx: &Ctx,
         client: &RefCell<ClientInfo>,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) {
         let Some(q) = self.group.take() else {
             return;
@@ -92,7 +93,7 @@ impl Pipeline {
         shards: &[u16],
         header: bool,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) {
         let txn = ctx.lock.new_txn(self.me);
         // A run that only reads holds its shards shared with other readers.
@@ -123,6 +124,7 @@ impl Pipeline {
             let mut hop = self.outgoing[s]
                 .take()
                 .unwrap_or_else(|| ctx.hop(self.waiter));
+            hop.reply.set_resp3(self.resp3());
             hop.txn = txn;
             hop.atomic = true;
             hop.shared = shared;

@@ -34,6 +34,7 @@ use super::{hop, with_known_hash, ClientInfo, Hop, Shard, ShardOp, ShardReply};
 use crate::cmd::{self, admit::Admission, Args, CmdId, Gather, Route};
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use gather::{gather, Part};
 use prefetch::Plan;
 
@@ -126,6 +127,8 @@ pub struct Pipeline {
     group: Option<txn::Queue>,
     /// With the log on, the running transaction's writer shards (see `persist::txnlog`).
     wal: held::Wal,
+    /// HELLO 3 switched this connection to RESP3.
+    resp3: bool,
 }
 
 impl Pipeline {
@@ -152,7 +155,20 @@ impl Pipeline {
             local_as_hop: false,
             group: None,
             wal: held::Wal::default(),
+            resp3: false,
         }
+    }
+
+    /// The protocol the connection's replies are encoded in (HELLO chose it, RESET restores
+    /// RESP2): the connection's buffer, the deferred-local replies and every hop follow it.
+    pub fn resp3(&self) -> bool {
+        self.resp3
+    }
+
+    pub(super) fn set_resp3(&mut self, resp3: bool, out: &mut Out) {
+        self.resp3 = resp3;
+        out.set_resp3(resp3);
+        self.local.reply.set_resp3(resp3);
     }
 
     /// Memory held by this connection's MULTI queue.
@@ -186,7 +202,7 @@ impl Pipeline {
         ranges: &[(usize, usize)],
         plan: Plan,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Flow {
         let mut sh = ctx.shard.borrow_mut();
         let sh = &mut *sh;
@@ -275,9 +291,15 @@ impl Pipeline {
     /// Runs `op` on this core into the deferred-local buffer; returns its op index there.
     fn run_deferred(&mut self, sh: &mut Shard, op: ShardOp, args: &Args, now: u64) -> u32 {
         let i = self.local.ends.len() as u32;
-        match hop::run_internal(sh, op, args, now) {
-            ShardReply::Resp(r) => self.local.reply.extend_from_slice(&r),
-            r => self.local.results.push((i, r)),
+        match op {
+            ShardOp::Cmd(id) | ShardOp::Part(id) => {
+                let counted = matches!(op, ShardOp::Cmd(_));
+                cmd::run(sh, id, args, now, counted, &mut self.local.reply);
+            }
+            op => match hop::run_internal(sh, op, args, now) {
+                ShardReply::Resp(r) => self.local.reply.extend_from_slice(&r),
+                r => self.local.results.push((i, r)),
+            },
         }
         self.local.ends.push(self.local.reply.len());
         i
@@ -287,6 +309,7 @@ impl Pipeline {
         let waiter = self.waiter;
         let hop = self.outgoing[s].get_or_insert_with(|| ctx.hop(waiter));
         hop.now_ms = now;
+        hop.reply.set_resp3(self.resp3);
         hop.txn = self.txn;
         hop.atomic = self.atomic;
         if hop.wal_writers != self.wal.writers {
@@ -308,7 +331,7 @@ impl Pipeline {
         args: &Args,
         known: Option<(&[u8], u64)>,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) {
         if s == self.me && !self.local_as_hop {
             with_known_hash(sh, known, |sh| {
@@ -368,7 +391,7 @@ impl Pipeline {
         step: usize,
         gather: Gather,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Flow {
         if (args.len() - 1) % step != 0 {
             let name = id.spec().name.to_string();
@@ -447,7 +470,7 @@ impl Pipeline {
         args: &Args,
         gather: Gather,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Flow {
         let (part, info) = match gather {
             Gather::Info => (ShardOp::Stats, cmd::server::info_sections(args)),
@@ -513,7 +536,7 @@ impl Pipeline {
     /// to the client (waiting until it reads) and calls `flush` again, which sends on the hops
     /// the first unwritten reply waits for (see `resend_blocked`). No command is planned in
     /// between, and each call writes at least one more reply or runs at least one more op.
-    pub async fn flush(&mut self, ctx: &Ctx, out: &mut Vec<u8>) -> bool {
+    pub async fn flush(&mut self, ctx: &Ctx, out: &mut Out) -> bool {
         if !self.deferred {
             return true;
         }
@@ -598,7 +621,7 @@ impl Pipeline {
         self.local.ends.clear();
         self.local_as_hop = false;
         if self.local.reply.capacity() > LOCAL_KEEP_CAPACITY {
-            self.local.reply = Vec::new();
+            self.local.reply.replace_buf(Vec::new());
         }
         self.deferred = false;
         true

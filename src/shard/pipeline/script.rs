@@ -18,6 +18,7 @@
 use super::{Ctx, Flow, Pipeline};
 use crate::cmd::{self, Args, CmdId, Shard};
 use crate::error::CmdError;
+use crate::resp::reply::Out;
 use crate::shard::slot::key_shard;
 
 impl Pipeline {
@@ -30,7 +31,7 @@ impl Pipeline {
         id: CmdId,
         args: &Args,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Flow {
         let s = match cmd::script::numkeys(args) {
             Ok(0) => Ok(self.me),
@@ -64,8 +65,8 @@ impl Pipeline {
 
     /// Drives this connection's busy script (see [`Flow::Script`]) to its end and puts its
     /// reply where the command's reply belongs: `out`, or the deferred-local buffer.
-    pub async fn drive_script(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
-        let mut reply = Vec::new();
+    pub async fn drive_script(&mut self, ctx: &Ctx, out: &mut Out) {
+        let mut reply = Out::new(self.resp3());
         crate::shard::busy::drive(ctx, &mut reply).await;
         if self.deferred {
             self.local.reply.extend_from_slice(&reply);
@@ -83,7 +84,7 @@ impl Pipeline {
         ctx: &Ctx,
         args: &Args<'_>,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) {
         let Some(id) = CmdId::lookup(args.get(0)) else {
             return;
@@ -100,7 +101,7 @@ impl Pipeline {
         self.wal_begin(ctx, txn, |_| shards.clone(), true);
         self.txn = txn;
         self.atomic = true;
-        let mut reply = Vec::new();
+        let mut reply = Out::new(self.resp3());
         let mut ended = {
             let mut sh = ctx.shard.borrow_mut();
             sh.script_yieldable = true;
@@ -113,8 +114,9 @@ impl Pipeline {
         while !ended {
             let call = cmd::script::remote_call(&ctx.shard.borrow());
             match call {
-                Some((target, call_args)) => {
+                Some((target, call_args, resp3)) => {
                     let hop = self.remote(ctx, target, now);
+                    hop.reply.set_resp3(resp3);
                     let op = hop.push_op(
                         CmdId::lookup(&call_args[0]).expect("checked by the script"),
                         call_args.iter().map(Vec::as_slice),

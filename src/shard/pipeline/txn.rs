@@ -28,6 +28,7 @@ use super::{Flow, Gather, Piece, Pipeline};
 use crate::cmd::{self, admit::InMulti, keys, Args, CmdId, Route};
 use crate::error::CmdError;
 use crate::resp::reply;
+use crate::resp::reply::Out;
 use crate::shard::lock;
 use crate::shard::mesh::Ctx;
 use crate::shard::slot::key_shard;
@@ -148,7 +149,7 @@ impl Pipeline {
         id: CmdId,
         args: &Args,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Option<Flow> {
         match cmd::admit::in_multi(id) {
             InMulti::Exec => return Some(Flow::Exec),
@@ -252,7 +253,7 @@ impl Pipeline {
         sh: &mut Shard,
         client: &RefCell<ClientInfo>,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) {
         sh.stats.calls[CmdId::Unwatch as usize] += 1;
         let client_id = client.borrow().id;
@@ -268,7 +269,7 @@ impl Pipeline {
         client_id: u64,
         kind: Gather,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) {
         if self.watched.is_empty() {
             let text: &[u8] = if kind == Gather::Reset {
@@ -318,13 +319,7 @@ impl Pipeline {
     }
 
     /// EXEC: runs the queued commands as one atomic unit (see the module docs).
-    pub async fn exec(
-        &mut self,
-        ctx: &Ctx,
-        client: &RefCell<ClientInfo>,
-        now: u64,
-        out: &mut Vec<u8>,
-    ) {
+    pub async fn exec(&mut self, ctx: &Ctx, client: &RefCell<ClientInfo>, now: u64, out: &mut Out) {
         let q = self.multi.take().unwrap_or_default();
         let client_id = client.borrow().id;
         ctx.shard.borrow_mut().stats.calls[CmdId::Exec as usize] += 1;
@@ -394,7 +389,7 @@ impl Pipeline {
         client: &RefCell<ClientInfo>,
         q: &Queue,
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) {
         reply::array(out, q.cmds.len());
         for (i, &(id, _, _)) in q.cmds.iter().enumerate() {
@@ -430,7 +425,7 @@ impl Pipeline {
         buf: &[u8],
         ranges: &[(usize, usize)],
         now: u64,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) {
         match flow {
             Flow::Barrier => self.barrier(ctx, &Args::new(buf, ranges), now, out).await,
@@ -454,7 +449,7 @@ impl Pipeline {
     }
 
     /// Flushes until every pending reply is in `out` (atomic hops never stop early).
-    pub(super) async fn flush_whole(&mut self, ctx: &Ctx, out: &mut Vec<u8>) {
+    pub(super) async fn flush_whole(&mut self, ctx: &Ctx, out: &mut Out) {
         while !self.flush(ctx, out).await {
             glommio::yield_if_needed().await;
         }
