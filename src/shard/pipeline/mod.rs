@@ -159,18 +159,6 @@ impl Pipeline {
         }
     }
 
-    /// The protocol the connection's replies are encoded in (HELLO chose it, RESET restores
-    /// RESP2): the connection's buffer, the deferred-local replies and every hop follow it.
-    pub fn resp3(&self) -> bool {
-        self.resp3
-    }
-
-    pub(super) fn set_resp3(&mut self, resp3: bool, out: &mut Out) {
-        self.resp3 = resp3;
-        out.set_resp3(resp3);
-        self.local.reply.set_resp3(resp3);
-    }
-
     /// Memory held by this connection's MULTI queue.
     pub fn queued_bytes(&self) -> usize {
         self.multi.as_ref().map_or(0, txn::Queue::bytes)
