@@ -310,6 +310,9 @@ pub struct Runtime {
     pub has_save_rules: AtomicBool,
     /// --cross-shard-atomic.
     pub cross_shard_atomic: AtomicBool,
+    /// client-output-buffer-limit: (hard bytes, soft bytes, soft seconds) for the classes
+    /// normal, replica and pubsub, in that order. Only pubsub is enforced (`cmd::pubsub`).
+    pub output_buffer_limits: [AtomicU64; 9],
 }
 
 pub static RUNTIME: Runtime = Runtime {
@@ -332,6 +335,17 @@ pub static RUNTIME: Runtime = Runtime {
     dirty: DirtyCounts(std::sync::OnceLock::new()),
     has_save_rules: AtomicBool::new(false),
     cross_shard_atomic: AtomicBool::new(true),
+    output_buffer_limits: [
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(256 << 20),
+        AtomicU64::new(64 << 20),
+        AtomicU64::new(60),
+        AtomicU64::new(32 << 20),
+        AtomicU64::new(8 << 20),
+        AtomicU64::new(60),
+    ],
 };
 
 impl Runtime {

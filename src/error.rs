@@ -100,6 +100,8 @@ pub enum CmdError {
     Function(String),
     /// A script's declared keys on several shards.
     CrossSlot,
+    /// RESP2 subscribed mode refuses this command.
+    SubscribedContext(&'static str),
     /// A bug answered instead of a panic or a hang: the command that panicked, or what failed.
     Panicked(&'static str),
     Internal(&'static str),
@@ -158,6 +160,10 @@ impl fmt::Display for CmdError {
                 "ERR unknown subcommand '{}'. Try {} HELP.",
                 lossy(sub),
                 cmd
+            ),
+            CmdError::SubscribedContext(name) => write!(
+                f,
+                "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
             ),
             CmdError::WrongArity(name) => {
                 write!(f, "ERR wrong number of arguments for '{name}' command")

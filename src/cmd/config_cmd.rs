@@ -90,7 +90,50 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
         ("busy-reply-threshold", busy.clone()),
         ("lua-time-limit", busy),
         ("shards", sh.shards.to_string()),
+        ("client-output-buffer-limit", output_buffer_limits()),
     ]
+}
+
+/// `client-output-buffer-limit` as CONFIG GET shows it.
+fn output_buffer_limits() -> String {
+    let l = &RUNTIME.output_buffer_limits;
+    let v = |i: usize| l[i].load(Ordering::Relaxed);
+    format!(
+        "normal {} {} {} slave {} {} {} pubsub {} {} {}",
+        v(0),
+        v(1),
+        v(2),
+        v(3),
+        v(4),
+        v(5),
+        v(6),
+        v(7),
+        v(8)
+    )
+}
+
+/// Parses `class hard soft seconds [class hard soft seconds ...]` into (first index in
+/// `RUNTIME.output_buffer_limits`, the three values) per class, with Redis's texts.
+fn parse_output_buffer_limits(value: &str) -> Result<Vec<(usize, [u64; 3])>, &'static str> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if words.is_empty() || words.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.");
+    }
+    let mut out = Vec::new();
+    for w in words.chunks(4) {
+        let class = match w[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 3,
+            "pubsub" => 6,
+            _ => return Err("Invalid client class specified in buffer limit configuration."),
+        };
+        let bad = "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = crate::config::parse_memory(w[1]).map_err(|_| bad)?;
+        let soft = crate::config::parse_memory(w[2]).map_err(|_| bad)?;
+        let secs = w[3].parse::<u64>().map_err(|_| bad)?;
+        out.push((class, [hard, soft, secs]));
+    }
+    Ok(out)
 }
 
 /// CONFIG GET pattern [pattern ...] | CONFIG SET param value [param value ...]
@@ -126,6 +169,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Out) -> R {
             Password(Option<String>),
             Policy(crate::store::Policy),
             SaveRules(Vec<(u64, u64)>),
+            OutputLimits(Vec<(usize, [u64; 3])>),
         }
         let mut updates = Vec::new();
         for i in (2..a.len()).step_by(2) {
@@ -172,6 +216,9 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Out) -> R {
                 "maxmemory-policy" => Update::Policy(
                     crate::store::Policy::parse(&value).ok_or_else(|| bad("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction, allkeys-s3fifo"))?,
                 ),
+                "client-output-buffer-limit" => Update::OutputLimits(
+                    parse_output_buffer_limits(&value).map_err(bad)?,
+                ),
                 "save" => Update::SaveRules(crate::config::parse_save_rules(&value).map_err(|e| bad(&e))?),
                 "appendonly"
                     if value.eq_ignore_ascii_case(&yes_no(&RUNTIME.appendonly)) =>
@@ -193,6 +240,13 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Out) -> R {
                 Update::Password(p) => RUNTIME.set_requirepass(p),
                 Update::Policy(p) => RUNTIME.set_policy(p),
                 Update::SaveRules(r) => RUNTIME.set_save_rules(r),
+                Update::OutputLimits(classes) => {
+                    for (first, values) in classes {
+                        for (k, v) in values.into_iter().enumerate() {
+                            RUNTIME.output_buffer_limits[first + k].store(v, Ordering::Relaxed);
+                        }
+                    }
+                }
             }
         }
         // This shard applies memory limits now; the others within one expiry cycle.

@@ -57,6 +57,15 @@ pub fn syntax(id: CmdId) -> &'static str {
         Scan => "cursor [MATCH pattern] [COUNT count] [TYPE type]",
         Multi | Exec | Discard | Unwatch => "",
         Watch => "key...",
+        Subscribe => "channel...",
+        Unsubscribe => "[channel...]",
+        Psubscribe => "pattern...",
+        Punsubscribe => "[pattern...]",
+        Ssubscribe => "shardchannel...",
+        Sunsubscribe => "[shardchannel...]",
+        Publish => "channel message",
+        Spublish => "shardchannel message",
+        Pubsub => "subcommand [argument...]",
     }
 }
 

@@ -25,6 +25,7 @@ pub mod connection;
 pub mod docs;
 pub mod effects;
 pub mod keys;
+pub mod pubsub;
 pub mod script;
 pub mod server;
 pub mod state;
@@ -59,6 +60,10 @@ pub enum Gather {
     KilledOrNoSuchClient,
     /// RESET's parts (forgetting watches): every part answers +OK; the reply is +RESET.
     Reset,
+    /// PUBLISH / SPUBLISH: the receivers on every core, summed (never holds the shards).
+    Receivers,
+    /// PUBSUB: each core's names or counts, combined (`cmd::pubsub::gather_query`).
+    Pubsub,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,12 +98,14 @@ pub mod flags {
     pub const NO_AUTH: u32 = 1 << 8;
     /// Refused inside MULTI ("Command not allowed inside a transaction").
     pub const NO_MULTI: u32 = 1 << 9;
+    pub const PUBSUB: u32 = 1 << 10;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
         (LOADING, "loading"),
         (STALE, "stale"),
@@ -221,6 +228,16 @@ commands! {
     FcallRo = "fcall_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), Script, "scripting", "Invokes a read-only function.";
     Function = "function", -2, NOSCRIPT, (0, 0, 0), Local, "scripting", "A container for function commands.";
     Randomkey = "randomkey", 1, READONLY, (0, 0, 0), All(AnyNonNull), "generic", "Returns a random key name from the database.";
+    // pub/sub (subscriptions are the connection's: see `cmd::pubsub`)
+    Subscribe = "subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, (0, 0, 0), Conn, "pubsub", "Listens for messages published to channels.";
+    Unsubscribe = "unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, (0, 0, 0), Conn, "pubsub", "Stops listening to messages posted to channels.";
+    Psubscribe = "psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, (0, 0, 0), Conn, "pubsub", "Listens for messages published to channels that match one or more patterns.";
+    Punsubscribe = "punsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, (0, 0, 0), Conn, "pubsub", "Stops listening to messages published to channels that match one or more patterns.";
+    Ssubscribe = "ssubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, (1, -1, 1), Conn, "pubsub", "Listens for messages published to shard channels.";
+    Sunsubscribe = "sunsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, (1, -1, 1), Conn, "pubsub", "Stops listening to messages posted to shard channels.";
+    Publish = "publish", 3, PUBSUB | LOADING | STALE | FAST, (0, 0, 0), All(Receivers), "pubsub", "Posts a message to a channel.";
+    Spublish = "spublish", 3, PUBSUB | LOADING | STALE | FAST, (1, 1, 1), All(Receivers), "pubsub", "Post a message to a shard channel";
+    Pubsub = "pubsub", -2, 0, (0, 0, 0), All(Gather::Pubsub), "pubsub", "A container for Pub/Sub commands.";
 }
 
 /// Lower-case name -> command, built once. A name is at most 16 bytes, so it is looked up as
@@ -521,8 +538,19 @@ fn dispatch(sh: &mut Shard, id: CmdId, a: &Args, now: u64, out: &mut Out) -> Res
         Keys => keys::keys(sh, a, now, out),
         Scan => keys::scan(sh, a, now, out),
         Randomkey => keys::randomkey(sh, now, out),
+        // Only a script runs these on a shard; a client's run on every core (`shard::pipeline`).
+        Publish => {
+            pubsub::publish_here(sh, a, pubsub::Kind::Channel, now, out);
+            Ok(())
+        }
+        Spublish => {
+            pubsub::publish_here(sh, a, pubsub::Kind::Shard, now, out);
+            Ok(())
+        }
+        Pubsub => Err(CmdError::Internal("PUBSUB routed to one shard")),
         Quit | Reset | Select | Hello | Client | Auth | Shutdown | Save | Bgsave | Bgrewriteaof
-        | Multi | Exec | Discard | Watch | Unwatch => {
+        | Multi | Exec | Discard | Watch | Unwatch | Subscribe | Unsubscribe | Psubscribe
+        | Punsubscribe | Ssubscribe | Sunsubscribe => {
             // Connection commands never reach a shard; the connection runs them itself.
             Err(CmdError::Internal("connection command routed to a shard"))
         }

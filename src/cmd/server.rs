@@ -179,6 +179,10 @@ pub struct ShardCounters {
     pub hops_served: u64,
     pub hop_to_peer: (u64, u64),
     pub hop_back: (u64, u64),
+    /// Hashes of this shard's channel, pattern and shard channel names (INFO counts the
+    /// distinct ones over the shards), and its subscribers closed for their output limit.
+    pub pubsub_names: [Vec<u64>; 3],
+    pub pubsub_limit_disconnections: u64,
 }
 
 impl ShardCounters {
@@ -207,6 +211,12 @@ impl ShardCounters {
         self.hop_to_peer.1 += o.hop_to_peer.1;
         self.hop_back.0 += o.hop_back.0;
         self.hop_back.1 += o.hop_back.1;
+        for (mine, theirs) in self.pubsub_names.iter_mut().zip(&o.pubsub_names) {
+            mine.extend_from_slice(theirs);
+            mine.sort_unstable();
+            mine.dedup();
+        }
+        self.pubsub_limit_disconnections += o.pubsub_limit_disconnections;
         add_columns(&mut self.calls, &o.calls);
         add_columns(&mut self.failed, &o.failed);
         for &(code, n) in &o.errors {
@@ -255,6 +265,8 @@ pub fn stats(sh: &Shard) -> ShardCounters {
         hops_served: sh.hops.served.get(),
         hop_to_peer: (sh.hops.to_peer_ns.get(), sh.hops.to_peer_samples.get()),
         hop_back: (sh.hops.back_ns.get(), sh.hops.back_samples.get()),
+        pubsub_names: sh.pubsub.name_hashes(),
+        pubsub_limit_disconnections: sh.pubsub.limit_disconnections,
     }
 }
 
@@ -373,7 +385,7 @@ pub fn format_info(
     if on("stats") {
         let _ = write!(
             s,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nacl_access_denied_auth:{}\r\ntotal_protocol_errors:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntotal_error_replies:{}\r\nacl_access_denied_auth:{}\r\ntotal_protocol_errors:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n\r\n",
             t.connections_received,
             t.commands,
             t.rejected_connections,
@@ -381,9 +393,13 @@ pub fn format_info(
             t.evicted_keys,
             t.hits,
             t.misses,
+            t.pubsub_names[0].len(),
+            t.pubsub_names[1].len(),
+            t.pubsub_names[2].len(),
             t.error_replies,
             t.auth_failures,
-            t.protocol_errors
+            t.protocol_errors,
+            t.pubsub_limit_disconnections,
         );
     }
     if on("replication") {

@@ -106,20 +106,31 @@ pub struct ClientInfo {
     pub multi: Option<u32>,
     /// HELLO 3 chose RESP3 (CLIENT LIST's `resp=`, HELLO's `proto`).
     pub resp3: bool,
+    /// Channels, patterns and shard channels subscribed (CLIENT LIST's sub, psub, ssub).
+    pub subscriptions: (usize, usize, usize),
 }
 
 impl ClientInfo {
     pub fn write_line(&self, now_ms: u64, s: &mut String) {
         let _ = writeln!(
             s,
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
             self.name,
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.last_ms) / 1000,
-            if self.multi.is_some() { "x" } else { "N" },
+            if self.multi.is_some() {
+                "x"
+            } else if self.subscriptions != (0, 0, 0) {
+                "P"
+            } else {
+                "N"
+            },
+            self.subscriptions.0,
+            self.subscriptions.1,
+            self.subscriptions.2,
             self.multi.map_or(-1, i64::from),
             if self.last_cmd.is_empty() { "NULL" } else { self.last_cmd },
             if self.resp3 { 3 } else { 2 },
@@ -160,6 +171,8 @@ pub struct Shard {
     /// The last snapshot this shard's store began (at the snapshot's cut, see
     /// `shard::pipeline::snapshot_cut`); the background duty then streams its entries.
     pub snapshot_begun: u64,
+    /// This core's subscribers (`cmd::pubsub`).
+    pub pubsub: super::pubsub::Registry,
     rng: u64,
 }
 
@@ -181,6 +194,7 @@ impl Shard {
             script_yieldable: false,
             script_cross: Vec::new(),
             snapshot_begun: 0,
+            pubsub: Default::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }
     }

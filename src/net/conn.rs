@@ -20,6 +20,10 @@
 //! A framing error answers `-ERR Protocol error: ...` after the replies of the commands before
 //! it, and closes this connection only.
 //!
+//! A subscribed connection waits on its socket and its pending messages together (see
+//! `cmd::pubsub`): messages that arrived while it was idle are written at once; messages that
+//! arrived before a batch was read are written before the batch's replies, the rest after them.
+//!
 //! Admission, before the first read: over `maxclients` a client gets
 //! `-ERR max number of clients reached`; with protected mode on and no password, a client from a
 //! non-loopback address gets Redis's `-DENIED` text. Until a connection authenticates (when a
@@ -210,6 +214,8 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
     let mut out = Out::with_capacity(READ_BUF_INITIAL, false);
     let (mut start, mut filled) = (0usize, 0usize);
     let mut closing = false;
+    // The read timeout is off while the connection is subscribed.
+    let mut untimed = false;
 
     'conn: while !closing {
         let authenticated = client.borrow().authenticated;
@@ -231,12 +237,51 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
             );
             break;
         }
-        reg.account(buf.capacity() + out.capacity() + pipe.queued_bytes());
-        let n = match stream.read(&mut buf[filled..]).await {
+        let sub = pipe.subscriber();
+        let pending = sub.as_ref().map_or(0, |s| s.pending_len());
+        reg.account(buf.capacity() + out.capacity() + pipe.queued_bytes() + pending);
+        let read = match &sub {
+            None => stream.read(&mut buf[filled..]).await,
+            Some(sub) => {
+                // Subscribed: wait on the socket and the messages together (no idle timeout
+                // for a subscriber, as in Redis).
+                if !untimed {
+                    let _ = stream.set_read_timeout(None);
+                    untimed = true;
+                }
+                let woke = futures_lite::future::or(
+                    async { Wake::Read(stream.read(&mut buf[filled..]).await) },
+                    async {
+                        sub.ready().await;
+                        Wake::Push
+                    },
+                )
+                .await;
+                match woke {
+                    Wake::Read(r) => r,
+                    Wake::Push => {
+                        if sub.closed() {
+                            break;
+                        }
+                        sub.drain_into(&mut out);
+                        if !write_out(&ctx, &mut out, &mut stream).await {
+                            break;
+                        }
+                        sub.written();
+                        continue;
+                    }
+                }
+            }
+        };
+        let n = match read {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         filled += n;
+        // Messages that arrived before this batch go before its replies.
+        if let Some(sub) = &sub {
+            sub.drain_into(&mut out);
+        }
         // Parse and run until no complete command is left; the parser reports an error only once
         // the commands before it have been returned and run.
         loop {
@@ -330,18 +375,40 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                 break 'conn;
             }
         }
+        if let Some(sub) = pipe.subscriber() {
+            if sub.closed() {
+                break;
+            }
+            sub.drain_into(&mut out);
+        }
         if !out.is_empty() {
             if !write_out(&ctx, &mut out, &mut stream).await {
                 break;
+            }
+            if let Some(sub) = pipe.subscriber() {
+                sub.written();
+            }
+        }
+        if untimed && pipe.subscriber().is_none() {
+            untimed = false;
+            if timeout > 0 {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(timeout)));
             }
         }
         if ctx.stopping.get() || client.borrow().killed {
             break;
         }
     }
+    pipe.close_subscriber(&mut ctx.shard.borrow_mut());
     // A transaction in progress is dropped, and watches on any shard are forgotten.
     pipe.close(&ctx, id).await;
     let _ = stream.close().await;
+}
+
+/// What woke a subscribed connection.
+enum Wake {
+    Read(std::io::Result<usize>),
+    Push,
 }
 
 /// Flushes the pipeline completely; whenever a hop stopped at its reply budget, writes what is

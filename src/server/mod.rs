@@ -338,6 +338,9 @@ async fn shard_main(boot: Boot) -> Result<(), String> {
     });
     if let (Some(rq), Some(rp)) = (req_rx, rep_rx) {
         spawn_mesh_tasks(&ctx, rq, rp);
+        // Messages the server publishes on this core (scripts, keyspace events) reach the
+        // subscribers of the other cores through this core's forwarder.
+        glommio::spawn_local(crate::cmd::pubsub::forward(ctx.clone())).detach();
     }
     let listener = net::listen(addr, info.tcp_backlog)?;
     guard.ready = true;

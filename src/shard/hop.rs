@@ -48,6 +48,12 @@ pub enum ShardOp {
     CheckWatch { client: u64 },
     /// UNWATCH, DISCARD, a closed connection: forgets `client`'s watches on this shard.
     Unwatch { client: u64 },
+    /// PUBLISH / SPUBLISH channel `args[1]`, message `args[2]`: delivered to this core's
+    /// subscribers; [`ShardReply::Count`] of receivers (see `cmd::pubsub`).
+    Publish { shard_channel: bool },
+    /// A PUBSUB query (`cmd::pubsub::Query` code) with the client's arguments:
+    /// [`ShardReply::Names`] or [`ShardReply::Counts`].
+    Pubsub { query: u32 },
 }
 
 /// The typed result of one of the server's own ops. A client command's result is its reply,
@@ -72,6 +78,10 @@ pub enum ShardReply {
     Stats(Box<ShardCounters>),
     /// Clients: this shard's CLIENT LIST lines.
     Text(String),
+    /// Pubsub: this core's channel or pattern names.
+    Names(Vec<Vec<u8>>),
+    /// Pubsub: each channel asked with its subscribers on this core.
+    Counts(Vec<(Vec<u8>, u64)>),
 }
 
 /// What a hop does to its destination's transaction lock around its ops (see `shard::lock`).
@@ -209,6 +219,8 @@ impl Hop {
                     | ShardOp::Kill
                     | ShardOp::Watch { .. }
                     | ShardOp::Unwatch { .. }
+                    | ShardOp::Publish { .. }
+                    | ShardOp::Pubsub { .. }
             )
         }) && !self.ops.is_empty()
     }
@@ -235,6 +247,8 @@ impl Hop {
                         | ShardOp::Kill
                         | ShardOp::Watch { .. }
                         | ShardOp::Unwatch { .. }
+                        | ShardOp::Publish { .. }
+                        | ShardOp::Pubsub { .. }
                 )
             })
     }
@@ -367,6 +381,13 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
         ShardOp::Unwatch { client } => {
             sh.watch.forget(client);
             ShardReply::Done
+        }
+        ShardOp::Publish { shard_channel } => {
+            let kind = cmd::pubsub::kind_code(shard_channel);
+            ShardReply::Count(sh.pubsub.publish(kind, a.get(1), a.get(2), now))
+        }
+        ShardOp::Pubsub { query } => {
+            cmd::pubsub::query_part(sh, cmd::pubsub::Query::from_code(query), a)
         }
     }
 }

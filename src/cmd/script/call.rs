@@ -140,11 +140,13 @@ fn call_one(
     // SAFETY: `shard` points at the shard whose `eval` is running this script: `eval` holds
     // the only `&mut Shard` and does not touch it until the script returns.
     let sh = unsafe { &mut *shard };
+    // PUBLISH is delivered here and forwarded to the other cores (`cmd::pubsub`).
+    let publish = spec.route == Route::All(crate::cmd::Gather::Receivers);
     if spec.flags & flags::NOSCRIPT != 0
         || matches!(spec.route, Route::Conn | Route::Script)
         // Every CONFIG subcommand but HELP is `noscript` in Redis 7.
         || (id == CmdId::Config && !crate::cmd::args::eq_ic(a.get(1), "help"))
-        || (sh.shards > 1 && matches!(spec.route, Route::All(_) | Route::Scan))
+        || (sh.shards > 1 && matches!(spec.route, Route::All(_) | Route::Scan) && !publish)
     {
         return fail(lua, "ERR This Redis command is not allowed from script");
     }
@@ -155,7 +157,7 @@ fn call_one(
             "ERR Write commands are not allowed from read-only scripts.",
         );
     }
-    if sh.shards > 1 {
+    if sh.shards > 1 && !publish {
         // Every key on one shard: this one, or (a script across shards) one it holds.
         let (mut target, mut one) = (None, true);
         cmd::for_each_key(id, &a, |k| {

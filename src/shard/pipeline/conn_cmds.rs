@@ -36,6 +36,9 @@ impl Pipeline {
         self.resp3 = resp3;
         out.set_resp3(resp3);
         self.local.reply.set_resp3(resp3);
+        if let Some(sub) = &self.sub {
+            sub.set_resp3(resp3);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -49,6 +52,17 @@ impl Pipeline {
         now: u64,
         out: &mut Out,
     ) -> Flow {
+        if matches!(
+            id,
+            CmdId::Subscribe
+                | CmdId::Unsubscribe
+                | CmdId::Psubscribe
+                | CmdId::Punsubscribe
+                | CmdId::Ssubscribe
+                | CmdId::Sunsubscribe
+        ) {
+            return self.subscribe_command(sh, client, id, args, out);
+        }
         let mut buf = Out::from_vec(std::mem::take(&mut self.local.data), self.resp3());
         buf.clear();
         let res = match id {
@@ -86,6 +100,7 @@ impl Pipeline {
                 // password is needed.
                 sh.stats.calls[id as usize] += 1;
                 self.end_multi(client);
+                self.drop_subscriptions(sh, client);
                 let client_id = {
                     let mut c = client.borrow_mut();
                     c.name.clear();

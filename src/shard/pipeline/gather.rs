@@ -69,7 +69,9 @@ pub(super) fn gather(
         return;
     }
     match kind {
-        Gather::SumInt => reply::int(out, parts.iter().filter_map(Part::int).sum()),
+        Gather::SumInt | Gather::Receivers => {
+            reply::int(out, parts.iter().filter_map(Part::int).sum())
+        }
         Gather::KilledOrNoSuchClient => {
             if parts.iter().filter_map(Part::int).sum::<i64>() > 0 {
                 reply::ok(out);
@@ -136,6 +138,14 @@ pub(super) fn gather(
                 }
             }
             reply::verbatim(out, text.as_bytes());
+        }
+        Gather::Pubsub => {
+            let typed: Vec<&ShardReply> = parts.iter().filter_map(|p| p.typed).collect();
+            crate::cmd::pubsub::gather_query(
+                crate::cmd::pubsub::Query::from_code(info),
+                &typed,
+                out,
+            );
         }
         Gather::Info => {
             let per_shard: Vec<&server::ShardCounters> = parts

@@ -24,6 +24,7 @@ mod gather;
 mod held;
 pub mod prefetch;
 mod script;
+mod subscribe;
 mod txn;
 
 pub use barrier::{snapshot_cut, start_snapshot};
@@ -129,6 +130,8 @@ pub struct Pipeline {
     wal: held::Wal,
     /// HELLO 3 switched this connection to RESP3.
     resp3: bool,
+    /// This connection's subscriptions and waiting messages, from its first SUBSCRIBE on.
+    sub: Option<std::rc::Rc<crate::cmd::pubsub::Subscriber>>,
 }
 
 impl Pipeline {
@@ -156,6 +159,7 @@ impl Pipeline {
             group: None,
             wal: held::Wal::default(),
             resp3: false,
+            sub: None,
         }
     }
 
@@ -215,6 +219,15 @@ impl Pipeline {
             }
         };
         let spec = id.spec();
+        if let Some(e) = self.subscribed_mode_refuses(id) {
+            return self.reject(sh, client, id, e, out);
+        }
+        if id == CmdId::Ping {
+            if let Some(pong) = self.subscribed_ping(&args) {
+                self.local_result(sh, Some(id), Ok(&pong), out);
+                return Flow::Continue;
+            }
+        }
         if sh.script_busy && !cmd::script::allowed_while_busy(id, &args, sh.busy_function) {
             let e = cmd::script::busy_error(sh);
             return self.reject(sh, client, id, e, out);
@@ -463,6 +476,35 @@ impl Pipeline {
         let (part, info) = match gather {
             Gather::Info => (ShardOp::Stats, cmd::server::info_sections(args)),
             Gather::ConcatText => (ShardOp::Clients, 0),
+            // PUBLISH reaches the subscribers of every core; it never holds the shards.
+            Gather::Receivers => {
+                let shard_channel = id == CmdId::Spublish;
+                sh.stats.calls[id as usize] += 1;
+                let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
+                let op = ShardOp::Publish { shard_channel };
+                self.on_every_shard(ctx, sh, op, &owned, gather, 0, now);
+                return Flow::Continue;
+            }
+            Gather::Pubsub => {
+                let mut help = Out::new(self.resp3);
+                let q = match cmd::pubsub::parse_query(args, &mut help) {
+                    Ok(Some(q)) => q,
+                    Ok(None) => {
+                        let help = help.into_vec();
+                        self.local_result(sh, Some(id), Ok(&help), out);
+                        return Flow::Continue;
+                    }
+                    Err(e) => {
+                        self.local_result(sh, Some(id), Err(e), out);
+                        return Flow::Continue;
+                    }
+                };
+                sh.stats.calls[id as usize] += 1;
+                let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
+                let op = ShardOp::Pubsub { query: q.code() };
+                self.on_every_shard(ctx, sh, op, &owned, gather, q.code(), now);
+                return Flow::Continue;
+            }
             _ => (ShardOp::Part(id), 0),
         };
         if part == ShardOp::Part(id) {

@@ -1,0 +1,634 @@
+//! Pub/sub: who listens to what on this core, and delivering a message to them.
+//!
+//! A subscriber lives on the core of its connection: SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE only
+//! touch this core's [`Registry`] (no hop), and pattern matching runs here, on the subscriber's
+//! core. PUBLISH reaches every core: the connection sends one [`crate::shard::ShardOp::Publish`]
+//! per destination core in the hop of its batch (a batch of publishes is one message per core,
+//! never one per subscriber), each core delivers to its own subscribers and answers how many it
+//! reached, and the connection sums the counts. Hops from one connection to one core are FIFO
+//! and run in order, so messages from one publisher arrive in publish order; the count is
+//! exact whenever subscriptions are stable while the message travels (as in Redis, where it is
+//! exact because everything is one thread).
+//!
+//! Messages published by the server itself (a script's PUBLISH, keyspace notifications) go into
+//! this core's [`Registry::outbox`]; the core's forwarder task ([`forward`]) sends them on,
+//! one hop per destination core per drain, in order.
+//!
+//! Delivery appends the encoded message to the subscriber's pending buffer and wakes its
+//! connection, which waits on its socket and this buffer together and writes both. A publisher
+//! never waits for a subscriber: one that does not read grows its buffer until
+//! `client-output-buffer-limit pubsub` (hard limit, or soft limit held for its seconds) closes
+//! it; its buffer is freed at once and the close is counted in INFO
+//! (`client_output_buffer_limit_disconnections`).
+
+use crate::config::RUNTIME;
+use crate::resp::reply;
+use crate::resp::reply::Out;
+use hashbrown::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::task::{Poll, Waker};
+
+/// The three namespaces: channels, patterns, shard channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Kind {
+    pub fn subscribe_verb(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"subscribe",
+            Kind::Pattern => b"psubscribe",
+            Kind::Shard => b"ssubscribe",
+        }
+    }
+
+    pub fn unsubscribe_verb(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"unsubscribe",
+            Kind::Pattern => b"punsubscribe",
+            Kind::Shard => b"sunsubscribe",
+        }
+    }
+}
+
+/// A message kind as it crosses cores: to channel subscribers (and matching patterns), or to
+/// shard-channel subscribers.
+pub fn kind_code(shard_channel: bool) -> Kind {
+    if shard_channel {
+        Kind::Shard
+    } else {
+        Kind::Channel
+    }
+}
+
+/// Bytes kept in a subscriber's pending buffer between deliveries; beyond it the buffer is
+/// dropped once written.
+const PENDING_KEEP_CAPACITY: usize = 64 * 1024;
+
+/// One connection's subscriptions and the messages waiting to be written to it.
+pub struct Subscriber {
+    pub client: u64,
+    fd: i32,
+    st: RefCell<SubState>,
+}
+
+#[derive(Default)]
+struct SubState {
+    resp3: bool,
+    channels: HashSet<Box<[u8]>>,
+    patterns: HashSet<Box<[u8]>>,
+    shard_channels: HashSet<Box<[u8]>>,
+    /// Encoded messages not yet handed to the socket.
+    pending: Vec<u8>,
+    /// Bytes taken from `pending` by a write still in progress (they count against the limit).
+    writing: usize,
+    /// Since when (unix ms) the buffer has been over the soft limit.
+    soft_since: Option<u64>,
+    /// Closed for its output buffer limit.
+    closed: bool,
+    waker: Option<Waker>,
+}
+
+impl SubState {
+    fn set(&mut self, kind: Kind) -> &mut HashSet<Box<[u8]>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard_channels,
+        }
+    }
+}
+
+impl Subscriber {
+    pub fn new(client: u64, fd: i32, resp3: bool) -> Rc<Subscriber> {
+        Rc::new(Subscriber {
+            client,
+            fd,
+            st: RefCell::new(SubState {
+                resp3,
+                ..SubState::default()
+            }),
+        })
+    }
+
+    pub fn set_resp3(&self, resp3: bool) {
+        self.st.borrow_mut().resp3 = resp3;
+    }
+
+    /// The count a (un)subscribe confirmation reports: channels plus patterns, or shard
+    /// channels (as Redis 7 counts them).
+    pub fn count(&self, kind: Kind) -> usize {
+        let st = self.st.borrow();
+        match kind {
+            Kind::Shard => st.shard_channels.len(),
+            _ => st.channels.len() + st.patterns.len(),
+        }
+    }
+
+    /// (channels, patterns, shard channels), for CLIENT LIST.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let st = self.st.borrow();
+        (
+            st.channels.len(),
+            st.patterns.len(),
+            st.shard_channels.len(),
+        )
+    }
+
+    /// Whether the connection is in subscribed mode (any subscription).
+    pub fn subscribed(&self) -> bool {
+        let st = self.st.borrow();
+        !(st.channels.is_empty() && st.patterns.is_empty() && st.shard_channels.is_empty())
+    }
+
+    /// Whether the connection must wait on this subscriber (subscribed, or messages left).
+    pub fn active(&self) -> bool {
+        self.subscribed() || !self.st.borrow().pending.is_empty()
+    }
+
+    pub fn names(&self, kind: Kind) -> Vec<Box<[u8]>> {
+        self.st.borrow_mut().set(kind).iter().cloned().collect()
+    }
+
+    /// Closed by its output buffer limit: the connection ends.
+    pub fn closed(&self) -> bool {
+        self.st.borrow().closed
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.st.borrow().pending.len()
+    }
+
+    /// Resolves once a message is waiting or the subscriber was closed.
+    pub async fn ready(&self) {
+        std::future::poll_fn(|cx| {
+            let mut st = self.st.borrow_mut();
+            if !st.pending.is_empty() || st.closed {
+                Poll::Ready(())
+            } else {
+                st.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Moves the waiting messages to the end of `out`; they count as being written until
+    /// [`Subscriber::written`].
+    pub fn drain_into(&self, out: &mut Vec<u8>) {
+        let mut st = self.st.borrow_mut();
+        if st.pending.is_empty() {
+            return;
+        }
+        out.extend_from_slice(&st.pending);
+        st.writing += st.pending.len();
+        st.pending.clear();
+        if st.pending.capacity() > PENDING_KEEP_CAPACITY {
+            st.pending = Vec::new();
+        }
+    }
+
+    /// The messages drained so far reached the socket.
+    pub fn written(&self) {
+        self.st.borrow_mut().writing = 0;
+    }
+
+    /// Appends one message (`verb`, then `fields` as bulk strings) in the subscriber's protocol,
+    /// then applies the output buffer limit. Returns false when the subscriber is (now) closed.
+    fn deliver(&self, verb: &[u8], fields: &[&[u8]], now_ms: u64, reg_closed: &mut u64) -> bool {
+        let mut st = self.st.borrow_mut();
+        if st.closed {
+            return false;
+        }
+        let mut out = Out::from_vec(std::mem::take(&mut st.pending), st.resp3);
+        reply::push(&mut out, 1 + fields.len());
+        reply::bulk(&mut out, verb);
+        for f in fields {
+            reply::bulk(&mut out, f);
+        }
+        st.pending = out.into_vec();
+        let used = (st.pending.len() + st.writing) as u64;
+        let (hard, soft, soft_secs) = pubsub_limits();
+        let over_soft = soft > 0 && used > soft;
+        if !over_soft {
+            st.soft_since = None;
+        }
+        let soft_expired = over_soft && {
+            let since = *st.soft_since.get_or_insert(now_ms);
+            now_ms.saturating_sub(since) > soft_secs * 1000
+        };
+        if (hard > 0 && used > hard) || soft_expired {
+            st.closed = true;
+            st.pending = Vec::new();
+            *reg_closed += 1;
+            eprintln!(
+                "corekv: closing client {}: pubsub output buffer limit reached ({used} bytes)",
+                self.client
+            );
+            // SAFETY: fd is the live connection's socket (the registry forgets a subscriber
+            // before its connection closes the socket); shutting it down ends a stuck write.
+            unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+        }
+        if let Some(w) = st.waker.take() {
+            w.wake();
+        }
+        !st.closed
+    }
+}
+
+/// `client-output-buffer-limit pubsub`: (hard bytes, soft bytes, soft seconds).
+fn pubsub_limits() -> (u64, u64, u64) {
+    let l = &RUNTIME.output_buffer_limits;
+    (
+        l[6].load(Ordering::Relaxed),
+        l[7].load(Ordering::Relaxed),
+        l[8].load(Ordering::Relaxed),
+    )
+}
+
+/// Hashes names the same way on every core (INFO dedups them).
+static NAME_HASH: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
+
+type Listeners = HashMap<Box<[u8]>, HashMap<u64, Rc<Subscriber>>>;
+
+/// A message the server published on this core, to be delivered on the other cores.
+pub struct Forward {
+    pub kind: Kind,
+    pub channel: Vec<u8>,
+    pub message: Vec<u8>,
+}
+
+/// This core's subscriptions: channel, pattern and shard channel to the subscribers of this
+/// core's connections.
+#[derive(Default)]
+pub struct Registry {
+    channels: Listeners,
+    patterns: Listeners,
+    shard_channels: Listeners,
+    /// Subscribers closed for their output buffer limit.
+    pub limit_disconnections: u64,
+    /// Messages for the other cores (see [`forward`]).
+    pub outbox: Vec<Forward>,
+    forwarder: Option<Waker>,
+}
+
+impl Registry {
+    fn listeners(&mut self, kind: Kind) -> &mut Listeners {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard_channels,
+        }
+    }
+
+    /// Adds `sub` to `name`; false when it was already subscribed.
+    pub fn subscribe(&mut self, sub: &Rc<Subscriber>, kind: Kind, name: &[u8]) -> bool {
+        if !sub.st.borrow_mut().set(kind).insert(name.into()) {
+            return false;
+        }
+        self.listeners(kind)
+            .entry(name.into())
+            .or_default()
+            .insert(sub.client, sub.clone());
+        true
+    }
+
+    /// Removes `sub` from `name`; false when it was not subscribed.
+    pub fn unsubscribe(&mut self, sub: &Subscriber, kind: Kind, name: &[u8]) -> bool {
+        if !sub.st.borrow_mut().set(kind).remove(name) {
+            return false;
+        }
+        let listeners = self.listeners(kind);
+        if let Some(subs) = listeners.get_mut(name) {
+            subs.remove(&sub.client);
+            if subs.is_empty() {
+                listeners.remove(name);
+            }
+        }
+        true
+    }
+
+    /// Forgets every subscription of `sub` (its connection closed).
+    pub fn remove(&mut self, sub: &Subscriber) {
+        for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            for name in sub.names(kind) {
+                self.unsubscribe(sub, kind, &name);
+            }
+        }
+    }
+
+    /// Delivers `message` on `channel` to this core's subscribers: channel (and matching
+    /// pattern) subscribers for [`Kind::Channel`], shard-channel subscribers for
+    /// [`Kind::Shard`]. Returns how many received it.
+    pub fn publish(&mut self, kind: Kind, channel: &[u8], message: &[u8], now_ms: u64) -> u64 {
+        let mut n = 0;
+        let closed = &mut self.limit_disconnections;
+        let (direct, verb) = match kind {
+            Kind::Shard => (&self.shard_channels, &b"smessage"[..]),
+            _ => (&self.channels, &b"message"[..]),
+        };
+        if let Some(subs) = direct.get(channel) {
+            for s in subs.values() {
+                n += s.deliver(verb, &[channel, message], now_ms, closed) as u64;
+            }
+        }
+        if kind == Kind::Channel {
+            for (pattern, subs) in &self.patterns {
+                if crate::store::glob_match(pattern, channel) {
+                    for s in subs.values() {
+                        n += s.deliver(b"pmessage", &[pattern, channel, message], now_ms, closed)
+                            as u64;
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    /// Queues a message the server published here for the other cores, waking the forwarder.
+    pub fn forward(&mut self, kind: Kind, channel: &[u8], message: &[u8]) {
+        self.outbox.push(Forward {
+            kind,
+            channel: channel.to_vec(),
+            message: message.to_vec(),
+        });
+        if let Some(w) = self.forwarder.take() {
+            w.wake();
+        }
+    }
+
+    /// Active channel (or shard channel) names matching `pattern` (all without one).
+    pub fn channel_names(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let l = match kind {
+            Kind::Shard => &self.shard_channels,
+            _ => &self.channels,
+        };
+        l.keys()
+            .filter(|c| pattern.is_none_or(|p| crate::store::glob_match(p, c)))
+            .map(|c| c.to_vec())
+            .collect()
+    }
+
+    pub fn pattern_names(&self) -> Vec<Vec<u8>> {
+        self.patterns.keys().map(|p| p.to_vec()).collect()
+    }
+
+    /// Each of `channels` with its subscribers on this core.
+    pub fn numsub<'a>(
+        &self,
+        kind: Kind,
+        channels: impl Iterator<Item = &'a [u8]>,
+    ) -> Vec<(Vec<u8>, u64)> {
+        let l = match kind {
+            Kind::Shard => &self.shard_channels,
+            _ => &self.channels,
+        };
+        channels
+            .map(|c| (c.to_vec(), l.get(c).map_or(0, |s| s.len() as u64)))
+            .collect()
+    }
+
+    /// Hashes of this core's channel, pattern and shard channel names, for INFO (which counts
+    /// the distinct names over all cores).
+    pub fn name_hashes(&self) -> [Vec<u64>; 3] {
+        let h = |l: &Listeners| {
+            l.keys()
+                .map(|k| NAME_HASH.hash_one(k))
+                .collect::<Vec<u64>>()
+        };
+        [
+            h(&self.channels),
+            h(&self.patterns),
+            h(&self.shard_channels),
+        ]
+    }
+}
+
+/// Writes a (un)subscribe confirmation: `[verb, name or null, count]`, a push in RESP3.
+pub fn confirm(out: &mut Out, verb: &[u8], name: Option<&[u8]>, count: usize) {
+    reply::push(out, 3);
+    reply::bulk(out, verb);
+    match name {
+        Some(n) => reply::bulk(out, n),
+        None => reply::null(out),
+    }
+    reply::int(out, count as i64);
+}
+
+/// The PUBSUB subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    Channels,
+    Numsub,
+    Numpat,
+    ShardChannels,
+    ShardNumsub,
+}
+
+impl Query {
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    pub fn from_code(c: u32) -> Query {
+        [
+            Query::Channels,
+            Query::Numsub,
+            Query::Numpat,
+            Query::ShardChannels,
+            Query::ShardNumsub,
+        ][c as usize]
+    }
+}
+
+/// Parses PUBSUB's subcommand and checks its arguments (Redis's texts), or writes HELP.
+pub fn parse_query(
+    a: &crate::cmd::Args,
+    out: &mut Out,
+) -> Result<Option<Query>, crate::error::CmdError> {
+    use crate::cmd::args::eq_ic;
+    use crate::error::CmdError;
+    let sub = a.get(1);
+    let q = if eq_ic(sub, "channels") {
+        Query::Channels
+    } else if eq_ic(sub, "numsub") {
+        Query::Numsub
+    } else if eq_ic(sub, "numpat") {
+        Query::Numpat
+    } else if eq_ic(sub, "shardchannels") {
+        Query::ShardChannels
+    } else if eq_ic(sub, "shardnumsub") {
+        Query::ShardNumsub
+    } else if eq_ic(sub, "help") && a.len() == 2 {
+        reply::array(out, HELP.len());
+        for line in HELP {
+            reply::simple(out, line.as_bytes());
+        }
+        return Ok(None);
+    } else {
+        return Err(CmdError::UnknownSubcommand {
+            cmd: "PUBSUB",
+            sub: sub.to_vec(),
+        });
+    };
+    let bad = match q {
+        Query::Channels | Query::ShardChannels => a.len() > 3,
+        Query::Numpat => a.len() != 2,
+        _ => false,
+    };
+    if bad {
+        let name = String::from_utf8_lossy(sub).to_ascii_lowercase();
+        return Err(CmdError::WrongArity(format!("pubsub|{name}")));
+    }
+    Ok(Some(q))
+}
+
+const HELP: &[&str] = &[
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// This core's answer to a PUBSUB query (`args` are the client's, from the subcommand on).
+pub fn query_part(
+    sh: &crate::cmd::Shard,
+    q: Query,
+    a: &crate::cmd::Args,
+) -> crate::shard::ShardReply {
+    use crate::shard::ShardReply;
+    let r = &sh.pubsub;
+    match q {
+        Query::Channels => {
+            ShardReply::Names(r.channel_names(Kind::Channel, (a.len() > 2).then(|| a.get(2))))
+        }
+        Query::ShardChannels => {
+            ShardReply::Names(r.channel_names(Kind::Shard, (a.len() > 2).then(|| a.get(2))))
+        }
+        Query::Numpat => ShardReply::Names(r.pattern_names()),
+        Query::Numsub => ShardReply::Counts(r.numsub(Kind::Channel, a.iter().skip(2))),
+        Query::ShardNumsub => ShardReply::Counts(r.numsub(Kind::Shard, a.iter().skip(2))),
+    }
+}
+
+/// Combines the cores' answers to a PUBSUB query into Redis's reply.
+pub fn gather_query(q: Query, parts: &[&crate::shard::ShardReply], out: &mut Out) {
+    use crate::shard::ShardReply;
+    match q {
+        Query::Channels | Query::ShardChannels | Query::Numpat => {
+            let mut names: Vec<&Vec<u8>> = parts
+                .iter()
+                .filter_map(|p| match p {
+                    ShardReply::Names(n) => Some(n),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            if q == Query::Numpat {
+                reply::int(out, names.len() as i64);
+            } else {
+                reply::array(out, names.len());
+                for n in names {
+                    reply::bulk(out, n);
+                }
+            }
+        }
+        Query::Numsub | Query::ShardNumsub => {
+            let counts: Vec<&Vec<(Vec<u8>, u64)>> = parts
+                .iter()
+                .filter_map(|p| match p {
+                    ShardReply::Counts(c) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            let channels = counts.first().map_or(0, |c| c.len());
+            reply::array(out, channels * 2);
+            for i in 0..channels {
+                let n: u64 = counts.iter().filter_map(|c| c.get(i)).map(|c| c.1).sum();
+                reply::bulk(out, &counts[0][i].0);
+                reply::int(out, n as i64);
+            }
+        }
+    }
+}
+
+/// PUBLISH / SPUBLISH run on one shard (a script's call): delivered here at once and forwarded
+/// to the other cores; answers the receivers on this core (see the module docs).
+pub fn publish_here(
+    sh: &mut crate::cmd::Shard,
+    a: &crate::cmd::Args,
+    kind: Kind,
+    now_ms: u64,
+    out: &mut Out,
+) {
+    let n = sh.pubsub.publish(kind, a.get(1), a.get(2), now_ms);
+    if sh.shards > 1 {
+        sh.pubsub.forward(kind, a.get(1), a.get(2));
+    }
+    reply::int(out, n as i64);
+}
+
+/// The forwarder of one core: sends the messages the server published here to every other
+/// core, one hop per destination per drain, and waits for them before the next drain (so the
+/// messages of this core arrive in order everywhere).
+pub async fn forward(ctx: Rc<crate::shard::mesh::Ctx>) {
+    use crate::shard::ShardOp;
+    let waiter = ctx.new_waiter();
+    let mut back = Vec::new();
+    loop {
+        let batch = std::future::poll_fn(|cx| {
+            let mut sh = ctx.shard.borrow_mut();
+            if sh.pubsub.outbox.is_empty() {
+                sh.pubsub.forwarder = Some(cx.waker().clone());
+                Poll::Pending
+            } else {
+                Poll::Ready(std::mem::take(&mut sh.pubsub.outbox))
+            }
+        })
+        .await;
+        if ctx.stopping.get() {
+            return;
+        }
+        let now = crate::clock::now_ms();
+        let mut expected = 0;
+        for s in (0..ctx.shards).filter(|&s| s != ctx.id) {
+            let mut hop = ctx.hop(waiter);
+            hop.now_ms = now;
+            hop.dest = s;
+            for f in &batch {
+                hop.push(
+                    ShardOp::Publish {
+                        shard_channel: f.kind == Kind::Shard,
+                    },
+                    [&b"publish"[..], &f.channel, &f.message].into_iter(),
+                );
+            }
+            if ctx.send(s, hop).await {
+                expected += 1;
+            }
+        }
+        if expected > 0 {
+            ctx.wait(waiter, expected, &mut back).await;
+        }
+        for hop in back.drain(..) {
+            ctx.recycle(hop);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The subscribe family, run by the connection itself: a subscriber lives on its connection's
+//! core, so (UN)SUBSCRIBE, P(UN)SUBSCRIBE and S(UN)SUBSCRIBE touch only this core's registry
+//! (see `cmd::pubsub`). Also RESP2's subscribed mode: while subscribed, only the subscribe
+//! family, PING, QUIT and RESET run, and PING answers `[pong, message]`.
+
+use super::{Flow, Pipeline};
+use crate::cmd::pubsub::{confirm, Kind, Subscriber};
+use crate::cmd::{Args, CmdId};
+use crate::error::CmdError;
+use crate::resp::reply;
+use crate::resp::reply::Out;
+use crate::shard::{ClientInfo, Shard};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+impl Pipeline {
+    /// The connection's subscriber while it must wait on it (subscribed or messages left).
+    pub fn subscriber(&self) -> Option<Rc<Subscriber>> {
+        self.sub.as_ref().filter(|s| s.active()).cloned()
+    }
+
+    /// RESP2 and subscribed: only the subscribe family, PING, QUIT and RESET may run.
+    pub(super) fn subscribed_mode_refuses(&self, id: CmdId) -> Option<CmdError> {
+        if self.resp3 || !self.sub.as_ref().is_some_and(|s| s.subscribed()) {
+            return None;
+        }
+        use CmdId::*;
+        match id {
+            Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Ssubscribe | Sunsubscribe
+            | Ping | Quit | Reset => None,
+            _ => Some(CmdError::SubscribedContext(id.spec().name)),
+        }
+    }
+
+    /// PING in RESP2 subscribed mode: `[pong, message or ""]`.
+    pub(super) fn subscribed_ping(&self, args: &Args) -> Option<Vec<u8>> {
+        if self.resp3 || args.len() > 2 || !self.sub.as_ref().is_some_and(|s| s.subscribed()) {
+            return None;
+        }
+        let mut buf = Vec::new();
+        reply::array(&mut buf, 2);
+        reply::bulk(&mut buf, b"pong");
+        reply::bulk(&mut buf, if args.len() == 2 { args.get(1) } else { b"" });
+        Some(buf)
+    }
+
+    pub(super) fn subscribe_command(
+        &mut self,
+        sh: &mut Shard,
+        client: &RefCell<ClientInfo>,
+        id: CmdId,
+        args: &Args,
+        out: &mut Out,
+    ) -> Flow {
+        let (kind, subscribing) = match id {
+            CmdId::Subscribe => (Kind::Channel, true),
+            CmdId::Psubscribe => (Kind::Pattern, true),
+            CmdId::Ssubscribe => (Kind::Shard, true),
+            CmdId::Unsubscribe => (Kind::Channel, false),
+            CmdId::Punsubscribe => (Kind::Pattern, false),
+            _ => (Kind::Shard, false),
+        };
+        let resp3 = self.resp3;
+        let sub = self
+            .sub
+            .get_or_insert_with(|| {
+                let c = client.borrow();
+                Subscriber::new(c.id, c.fd, resp3)
+            })
+            .clone();
+        let mut buf = Out::new(resp3);
+        if subscribing {
+            for name in args.iter().skip(1) {
+                sh.pubsub.subscribe(&sub, kind, name);
+                confirm(&mut buf, kind.subscribe_verb(), Some(name), sub.count(kind));
+            }
+        } else {
+            let names: Vec<Box<[u8]>> = if args.len() > 1 {
+                args.iter().skip(1).map(Box::from).collect()
+            } else {
+                sub.names(kind)
+            };
+            if names.is_empty() {
+                confirm(&mut buf, kind.unsubscribe_verb(), None, sub.count(kind));
+            }
+            for name in &names {
+                sh.pubsub.unsubscribe(&sub, kind, name);
+                confirm(
+                    &mut buf,
+                    kind.unsubscribe_verb(),
+                    Some(name),
+                    sub.count(kind),
+                );
+            }
+        }
+        client.borrow_mut().subscriptions = sub.counts();
+        let bytes = buf.into_vec();
+        self.local_result(sh, Some(id), Ok(&bytes), out);
+        Flow::Continue
+    }
+
+    /// RESET and a closed connection: every subscription of this connection is forgotten.
+    pub(super) fn drop_subscriptions(&mut self, sh: &mut Shard, client: &RefCell<ClientInfo>) {
+        if let Some(sub) = &self.sub {
+            sh.pubsub.remove(sub);
+            client.borrow_mut().subscriptions = (0, 0, 0);
+        }
+    }
+
+    /// The connection ended: its subscriber leaves this core's registry.
+    pub fn close_subscriber(&mut self, sh: &mut Shard) {
+        if let Some(sub) = self.sub.take() {
+            sh.pubsub.remove(&sub);
+        }
+    }
+}
