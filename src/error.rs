@@ -100,8 +100,13 @@ pub enum CmdError {
     Function(String),
     /// A script's declared keys on several shards.
     CrossSlot,
-    /// RESP2 subscribed mode refuses this command.
-    SubscribedContext(&'static str),
+    /// RESP2 subscribed mode refuses this command (its full name, `container|sub`).
+    SubscribedContext(String),
+    /// `ERR unknown subcommand or wrong number of arguments for 'X'. Try PUBSUB HELP.`
+    SubcommandOrArity {
+        cmd: &'static str,
+        sub: Vec<u8>,
+    },
     /// A bug answered instead of a panic or a hang: the command that panicked, or what failed.
     Panicked(&'static str),
     Internal(&'static str),
@@ -164,6 +169,11 @@ impl fmt::Display for CmdError {
             CmdError::SubscribedContext(name) => write!(
                 f,
                 "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            ),
+            CmdError::SubcommandOrArity { cmd, sub } => write!(
+                f,
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",
+                lossy(sub)
             ),
             CmdError::WrongArity(name) => {
                 write!(f, "ERR wrong number of arguments for '{name}' command")

@@ -1,7 +1,8 @@
 //! Real client libraries in their default usage, installed by the test setup from their
 //! registries (scripts/test: `pip install redis`, `npm install` in tests/clients): redis-py's
 //! transactional `pipeline()` and `transaction()`, its `Lock` and `register_script` (Lua),
-//! node-redis's and ioredis's `multi()`, and rate-limiter-flexible's Lua limiter over both,
+//! node-redis's and ioredis's `multi()`, rate-limiter-flexible's Lua limiter over both, and
+//! pub/sub through redis-py (RESP3 and RESP2), node-redis (defaults and RESP3) and ioredis,
 //! against the real server at 1 and 4 shards.
 
 mod common;
@@ -111,6 +112,29 @@ fn rate_limiter_flexible_over_ioredis_and_node_redis() {
     for text in run_client("node", "tests/clients/node_rate_limit.mjs", "rate limiter") {
         assert!(
             text.contains("ioredis rate limit ok") && text.contains("node-redis rate limit ok"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn redis_py_pubsub() {
+    if !have_tool("python3") || !have_python_module("redis") {
+        return;
+    }
+    for text in run_client("python3", "tests/clients/redis_py_pubsub.py", "redis-py") {
+        assert!(text.contains("redis-py pubsub ok"), "{text}");
+    }
+}
+
+#[test]
+fn node_redis_resp3_and_ioredis_pubsub() {
+    if !have_node_modules() {
+        return;
+    }
+    for text in run_client("node", "tests/clients/node_pubsub.mjs", "node pubsub") {
+        assert!(
+            text.contains("node-redis pubsub ok") && text.contains("ioredis pubsub ok"),
             "{text}"
         );
     }

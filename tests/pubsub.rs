@@ -126,6 +126,17 @@ fn golden_bytes_in_resp2_and_resp3() {
             next(&mut s3),
             ">3\r\n$8\r\nsmessage\r\n$2\r\nsc\r\n$1\r\nv\r\n"
         );
+        // Publishing to itself, the connection gets its messages before PUBLISH's reply.
+        s3.send(&cmd(&["PUBLISH", "news", "self"]));
+        assert_eq!(
+            next(&mut s3),
+            ">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$4\r\nself\r\n"
+        );
+        assert_eq!(
+            next(&mut s3),
+            ">4\r\n$8\r\npmessage\r\n$2\r\n*s\r\n$4\r\nnews\r\n$4\r\nself\r\n"
+        );
+        assert_eq!(next(&mut s3), ":2\r\n");
         // HELLO 2 while subscribed: messages follow the new protocol.
         s3.call(&["HELLO", "2"]);
         check(&mut publ, &["PUBLISH", "news", "m2"], ":2\r\n");
@@ -384,7 +395,9 @@ fn a_subscriber_that_never_reads_is_closed_and_nobody_else_notices() {
         // The closed subscriber's connection is gone from the server (whatever the kernel
         // had buffered for it is all it gets).
         assert!(eventually(Duration::from_secs(5), || {
-            admin.call(&["INFO", "clients"]).contains("connected_clients:4\r\n")
+            admin
+                .call(&["INFO", "clients"])
+                .contains("connected_clients:4\r\n")
         }));
         drop(stuck);
         // The soft limit: over it for longer than its seconds closes a subscriber too.

@@ -476,12 +476,13 @@ pub fn parse_query(
             sub: sub.to_vec(),
         });
     };
-    let bad = match q {
-        Query::Channels | Query::ShardChannels => a.len() > 3,
-        Query::Numpat => a.len() != 2,
-        _ => false,
-    };
-    if bad {
+    if matches!(q, Query::Channels | Query::ShardChannels) && a.len() > 3 {
+        return Err(CmdError::SubcommandOrArity {
+            cmd: "PUBSUB",
+            sub: sub.to_vec(),
+        });
+    }
+    if q == Query::Numpat && a.len() != 2 {
         let name = String::from_utf8_lossy(sub).to_ascii_lowercase();
         return Err(CmdError::WrongArity(format!("pubsub|{name}")));
     }

@@ -121,12 +121,11 @@ impl ClientInfo {
             self.name,
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.last_ms) / 1000,
-            if self.multi.is_some() {
-                "x"
-            } else if self.subscriptions != (0, 0, 0) {
-                "P"
-            } else {
-                "N"
+            match (self.subscriptions != (0, 0, 0), self.multi.is_some()) {
+                (true, true) => "Px",
+                (true, false) => "P",
+                (false, true) => "x",
+                (false, false) => "N",
             },
             self.subscriptions.0,
             self.subscriptions.1,

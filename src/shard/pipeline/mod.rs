@@ -219,7 +219,7 @@ impl Pipeline {
             }
         };
         let spec = id.spec();
-        if let Some(e) = self.subscribed_mode_refuses(id) {
+        if let Some(e) = self.subscribed_mode_refuses(id, &args) {
             return self.reject(sh, client, id, e, out);
         }
         if id == CmdId::Ping {
@@ -483,6 +483,7 @@ impl Pipeline {
                 let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
                 let op = ShardOp::Publish { shard_channel };
                 self.on_every_shard(ctx, sh, op, &owned, gather, 0, now);
+                self.own_messages_first(sh, out);
                 return Flow::Continue;
             }
             Gather::Pubsub => {

@@ -20,7 +20,7 @@ impl Pipeline {
     }
 
     /// RESP2 and subscribed: only the subscribe family, PING, QUIT and RESET may run.
-    pub(super) fn subscribed_mode_refuses(&self, id: CmdId) -> Option<CmdError> {
+    pub(super) fn subscribed_mode_refuses(&self, id: CmdId, args: &Args) -> Option<CmdError> {
         if self.resp3 || !self.sub.as_ref().is_some_and(|s| s.subscribed()) {
             return None;
         }
@@ -28,7 +28,15 @@ impl Pipeline {
         match id {
             Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Ssubscribe | Sunsubscribe
             | Ping | Quit | Reset => None,
-            _ => Some(CmdError::SubscribedContext(id.spec().name)),
+            // A container's subcommand is named `container|sub`, as Redis 7 names it.
+            Client | Config | Command | Script | Function | Memory | Pubsub if args.len() > 1 => {
+                Some(CmdError::SubscribedContext(format!(
+                    "{}|{}",
+                    id.spec().name,
+                    String::from_utf8_lossy(args.get(1)).to_ascii_lowercase()
+                )))
+            }
+            _ => Some(CmdError::SubscribedContext(id.spec().name.to_string())),
         }
     }
 
@@ -97,6 +105,23 @@ impl Pipeline {
         let bytes = buf.into_vec();
         self.local_result(sh, Some(id), Ok(&bytes), out);
         Flow::Continue
+    }
+
+    /// A PUBLISH this connection just ran on its own core may have delivered to itself: those
+    /// messages (and any that came before) go before the PUBLISH's reply, as in Redis.
+    pub(super) fn own_messages_first(&mut self, sh: &mut Shard, out: &mut Out) {
+        let Some(sub) = self.sub.clone() else {
+            return;
+        };
+        if sub.pending_len() == 0 || !self.deferred || self.pieces.is_empty() {
+            return;
+        }
+        let mut mine = Vec::new();
+        sub.drain_into(&mut mine);
+        sub.written();
+        self.local_result(sh, None, Ok(&mine), out);
+        let n = self.pieces.len();
+        self.pieces.swap(n - 1, n - 2);
     }
 
     /// RESET and a closed connection: every subscription of this connection is forgotten.
