@@ -313,6 +313,8 @@ pub struct Runtime {
     /// client-output-buffer-limit: (hard bytes, soft bytes, soft seconds) for the classes
     /// normal, replica and pubsub, in that order. Only pubsub is enforced (`cmd::pubsub`).
     pub output_buffer_limits: [AtomicU64; 9],
+    /// notify-keyspace-events as `cmd::notify` flag bits (0: off).
+    pub notify_flags: AtomicU64,
 }
 
 pub static RUNTIME: Runtime = Runtime {
@@ -346,6 +348,7 @@ pub static RUNTIME: Runtime = Runtime {
         AtomicU64::new(8 << 20),
         AtomicU64::new(60),
     ],
+    notify_flags: AtomicU64::new(0),
 };
 
 impl Runtime {

@@ -91,6 +91,10 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
         ("lua-time-limit", busy),
         ("shards", sh.shards.to_string()),
         ("client-output-buffer-limit", output_buffer_limits()),
+        (
+            "notify-keyspace-events",
+            super::notify::format_flags(RUNTIME.notify_flags.load(Ordering::Relaxed)),
+        ),
     ]
 }
 
@@ -216,6 +220,12 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Out) -> R {
                 "maxmemory-policy" => Update::Policy(
                     crate::store::Policy::parse(&value).ok_or_else(|| bad("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction, allkeys-s3fifo"))?,
                 ),
+                "notify-keyspace-events" => Update::Atomic(
+                    &RUNTIME.notify_flags,
+                    super::notify::parse_flags(&value).ok_or_else(|| {
+                        bad("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+                    })?,
+                ),
                 "client-output-buffer-limit" => Update::OutputLimits(
                     parse_output_buffer_limits(&value).map_err(bad)?,
                 ),
@@ -251,6 +261,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Out) -> R {
         }
         // This shard applies memory limits now; the others within one expiry cycle.
         RUNTIME.apply_memory_limits(&mut sh.store, sh.shards);
+        super::notify::sync_journals(sh);
         reply::ok(out);
     } else if eq_ic(sub, "resetstat") && a.len() == 2 {
         sh.stats.reset();

@@ -37,14 +37,17 @@ pub fn log_key(sh: &mut Shard, key: &[u8], now_ms: u64) {
     }
 }
 
-/// Logs `DEL` for keys the store evicted.
-pub fn log_evicted(sh: &mut Shard) {
-    if sh.aof.is_none() {
+/// Keys the store evicted: logged as `DEL` (with the log on) and published as `evicted`
+/// (with keyspace notifications on).
+pub fn after_evictions(sh: &mut Shard, now_ms: u64) {
+    let keys = sh.store.drain_evicted();
+    if keys.is_empty() {
         return;
     }
-    for key in sh.store.drain_evicted() {
-        if let Some(log) = sh.aof.as_mut() {
-            log.record(&[b"DEL", &key]);
+    if let Some(log) = sh.aof.as_mut() {
+        for key in &keys {
+            log.record(&[b"DEL", key]);
         }
     }
+    super::notify::evicted(sh, &keys, now_ms);
 }

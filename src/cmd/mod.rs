@@ -25,6 +25,7 @@ pub mod connection;
 pub mod docs;
 pub mod effects;
 pub mod keys;
+pub mod notify;
 pub mod pubsub;
 pub mod script;
 pub mod server;
@@ -359,19 +360,49 @@ pub fn run(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, counted: bool
     // Writes that may grow memory make room first (or fail with OOM), like Redis.
     if id.spec().flags & DENYOOM != 0 {
         let admission = shard.store.evict_for_write(now_ms);
-        effects::log_evicted(shard);
+        effects::after_evictions(shard, now_ms);
         if admission == crate::store::WriteAdmission::OutOfMemory {
             shard.stats.failed[id as usize] += count;
             return write_error(shard, &CmdError::OutOfMemory, out);
         }
     }
     let start = out.len();
+    // Keyspace notifications: one relaxed load when they are off (`notify`).
+    let notify = notify::flags();
+    let writes = id.spec().flags & WRITE != 0;
+    let before = if notify != 0 {
+        // CONFIG SET on another shard turned them on: journal expiries here from now on.
+        notify::sync_journals(shard);
+        if writes {
+            notify::before(shard, notify, id, args, now_ms)
+        } else {
+            Vec::new()
+        }
+    } else {
+        Vec::new()
+    };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         dispatch(shard, id, args, now_ms, out)
     }));
+    if shard.store.has_expired_journal() {
+        notify::expired(shard, now_ms);
+    }
     let err = match result {
         Ok(Ok(())) => {
-            if id.spec().flags & WRITE != 0 {
+            if notify != 0 {
+                // Like a handler, the hook must never take the shard's thread down.
+                let reply = &out[start..];
+                let hook = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    notify::after_command(shard, notify, id, args, reply, &before, now_ms)
+                }));
+                if hook.is_err() {
+                    eprintln!(
+                        "corekv: BUG: keyspace notification for '{}' panicked",
+                        id.spec().name
+                    );
+                }
+            }
+            if writes {
                 if shard.aof.is_some() {
                     effects::log_write(shard, id, args, now_ms);
                 }
@@ -426,7 +457,7 @@ pub fn for_each_key<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8]))
 /// null: DEL of a missing key, SETNX / MSETNX / RENAMENX / EXPIRE / PERSIST that did not
 /// apply, SET NX|XX that did not set. SET ... GET and GETSET answer null for a missing key they
 /// did create.
-fn modified(id: CmdId, args: &Args, reply: &[u8]) -> bool {
+pub(crate) fn modified(id: CmdId, args: &Args, reply: &[u8]) -> bool {
     match reply {
         b":0\r\n" => false,
         b"$-1\r\n" | b"_\r\n" => match id {

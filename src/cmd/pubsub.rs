@@ -11,7 +11,7 @@
 //! exact because everything is one thread).
 //!
 //! Messages published by the server itself (a script's PUBLISH, keyspace notifications) go into
-//! this core's [`Registry::outbox`]; the core's forwarder task ([`forward`]) sends them on,
+//! this core's [`Registry::outbox`]; the core's forwarder task (`shard::fanout`) sends them on,
 //! one hop per destination core per drain, in order.
 //!
 //! Delivery appends the encoded message to the subscriber's pending buffer and wakes its
@@ -272,9 +272,10 @@ pub struct Registry {
     shard_channels: Listeners,
     /// Subscribers closed for their output buffer limit.
     pub limit_disconnections: u64,
-    /// Messages for the other cores (see [`forward`]).
+    /// Messages for the other cores (sent by `shard::fanout`).
     pub outbox: Vec<Forward>,
-    forwarder: Option<Waker>,
+    /// The forwarder task, waiting for messages.
+    pub forwarder: Option<Waker>,
 }
 
 impl Registry {
@@ -506,70 +507,6 @@ const HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-/// This core's answer to a PUBSUB query (`args` are the client's, from the subcommand on).
-pub fn query_part(
-    sh: &crate::cmd::Shard,
-    q: Query,
-    a: &crate::cmd::Args,
-) -> crate::shard::ShardReply {
-    use crate::shard::ShardReply;
-    let r = &sh.pubsub;
-    match q {
-        Query::Channels => {
-            ShardReply::Names(r.channel_names(Kind::Channel, (a.len() > 2).then(|| a.get(2))))
-        }
-        Query::ShardChannels => {
-            ShardReply::Names(r.channel_names(Kind::Shard, (a.len() > 2).then(|| a.get(2))))
-        }
-        Query::Numpat => ShardReply::Names(r.pattern_names()),
-        Query::Numsub => ShardReply::Counts(r.numsub(Kind::Channel, a.iter().skip(2))),
-        Query::ShardNumsub => ShardReply::Counts(r.numsub(Kind::Shard, a.iter().skip(2))),
-    }
-}
-
-/// Combines the cores' answers to a PUBSUB query into Redis's reply.
-pub fn gather_query(q: Query, parts: &[&crate::shard::ShardReply], out: &mut Out) {
-    use crate::shard::ShardReply;
-    match q {
-        Query::Channels | Query::ShardChannels | Query::Numpat => {
-            let mut names: Vec<&Vec<u8>> = parts
-                .iter()
-                .filter_map(|p| match p {
-                    ShardReply::Names(n) => Some(n),
-                    _ => None,
-                })
-                .flatten()
-                .collect();
-            names.sort_unstable();
-            names.dedup();
-            if q == Query::Numpat {
-                reply::int(out, names.len() as i64);
-            } else {
-                reply::array(out, names.len());
-                for n in names {
-                    reply::bulk(out, n);
-                }
-            }
-        }
-        Query::Numsub | Query::ShardNumsub => {
-            let counts: Vec<&Vec<(Vec<u8>, u64)>> = parts
-                .iter()
-                .filter_map(|p| match p {
-                    ShardReply::Counts(c) => Some(c),
-                    _ => None,
-                })
-                .collect();
-            let channels = counts.first().map_or(0, |c| c.len());
-            reply::array(out, channels * 2);
-            for i in 0..channels {
-                let n: u64 = counts.iter().filter_map(|c| c.get(i)).map(|c| c.1).sum();
-                reply::bulk(out, &counts[0][i].0);
-                reply::int(out, n as i64);
-            }
-        }
-    }
-}
-
 /// PUBLISH / SPUBLISH run on one shard (a script's call): delivered here at once and forwarded
 /// to the other cores; answers the receivers on this core (see the module docs).
 pub fn publish_here(
@@ -584,52 +521,4 @@ pub fn publish_here(
         sh.pubsub.forward(kind, a.get(1), a.get(2));
     }
     reply::int(out, n as i64);
-}
-
-/// The forwarder of one core: sends the messages the server published here to every other
-/// core, one hop per destination per drain, and waits for them before the next drain (so the
-/// messages of this core arrive in order everywhere).
-pub async fn forward(ctx: Rc<crate::shard::mesh::Ctx>) {
-    use crate::shard::ShardOp;
-    let waiter = ctx.new_waiter();
-    let mut back = Vec::new();
-    loop {
-        let batch = std::future::poll_fn(|cx| {
-            let mut sh = ctx.shard.borrow_mut();
-            if sh.pubsub.outbox.is_empty() {
-                sh.pubsub.forwarder = Some(cx.waker().clone());
-                Poll::Pending
-            } else {
-                Poll::Ready(std::mem::take(&mut sh.pubsub.outbox))
-            }
-        })
-        .await;
-        if ctx.stopping.get() {
-            return;
-        }
-        let now = crate::clock::now_ms();
-        let mut expected = 0;
-        for s in (0..ctx.shards).filter(|&s| s != ctx.id) {
-            let mut hop = ctx.hop(waiter);
-            hop.now_ms = now;
-            hop.dest = s;
-            for f in &batch {
-                hop.push(
-                    ShardOp::Publish {
-                        shard_channel: f.kind == Kind::Shard,
-                    },
-                    [&b"publish"[..], &f.channel, &f.message].into_iter(),
-                );
-            }
-            if ctx.send(s, hop).await {
-                expected += 1;
-            }
-        }
-        if expected > 0 {
-            ctx.wait(waiter, expected, &mut back).await;
-        }
-        for hop in back.drain(..) {
-            ctx.recycle(hop);
-        }
-    }
 }

@@ -43,6 +43,7 @@ pub fn spawn(ctx: &Rc<Ctx>) {
             if !ctx.stopping.get() {
                 snapshot_part(&ctx).await;
             }
+            crate::cmd::notify::sync_journals(&mut ctx.shard.borrow_mut());
             active_expire(&ctx).await;
             evict(&ctx).await;
         }
@@ -75,6 +76,12 @@ async fn active_expire(ctx: &Ctx) {
                 .store
                 .active_expire(ACTIVE_EXPIRE_STEP, now)
         };
+        {
+            let mut sh = ctx.shard.borrow_mut();
+            if sh.store.has_expired_journal() {
+                crate::cmd::notify::expired(&mut sh, crate::clock::now_ms());
+            }
+        }
         if examined == 0
             || expired * 4 < examined
             || start.elapsed().as_micros() > ACTIVE_EXPIRE_BUDGET_US
@@ -101,6 +108,10 @@ async fn evict(ctx: &Ctx) {
                 .store
                 .evict_step(ACTIVE_EXPIRE_STEP, now)
         };
+        if crate::cmd::notify::flags() & crate::cmd::notify::EVICTED != 0 {
+            let mut sh = ctx.shard.borrow_mut();
+            crate::cmd::effects::after_evictions(&mut sh, crate::clock::now_ms());
+        }
         if evicted == 0 {
             return;
         }

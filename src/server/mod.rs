@@ -340,7 +340,7 @@ async fn shard_main(boot: Boot) -> Result<(), String> {
         spawn_mesh_tasks(&ctx, rq, rp);
         // Messages the server publishes on this core (scripts, keyspace events) reach the
         // subscribers of the other cores through this core's forwarder.
-        glommio::spawn_local(crate::cmd::pubsub::forward(ctx.clone())).detach();
+        glommio::spawn_local(crate::shard::fanout::forward(ctx.clone())).detach();
     }
     let listener = net::listen(addr, info.tcp_backlog)?;
     guard.ready = true;

@@ -341,6 +341,11 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
         ShardOp::Take => {
             let taken = cmd::keys::shard_take(sh, a, now);
             cmd::after_write(sh, &[a.get(1)], now);
+            let notify = cmd::notify::flags();
+            if taken.is_some() && notify != 0 {
+                let g = cmd::notify::GENERIC;
+                cmd::notify::emit(sh, notify, g, b"rename_from", a.get(1), now);
+            }
             ShardReply::Taken(taken)
         }
         ShardOp::Put { expire_at } => {
@@ -348,6 +353,11 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
             match sh.store.put(a.get(1), a.get(2), expire, now) {
                 Ok(()) => {
                     cmd::after_write(sh, &[a.get(1)], now);
+                    let notify = cmd::notify::flags();
+                    if notify != 0 {
+                        let g = cmd::notify::GENERIC;
+                        cmd::notify::emit(sh, notify, g, b"rename_to", a.get(1), now);
+                    }
                     ShardReply::Done
                 }
                 Err(e) => {
@@ -387,7 +397,16 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
             ShardReply::Count(sh.pubsub.publish(kind, a.get(1), a.get(2), now))
         }
         ShardOp::Pubsub { query } => {
-            cmd::pubsub::query_part(sh, cmd::pubsub::Query::from_code(query), a)
+            use cmd::pubsub::{Kind, Query};
+            let r = &sh.pubsub;
+            let pattern = (a.len() > 2).then(|| a.get(2));
+            match Query::from_code(query) {
+                Query::Channels => ShardReply::Names(r.channel_names(Kind::Channel, pattern)),
+                Query::ShardChannels => ShardReply::Names(r.channel_names(Kind::Shard, pattern)),
+                Query::Numpat => ShardReply::Names(r.pattern_names()),
+                Query::Numsub => ShardReply::Counts(r.numsub(Kind::Channel, a.iter().skip(2))),
+                Query::ShardNumsub => ShardReply::Counts(r.numsub(Kind::Shard, a.iter().skip(2))),
+            }
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - `slot`: key -> hash slot -> shard.
 //! - `hop`: the typed work ([`ShardOp`]) a hop carries, and how a shard runs it.
 //! - `mesh`: the per-core context, the request and reply meshes, the tasks that serve them.
+//! - `fanout`: each core's forwarder of the messages the server publishes there.
 //! - `lock`: a shard held by one cross-shard transaction at a time.
 //! - `busy`: driving a script past the busy threshold, slice by slice.
 //! - `pipeline`: a connection's batch: routing, local execution, gathering replies in order,
@@ -20,6 +21,7 @@
 
 pub mod busy;
 pub mod control;
+pub mod fanout;
 pub mod hop;
 pub mod lock;
 pub mod mesh;

@@ -315,7 +315,9 @@ impl Store {
     /// Keeps the keys that eviction removes, for [`Store::drain_evicted`] (the append-only log
     /// records them as deletions).
     pub fn record_evictions(&mut self, on: bool) {
-        self.evict.journal = on.then(Vec::new);
+        if on != self.evict.journal.is_some() {
+            self.evict.journal = on.then(Vec::new);
+        }
     }
 
     pub fn drain_evicted(&mut self) -> Vec<Vec<u8>> {

@@ -287,6 +287,7 @@ impl Store {
                 let idx = self.vol_slot[pos];
                 let h = self.hash(self.slab[idx as usize].key());
                 self.expired_keys += 1;
+                self.journal_expired(idx);
                 self.unlink(h, idx);
                 expired += 1;
             } else {

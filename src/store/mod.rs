@@ -161,6 +161,9 @@ pub struct Store {
     vol_cursor: usize,
     hasher: ahash::RandomState,
     expired_keys: u64,
+    /// Keys removed by expiry (lazy or active), kept while someone needs them (keyspace
+    /// notifications: see [`Store::record_expiries`]).
+    expired_journal: Option<Vec<Vec<u8>>>,
     data_bytes: usize,
     heap_bytes: usize,
     /// Allocation of the last key deleted by a read that must still return its
@@ -212,6 +215,7 @@ impl Store {
             vol_cursor: 0,
             hasher: ahash::RandomState::new(),
             expired_keys: 0,
+            expired_journal: None,
             data_bytes: 0,
             heap_bytes: 0,
             graveyard: Box::default(),
@@ -319,6 +323,7 @@ impl Store {
         let idx = self.find(hash, key)?;
         if self.is_expired(idx, now_ms) {
             self.expired_keys += 1;
+            self.journal_expired(idx);
             self.unlink(hash, idx);
             return None;
         }
@@ -326,11 +331,41 @@ impl Store {
         Some(idx)
     }
 
+    #[inline]
+    fn journal_expired(&mut self, idx: u32) {
+        if let Some(j) = self.expired_journal.as_mut() {
+            j.push(self.slab[idx as usize].key().to_vec());
+        }
+    }
+
+    /// Keeps the keys that expiry removes, for [`Store::drain_expired`] (keyspace
+    /// notifications publish them as `expired`).
+    pub fn record_expiries(&mut self, on: bool) {
+        if on != self.expired_journal.is_some() {
+            self.expired_journal = on.then(Vec::new);
+        }
+    }
+
+    /// Keys expired since the last call (only while [`Store::record_expiries`] is on).
+    pub fn drain_expired(&mut self) -> Vec<Vec<u8>> {
+        match self.expired_journal.as_mut() {
+            Some(j) if !j.is_empty() => std::mem::take(j),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether expired keys wait in the journal.
+    #[inline]
+    pub fn has_expired_journal(&self) -> bool {
+        self.expired_journal.as_ref().is_some_and(|j| !j.is_empty())
+    }
+
     /// Lazily expires the slot at `idx` if due; true if it was removed.
     fn expire_if_due(&mut self, idx: u32, now_ms: u64) -> bool {
         if self.is_expired(idx, now_ms) {
             let h = self.hash(self.slab[idx as usize].key());
             self.expired_keys += 1;
+            self.journal_expired(idx);
             self.unlink(h, idx);
             true
         } else {

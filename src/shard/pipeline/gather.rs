@@ -141,11 +141,7 @@ pub(super) fn gather(
         }
         Gather::Pubsub => {
             let typed: Vec<&ShardReply> = parts.iter().filter_map(|p| p.typed).collect();
-            crate::cmd::pubsub::gather_query(
-                crate::cmd::pubsub::Query::from_code(info),
-                &typed,
-                out,
-            );
+            gather_query(crate::cmd::pubsub::Query::from_code(info), &typed, out);
         }
         Gather::Info => {
             let per_shard: Vec<&server::ShardCounters> = parts
@@ -156,6 +152,50 @@ pub(super) fn gather(
                 })
                 .collect();
             server::format_info(info, &per_shard, settings, out);
+        }
+    }
+}
+
+/// Combines the cores' answers to a PUBSUB query into Redis's reply.
+fn gather_query(q: crate::cmd::pubsub::Query, parts: &[&ShardReply], out: &mut Out) {
+    match q {
+        crate::cmd::pubsub::Query::Channels
+        | crate::cmd::pubsub::Query::ShardChannels
+        | crate::cmd::pubsub::Query::Numpat => {
+            let mut names: Vec<&Vec<u8>> = parts
+                .iter()
+                .filter_map(|p| match p {
+                    ShardReply::Names(n) => Some(n),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            if q == crate::cmd::pubsub::Query::Numpat {
+                reply::int(out, names.len() as i64);
+            } else {
+                reply::array(out, names.len());
+                for n in names {
+                    reply::bulk(out, n);
+                }
+            }
+        }
+        crate::cmd::pubsub::Query::Numsub | crate::cmd::pubsub::Query::ShardNumsub => {
+            let counts: Vec<&Vec<(Vec<u8>, u64)>> = parts
+                .iter()
+                .filter_map(|p| match p {
+                    ShardReply::Counts(c) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            let channels = counts.first().map_or(0, |c| c.len());
+            reply::array(out, channels * 2);
+            for i in 0..channels {
+                let n: u64 = counts.iter().filter_map(|c| c.get(i)).map(|c| c.1).sum();
+                reply::bulk(out, &counts[0][i].0);
+                reply::int(out, n as i64);
+            }
         }
     }
 }

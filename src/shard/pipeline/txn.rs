@@ -167,7 +167,7 @@ impl Pipeline {
                 // Like Redis: over maxmemory nothing is queued (the queue would grow without
                 // bound), and the transaction is flagged to abort.
                 let admission = sh.store.evict_for_write(now);
-                cmd::effects::log_evicted(sh);
+                cmd::effects::after_evictions(sh, now);
                 if admission == crate::store::WriteAdmission::OutOfMemory {
                     return Some(self.reject(sh, client, id, CmdError::OutOfMemory, out));
                 }

@@ -1,0 +1,57 @@
+//! The forwarder of each core: messages the server publishes on a core (a script's PUBLISH,
+//! keyspace notifications: see `cmd::pubsub` and `cmd::notify`) wait in that core's outbox and
+//! reach the subscribers of every other core through here, one hop per destination core per
+//! drain, in order.
+
+use super::mesh::Ctx;
+use super::ShardOp;
+use crate::cmd::pubsub::Kind;
+use std::rc::Rc;
+use std::task::Poll;
+
+/// The forwarder of one core: sends the messages the server published here to every other
+/// core, one hop per destination per drain, and waits for them before the next drain (so the
+/// messages of this core arrive in order everywhere).
+pub async fn forward(ctx: Rc<Ctx>) {
+    let waiter = ctx.new_waiter();
+    let mut back = Vec::new();
+    loop {
+        let batch = std::future::poll_fn(|cx| {
+            let mut sh = ctx.shard.borrow_mut();
+            if sh.pubsub.outbox.is_empty() {
+                sh.pubsub.forwarder = Some(cx.waker().clone());
+                Poll::Pending
+            } else {
+                Poll::Ready(std::mem::take(&mut sh.pubsub.outbox))
+            }
+        })
+        .await;
+        if ctx.stopping.get() {
+            return;
+        }
+        let now = crate::clock::now_ms();
+        let mut expected = 0;
+        for s in (0..ctx.shards).filter(|&s| s != ctx.id) {
+            let mut hop = ctx.hop(waiter);
+            hop.now_ms = now;
+            hop.dest = s;
+            for f in &batch {
+                hop.push(
+                    ShardOp::Publish {
+                        shard_channel: f.kind == Kind::Shard,
+                    },
+                    [&b"publish"[..], &f.channel, &f.message].into_iter(),
+                );
+            }
+            if ctx.send(s, hop).await {
+                expected += 1;
+            }
+        }
+        if expected > 0 {
+            ctx.wait(waiter, expected, &mut back).await;
+        }
+        for hop in back.drain(..) {
+            ctx.recycle(hop);
+        }
+    }
+}
