@@ -2,7 +2,7 @@
 //!
 //! A subscriber lives on the core of its connection: SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE only
 //! touch this core's [`Registry`] (no hop), and pattern matching runs here, on the subscriber's
-//! core. PUBLISH reaches every core: the connection sends one [`crate::shard::ShardOp::Publish`]
+//! core. PUBLISH reaches every core: the connection sends one `ShardOp::Publish`
 //! per destination core in the hop of its batch (a batch of publishes is one message per core,
 //! never one per subscriber), each core delivers to its own subscribers and answers how many it
 //! reached, and the connection sums the counts. Hops from one connection to one core are FIFO
