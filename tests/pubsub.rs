@@ -271,6 +271,28 @@ fn publish_reaches_subscribers_on_every_core_in_order() {
 }
 
 #[test]
+fn a_publish_skips_cores_without_subscribers() {
+    each(|s| {
+        let mut c = s.raw();
+        let sent = |c: &mut Raw| -> i64 {
+            let info = c.call(&["INFO", "hops"]);
+            let line = info.lines().find(|l| l.starts_with("hops_sent:")).unwrap();
+            line["hops_sent:".len()..].trim().parse().unwrap()
+        };
+        let quiet = {
+            let a = sent(&mut c);
+            sent(&mut c) - a
+        };
+        let a = sent(&mut c);
+        for _ in 0..50 {
+            check(&mut c, &["PUBLISH", "nobody", "x"], ":0\r\n");
+        }
+        // Nobody subscribed anywhere: no PUBLISH crossed a core (only INFO's own hops did).
+        assert_eq!(sent(&mut c) - a, quiet);
+    });
+}
+
+#[test]
 fn an_idle_subscriber_is_woken_and_timeouts_spare_it() {
     each(|s| {
         let mut admin = s.raw();

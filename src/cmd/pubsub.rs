@@ -27,7 +27,7 @@ use crate::resp::reply::Out;
 use hashbrown::{HashMap, HashSet};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 
 /// The three namespaces: channels, patterns, shard channels.
@@ -251,6 +251,21 @@ fn pubsub_limits() -> (u64, u64, u64) {
     )
 }
 
+/// Subscriptions (channels, patterns and shard channels, counted per connection) on each core,
+/// so a PUBLISH skips the cores where nobody listens: with subscribers on one core, a publish
+/// costs one hop instead of one per core. Written by its core on (un)subscribe (Release), read
+/// by publishers (Acquire): a subscription confirmed to its client is seen by any PUBLISH that
+/// starts after. Cores beyond [`MAX_TRACKED_CORES`] are always sent to.
+static SUBSCRIPTIONS: [AtomicU64; MAX_TRACKED_CORES] =
+    [const { AtomicU64::new(0) }; MAX_TRACKED_CORES];
+pub const MAX_TRACKED_CORES: usize = 1024;
+
+/// Whether core `core` may have a subscriber (a PUBLISH must reach it).
+#[inline]
+pub fn core_listens(core: usize) -> bool {
+    core >= MAX_TRACKED_CORES || SUBSCRIPTIONS[core].load(Ordering::Acquire) > 0
+}
+
 /// Hashes names the same way on every core (INFO dedups them).
 static NAME_HASH: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
 
@@ -276,9 +291,28 @@ pub struct Registry {
     pub outbox: Vec<Forward>,
     /// The forwarder task, waiting for messages.
     pub forwarder: Option<Waker>,
+    /// The core this registry belongs to (its entry in `SUBSCRIPTIONS`).
+    core: usize,
 }
 
 impl Registry {
+    pub fn new(core: usize) -> Registry {
+        Registry {
+            core,
+            ..Registry::default()
+        }
+    }
+
+    fn count(&self, delta: i64) {
+        if let Some(c) = SUBSCRIPTIONS.get(self.core) {
+            if delta > 0 {
+                c.fetch_add(delta as u64, Ordering::Release);
+            } else {
+                c.fetch_sub((-delta) as u64, Ordering::Release);
+            }
+        }
+    }
+
     fn listeners(&mut self, kind: Kind) -> &mut Listeners {
         match kind {
             Kind::Channel => &mut self.channels,
@@ -296,6 +330,7 @@ impl Registry {
             .entry(name.into())
             .or_default()
             .insert(sub.client, sub.clone());
+        self.count(1);
         true
     }
 
@@ -311,6 +346,7 @@ impl Registry {
                 listeners.remove(name);
             }
         }
+        self.count(-1);
         true
     }
 

@@ -193,7 +193,7 @@ impl Shard {
             script_yieldable: false,
             script_cross: Vec::new(),
             snapshot_begun: 0,
-            pubsub: Default::default(),
+            pubsub: super::pubsub::Registry::new(id),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }
     }

@@ -31,7 +31,7 @@ pub async fn forward(ctx: Rc<Ctx>) {
         }
         let now = crate::clock::now_ms();
         let mut expected = 0;
-        for s in (0..ctx.shards).filter(|&s| s != ctx.id) {
+        for s in (0..ctx.shards).filter(|&s| s != ctx.id && crate::cmd::pubsub::core_listens(s)) {
             let mut hop = ctx.hop(waiter);
             hop.now_ms = now;
             hop.dest = s;

@@ -16,9 +16,11 @@
 //! A cross-shard RENAME needs two dependent steps (take the value, then store it), so it is a
 //! barrier: everything before it is flushed, it runs alone (holding its shards, see
 //! `shard::lock`), and planning resumes after it. MULTI queues commands and EXEC runs them
-//! atomically (see `txn`).
+//! atomically (see `txn`). Commands on every shard are in `broadcast`; the subscribe family,
+//! PUBLISH and RESP2's subscribed mode in `subscribe`.
 
 mod barrier;
+mod broadcast;
 mod conn_cmds;
 mod gather;
 mod held;
@@ -460,106 +462,6 @@ impl Pipeline {
             && crate::config::RUNTIME
                 .cross_shard_atomic
                 .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn all(
-        &mut self,
-        ctx: &Ctx,
-        sh: &mut Shard,
-        id: CmdId,
-        args: &Args,
-        gather: Gather,
-        now: u64,
-        out: &mut Out,
-    ) -> Flow {
-        let (part, info) = match gather {
-            Gather::Info => (ShardOp::Stats, cmd::server::info_sections(args)),
-            Gather::ConcatText => (ShardOp::Clients, 0),
-            // PUBLISH reaches the subscribers of every core; it never holds the shards.
-            Gather::Receivers => {
-                let shard_channel = id == CmdId::Spublish;
-                sh.stats.calls[id as usize] += 1;
-                let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
-                let op = ShardOp::Publish { shard_channel };
-                self.on_every_shard(ctx, sh, op, &owned, gather, 0, now);
-                self.own_messages_first(sh, out);
-                return Flow::Continue;
-            }
-            Gather::Pubsub => {
-                let mut help = Out::new(self.resp3);
-                let q = match cmd::pubsub::parse_query(args, &mut help) {
-                    Ok(Some(q)) => q,
-                    Ok(None) => {
-                        let help = help.into_vec();
-                        self.local_result(sh, Some(id), Ok(&help), out);
-                        return Flow::Continue;
-                    }
-                    Err(e) => {
-                        self.local_result(sh, Some(id), Err(e), out);
-                        return Flow::Continue;
-                    }
-                };
-                sh.stats.calls[id as usize] += 1;
-                let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
-                let op = ShardOp::Pubsub { query: q.code() };
-                self.on_every_shard(ctx, sh, op, &owned, gather, q.code(), now);
-                return Flow::Continue;
-            }
-            _ => (ShardOp::Part(id), 0),
-        };
-        if part == ShardOp::Part(id) {
-            if self.shards == 1 {
-                self.single(ctx, sh, self.me, id, args, None, now, out);
-                return Flow::Continue;
-            }
-            if self.must_hold_shards() {
-                return Flow::Atomic;
-            }
-            // The client's own command runs on every shard (DBSIZE, KEYS, FLUSHALL, RANDOMKEY):
-            // rare enough that copying its arguments once does not matter. Counted once, here.
-            sh.stats.calls[id as usize] += 1;
-            let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
-            self.on_every_shard(ctx, sh, part, &owned, gather, info, now);
-            return Flow::Continue;
-        }
-        // The connection counts the client's command; the parts are the server's own ops.
-        sh.stats.calls[id as usize] += 1;
-        self.on_every_shard(ctx, sh, part, &[Vec::new()], gather, info, now);
-        Flow::Continue
-    }
-
-    /// Runs `part` (arguments `part_args`, the first being its name or a placeholder) on every
-    /// shard and gathers the replies.
-    #[allow(clippy::too_many_arguments)]
-    fn on_every_shard(
-        &mut self,
-        ctx: &Ctx,
-        sh: &mut Shard,
-        part: ShardOp,
-        part_args: &[Vec<u8>],
-        gather: Gather,
-        info: u32,
-        now: u64,
-    ) {
-        self.deferred = true;
-        let parts_start = self.parts.len() as u32;
-        for s in 0..self.shards {
-            let op = if s == self.me && !self.local_as_hop {
-                let (data, ranges) = owned_args(part_args);
-                self.run_deferred(sh, part, &Args::new(&data, &ranges), now)
-            } else {
-                self.remote(ctx, s, now)
-                    .push(part, part_args.iter().map(Vec::as_slice))
-            };
-            self.parts.push((s as u16, op));
-        }
-        self.pieces.push(Piece::Gather {
-            kind: gather,
-            parts: (parts_start, self.parts.len() as u32),
-            order: (0, 0),
-            info,
-        });
     }
 
     /// Sends every pending hop, waits for all of them and writes the deferred replies, in order,

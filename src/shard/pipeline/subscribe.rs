@@ -5,10 +5,12 @@
 
 use super::{Flow, Pipeline};
 use crate::cmd::pubsub::{confirm, Kind, Subscriber};
-use crate::cmd::{Args, CmdId};
+use crate::cmd::{Args, CmdId, Gather};
 use crate::error::CmdError;
 use crate::resp::reply;
 use crate::resp::reply::Out;
+use crate::shard::mesh::Ctx;
+use crate::shard::ShardOp;
 use crate::shard::{ClientInfo, Shard};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -104,6 +106,67 @@ impl Pipeline {
         client.borrow_mut().subscriptions = sub.counts();
         let bytes = buf.into_vec();
         self.local_result(sh, Some(id), Ok(&bytes), out);
+        Flow::Continue
+    }
+
+    /// PUBLISH / SPUBLISH: one part per core that has subscribers (none: `0` at once), each
+    /// delivering to its own; the counts are summed. It never holds the shards.
+    pub(super) fn publish(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        id: CmdId,
+        args: &Args,
+        now: u64,
+        out: &mut Out,
+    ) -> Flow {
+        sh.stats.calls[id as usize] += 1;
+        let listening: Vec<u16> = (0..self.shards)
+            .filter(|&s| crate::cmd::pubsub::core_listens(s))
+            .map(|s| s as u16)
+            .collect();
+        if listening.is_empty() {
+            self.local_result(sh, None, Ok(b":0\r\n"), out);
+            return Flow::Continue;
+        }
+        let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
+        let op = ShardOp::Publish {
+            shard_channel: id == CmdId::Spublish,
+        };
+        self.on_shards_gathered(ctx, sh, &listening, op, &owned, Gather::Receivers, 0, now);
+        self.own_messages_first(sh, out);
+        Flow::Continue
+    }
+
+    /// PUBSUB CHANNELS / NUMSUB / NUMPAT / SHARDCHANNELS / SHARDNUMSUB: every core's part,
+    /// combined (HELP and argument errors answered here).
+    pub(super) fn pubsub_query(
+        &mut self,
+        ctx: &Ctx,
+        sh: &mut Shard,
+        id: CmdId,
+        args: &Args,
+        now: u64,
+        out: &mut Out,
+    ) -> Flow {
+        let mut help = Out::new(self.resp3);
+        let q = match crate::cmd::pubsub::parse_query(args, &mut help) {
+            Ok(Some(q)) => q,
+            Ok(None) => {
+                let help = help.into_vec();
+                self.local_result(sh, Some(id), Ok(&help), out);
+                return Flow::Continue;
+            }
+            Err(e) => {
+                self.local_result(sh, Some(id), Err(e), out);
+                return Flow::Continue;
+            }
+        };
+        sh.stats.calls[id as usize] += 1;
+        let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
+        let op = ShardOp::Pubsub { query: q.code() };
+        let all: Vec<u16> = (0..self.shards as u16).collect();
+        self.on_shards_gathered(ctx, sh, &all, op, &owned, Gather::Pubsub, q.code(), now);
         Flow::Continue
     }
 
