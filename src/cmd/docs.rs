@@ -66,6 +66,7 @@ pub fn syntax(id: CmdId) -> &'static str {
         Publish => "channel message",
         Spublish => "shardchannel message",
         Pubsub => "subcommand [argument...]",
+        Monitor => "",
     }
 }
 

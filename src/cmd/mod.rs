@@ -25,6 +25,7 @@ pub mod connection;
 pub mod docs;
 pub mod effects;
 pub mod keys;
+pub mod monitor;
 pub mod notify;
 pub mod pubsub;
 pub mod script;
@@ -238,6 +239,7 @@ commands! {
     Sunsubscribe = "sunsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, (1, -1, 1), Conn, "pubsub", "Stops listening to messages posted to shard channels.";
     Publish = "publish", 3, PUBSUB | LOADING | STALE | FAST, (0, 0, 0), All(Receivers), "pubsub", "Posts a message to a channel.";
     Spublish = "spublish", 3, PUBSUB | LOADING | STALE | FAST, (1, 1, 1), All(Receivers), "pubsub", "Post a message to a shard channel";
+    Monitor = "monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Conn, "server", "Listens for all requests received by the server in real-time.";
     Pubsub = "pubsub", -2, 0, (0, 0, 0), All(Gather::Pubsub), "pubsub", "A container for Pub/Sub commands.";
 }
 
@@ -581,7 +583,7 @@ fn dispatch(sh: &mut Shard, id: CmdId, a: &Args, now: u64, out: &mut Out) -> Res
         Pubsub => Err(CmdError::Internal("PUBSUB routed to one shard")),
         Quit | Reset | Select | Hello | Client | Auth | Shutdown | Save | Bgsave | Bgrewriteaof
         | Multi | Exec | Discard | Watch | Unwatch | Subscribe | Unsubscribe | Psubscribe
-        | Punsubscribe | Ssubscribe | Sunsubscribe => {
+        | Punsubscribe | Ssubscribe | Sunsubscribe | Monitor => {
             // Connection commands never reach a shard; the connection runs them itself.
             Err(CmdError::Internal("connection command routed to a shard"))
         }

@@ -30,12 +30,14 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 
-/// The three namespaces: channels, patterns, shard channels.
+/// The three namespaces: channels, patterns, shard channels (and, for the forwarder, MONITOR
+/// lines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Channel,
     Pattern,
     Shard,
+    Monitor,
 }
 
 impl Kind {
@@ -43,7 +45,7 @@ impl Kind {
         match self {
             Kind::Channel => b"subscribe",
             Kind::Pattern => b"psubscribe",
-            Kind::Shard => b"ssubscribe",
+            Kind::Shard | Kind::Monitor => b"ssubscribe",
         }
     }
 
@@ -51,7 +53,7 @@ impl Kind {
         match self {
             Kind::Channel => b"unsubscribe",
             Kind::Pattern => b"punsubscribe",
-            Kind::Shard => b"sunsubscribe",
+            Kind::Shard | Kind::Monitor => b"sunsubscribe",
         }
     }
 }
@@ -91,6 +93,8 @@ struct SubState {
     soft_since: Option<u64>,
     /// Closed for its output buffer limit.
     closed: bool,
+    /// MONITOR: every command's line is appended here too.
+    monitor: bool,
     waker: Option<Waker>,
 }
 
@@ -99,7 +103,7 @@ impl SubState {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
-            Kind::Shard => &mut self.shard_channels,
+            Kind::Shard | Kind::Monitor => &mut self.shard_channels,
         }
     }
 }
@@ -146,9 +150,16 @@ impl Subscriber {
         !(st.channels.is_empty() && st.patterns.is_empty() && st.shard_channels.is_empty())
     }
 
-    /// Whether the connection must wait on this subscriber (subscribed, or messages left).
+    /// Whether the connection must wait on this subscriber (subscribed, monitoring, or
+    /// messages left).
     pub fn active(&self) -> bool {
-        self.subscribed() || !self.st.borrow().pending.is_empty()
+        {
+            let st = self.st.borrow();
+            if st.monitor || !st.pending.is_empty() {
+                return true;
+            }
+        }
+        self.subscribed()
     }
 
     pub fn names(&self, kind: Kind) -> Vec<Box<[u8]>> {
@@ -201,16 +212,28 @@ impl Subscriber {
     /// Appends one message (`verb`, then `fields` as bulk strings) in the subscriber's protocol,
     /// then applies the output buffer limit. Returns false when the subscriber is (now) closed.
     fn deliver(&self, verb: &[u8], fields: &[&[u8]], now_ms: u64, reg_closed: &mut u64) -> bool {
+        self.append(
+            |out| {
+                reply::push(out, 1 + fields.len());
+                reply::bulk(out, verb);
+                for f in fields {
+                    reply::bulk(out, f);
+                }
+            },
+            now_ms,
+            reg_closed,
+        )
+    }
+
+    /// Appends what `encode` writes (in the subscriber's protocol), then applies the output
+    /// buffer limit. Returns false when the subscriber is (now) closed.
+    fn append(&self, encode: impl FnOnce(&mut Out), now_ms: u64, reg_closed: &mut u64) -> bool {
         let mut st = self.st.borrow_mut();
         if st.closed {
             return false;
         }
         let mut out = Out::from_vec(std::mem::take(&mut st.pending), st.resp3);
-        reply::push(&mut out, 1 + fields.len());
-        reply::bulk(&mut out, verb);
-        for f in fields {
-            reply::bulk(&mut out, f);
-        }
+        encode(&mut out);
         st.pending = out.into_vec();
         let used = (st.pending.len() + st.writing) as u64;
         let (hard, soft, soft_secs) = pubsub_limits();
@@ -260,6 +283,24 @@ static SUBSCRIPTIONS: [AtomicU64; MAX_TRACKED_CORES] =
     [const { AtomicU64::new(0) }; MAX_TRACKED_CORES];
 pub const MAX_TRACKED_CORES: usize = 1024;
 
+/// Monitors on each core (MONITOR), so a command's line crosses only to cores that have one,
+/// and nothing at all is formatted while nobody monitors.
+static MONITORS: [AtomicU64; MAX_TRACKED_CORES] = [const { AtomicU64::new(0) }; MAX_TRACKED_CORES];
+/// Monitors over all cores (one relaxed load per command when there are none).
+static ANY_MONITOR: AtomicU64 = AtomicU64::new(0);
+
+/// Whether anyone monitors (checked before a command's line is formatted).
+#[inline]
+pub fn monitoring() -> bool {
+    ANY_MONITOR.load(Ordering::Relaxed) > 0
+}
+
+/// Whether core `core` may have a monitor.
+#[inline]
+pub fn core_monitors(core: usize) -> bool {
+    core >= MAX_TRACKED_CORES || MONITORS[core].load(Ordering::Acquire) > 0
+}
+
 /// Whether core `core` may have a subscriber (a PUBLISH must reach it).
 #[inline]
 pub fn core_listens(core: usize) -> bool {
@@ -293,6 +334,8 @@ pub struct Registry {
     pub forwarder: Option<Waker>,
     /// The core this registry belongs to (its entry in `SUBSCRIPTIONS`).
     core: usize,
+    /// This core's MONITOR connections.
+    monitors: HashMap<u64, Rc<Subscriber>>,
 }
 
 impl Registry {
@@ -317,7 +360,7 @@ impl Registry {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
-            Kind::Shard => &mut self.shard_channels,
+            Kind::Shard | Kind::Monitor => &mut self.shard_channels,
         }
     }
 
@@ -350,8 +393,40 @@ impl Registry {
         true
     }
 
-    /// Forgets every subscription of `sub` (its connection closed).
+    /// Makes `sub` a monitor (MONITOR).
+    pub fn add_monitor(&mut self, sub: &Rc<Subscriber>) {
+        if std::mem::replace(&mut sub.st.borrow_mut().monitor, true) {
+            return;
+        }
+        self.monitors.insert(sub.client, sub.clone());
+        if let Some(c) = MONITORS.get(self.core) {
+            c.fetch_add(1, Ordering::Release);
+        }
+        ANY_MONITOR.fetch_add(1, Ordering::Release);
+    }
+
+    fn remove_monitor(&mut self, sub: &Subscriber) {
+        if !std::mem::replace(&mut sub.st.borrow_mut().monitor, false) {
+            return;
+        }
+        self.monitors.remove(&sub.client);
+        if let Some(c) = MONITORS.get(self.core) {
+            c.fetch_sub(1, Ordering::Release);
+        }
+        ANY_MONITOR.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Appends a MONITOR line (already formatted, `+...\r\n`) to this core's monitors.
+    pub fn monitor_line(&mut self, line: &[u8], now_ms: u64) {
+        let closed = &mut self.limit_disconnections;
+        for m in self.monitors.values() {
+            m.append(|out| out.extend_from_slice(line), now_ms, closed);
+        }
+    }
+
+    /// Forgets every subscription of `sub` (its connection closed, or RESET).
     pub fn remove(&mut self, sub: &Subscriber) {
+        self.remove_monitor(sub);
         for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
             for name in sub.names(kind) {
                 self.unsubscribe(sub, kind, &name);

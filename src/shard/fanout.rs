@@ -31,17 +31,32 @@ pub async fn forward(ctx: Rc<Ctx>) {
         }
         let now = crate::clock::now_ms();
         let mut expected = 0;
-        for s in (0..ctx.shards).filter(|&s| s != ctx.id && crate::cmd::pubsub::core_listens(s)) {
+        for s in (0..ctx.shards).filter(|&s| s != ctx.id) {
+            let (listens, monitors) = (
+                crate::cmd::pubsub::core_listens(s),
+                crate::cmd::pubsub::core_monitors(s),
+            );
             let mut hop = ctx.hop(waiter);
             hop.now_ms = now;
             hop.dest = s;
             for f in &batch {
-                hop.push(
-                    ShardOp::Publish {
+                if f.kind == Kind::Monitor {
+                    if monitors {
+                        hop.push(
+                            ShardOp::MonitorLine,
+                            [&b"monitor"[..], &f.message].into_iter(),
+                        );
+                    }
+                } else if listens {
+                    let op = ShardOp::Publish {
                         shard_channel: f.kind == Kind::Shard,
-                    },
-                    [&b"publish"[..], &f.channel, &f.message].into_iter(),
-                );
+                    };
+                    hop.push(op, [&b"publish"[..], &f.channel, &f.message].into_iter());
+                }
+            }
+            if hop.ops.is_empty() {
+                ctx.recycle(hop);
+                continue;
             }
             if ctx.send(s, hop).await {
                 expected += 1;

@@ -51,6 +51,8 @@ pub enum ShardOp {
     /// PUBLISH / SPUBLISH channel `args[1]`, message `args[2]`: delivered to this core's
     /// subscribers; [`ShardReply::Count`] of receivers (see `cmd::pubsub`).
     Publish { shard_channel: bool },
+    /// A MONITOR line (`args[1]`) for this core's monitors.
+    MonitorLine,
     /// A PUBSUB query (`cmd::pubsub::Query` code) with the client's arguments:
     /// [`ShardReply::Names`] or [`ShardReply::Counts`].
     Pubsub { query: u32 },
@@ -221,6 +223,7 @@ impl Hop {
                     | ShardOp::Unwatch { .. }
                     | ShardOp::Publish { .. }
                     | ShardOp::Pubsub { .. }
+                    | ShardOp::MonitorLine
             )
         }) && !self.ops.is_empty()
     }
@@ -249,6 +252,7 @@ impl Hop {
                         | ShardOp::Unwatch { .. }
                         | ShardOp::Publish { .. }
                         | ShardOp::Pubsub { .. }
+                        | ShardOp::MonitorLine
                 )
             })
     }
@@ -395,6 +399,10 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
         ShardOp::Publish { shard_channel } => {
             let kind = cmd::pubsub::kind_code(shard_channel);
             ShardReply::Count(sh.pubsub.publish(kind, a.get(1), a.get(2), now))
+        }
+        ShardOp::MonitorLine => {
+            sh.pubsub.monitor_line(a.get(1), now);
+            ShardReply::Done
         }
         ShardOp::Pubsub { query } => {
             use cmd::pubsub::{Kind, Query};

@@ -176,6 +176,9 @@ fn call_one(
             );
         }
         if target != sh.id {
+            if crate::cmd::pubsub::monitoring() {
+                crate::cmd::monitor::feed(sh, id, &a, "lua", now);
+            }
             return Ok(Call::Remote { target, writes });
         }
     }
@@ -184,6 +187,9 @@ fn call_one(
     // what the script holds now is refused (OOM) or makes room, like any other.
     if writes {
         sh.store.set_script_bytes(lua.used_memory());
+    }
+    if crate::cmd::pubsub::monitoring() {
+        crate::cmd::monitor::feed(sh, id, &a, "lua", now);
     }
     cmd::run(sh, id, &a, now, true, out);
     let (v, failed) = convert::reply_to_lua(lua, out)?;

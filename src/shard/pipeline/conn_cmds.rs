@@ -101,6 +101,11 @@ impl Pipeline {
                 sh.stats.calls[id as usize] += 1;
                 self.end_multi(client);
                 self.drop_subscriptions(sh, client);
+                // Shown after it ran (a monitor's own RESET is not shown to it), as in Redis.
+                if cmd::pubsub::monitoring() {
+                    let who = client.borrow().addr.clone();
+                    cmd::monitor::feed(sh, id, args, &who, now);
+                }
                 let client_id = {
                     let mut c = client.borrow_mut();
                     c.name.clear();
@@ -112,6 +117,19 @@ impl Pipeline {
                 self.drop_watches_reply(ctx, sh, client_id, Gather::Reset, now, out);
                 self.local.data = buf.into_vec();
                 return Flow::Continue;
+            }
+            CmdId::Monitor => {
+                let resp3 = self.resp3();
+                let sub = self
+                    .sub
+                    .get_or_insert_with(|| {
+                        let c = client.borrow();
+                        crate::cmd::pubsub::Subscriber::new(c.id, c.fd, resp3)
+                    })
+                    .clone();
+                sh.pubsub.add_monitor(&sub);
+                reply::ok(&mut buf);
+                Ok(())
             }
             CmdId::Exec => Err(CmdError::ExecWithoutMulti),
             CmdId::Discard => Err(CmdError::DiscardWithoutMulti),

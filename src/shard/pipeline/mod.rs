@@ -234,6 +234,11 @@ impl Pipeline {
             let e = cmd::script::busy_error(sh);
             return self.reject(sh, client, id, e, out);
         }
+        // MONITOR: the command's line (queued commands show when EXEC runs them).
+        if cmd::pubsub::monitoring() && self.multi.is_none() && id != CmdId::Reset {
+            let who = client.borrow().addr.clone();
+            cmd::monitor::feed(sh, id, &args, &who, now);
+        }
         if self.multi.is_some() {
             if let Some(flow) = self.queue(ctx, sh, client, id, &args, now, out) {
                 return flow;

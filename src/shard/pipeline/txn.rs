@@ -379,6 +379,13 @@ impl Pipeline {
             self.wal_clear();
         }
         client.borrow_mut().multi = None;
+        // MONITOR shows EXEC after the commands it ran, as Redis does.
+        if cmd::pubsub::monitoring() {
+            let who = client.borrow().addr.clone();
+            let (data, ranges) = super::owned_args(&[b"EXEC"]);
+            let mut sh = ctx.shard.borrow_mut();
+            cmd::monitor::feed(&mut sh, CmdId::Exec, &Args::new(&data, &ranges), &who, now);
+        }
     }
 
     /// Runs the queue through the normal planning (so gathers, barriers and local commands
