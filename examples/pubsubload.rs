@@ -147,7 +147,7 @@ fn main() {
 /// One `message` push at the start of `b`: (its length, its payload).
 fn parse_message(b: &[u8]) -> Option<(usize, &[u8])> {
     let mut at = 0;
-    let mut line = |b: &[u8], at: &mut usize| -> Option<usize> {
+    let line = |b: &[u8], at: &mut usize| -> Option<usize> {
         let nl = b[*at..].iter().position(|&c| c == b'\n')? + *at;
         let v = std::str::from_utf8(&b[*at + 1..nl - 1])
             .ok()?

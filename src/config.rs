@@ -315,6 +315,8 @@ pub struct Runtime {
     pub output_buffer_limits: [AtomicU64; 9],
     /// notify-keyspace-events as `cmd::notify` flag bits (0: off).
     pub notify_flags: AtomicU64,
+    /// tracking-table-max-keys (0: no limit), over all shards.
+    pub tracking_table_max_keys: AtomicU64,
 }
 
 pub static RUNTIME: Runtime = Runtime {
@@ -349,6 +351,7 @@ pub static RUNTIME: Runtime = Runtime {
         AtomicU64::new(60),
     ],
     notify_flags: AtomicU64::new(0),
+    tracking_table_max_keys: AtomicU64::new(1_000_000),
 };
 
 impl Runtime {

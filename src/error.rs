@@ -100,6 +100,8 @@ pub enum CmdError {
     Function(String),
     /// A script's declared keys on several shards.
     CrossSlot,
+    /// CLIENT TRACKING / CACHING: `ERR` and this text.
+    Tracking(String),
     /// RESP2 subscribed mode refuses this command (its full name, `container|sub`).
     SubscribedContext(String),
     /// `ERR unknown subcommand or wrong number of arguments for 'X'. Try PUBSUB HELP.`
@@ -170,6 +172,7 @@ impl fmt::Display for CmdError {
                 f,
                 "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
             ),
+            CmdError::Tracking(m) => write!(f, "ERR {m}"),
             CmdError::SubcommandOrArity { cmd, sub } => write!(
                 f,
                 "ERR unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",

@@ -92,6 +92,13 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
         ("shards", sh.shards.to_string()),
         ("client-output-buffer-limit", output_buffer_limits()),
         (
+            "tracking-table-max-keys",
+            RUNTIME
+                .tracking_table_max_keys
+                .load(Ordering::Relaxed)
+                .to_string(),
+        ),
+        (
             "notify-keyspace-events",
             super::notify::format_flags(RUNTIME.notify_flags.load(Ordering::Relaxed)),
         ),
@@ -220,6 +227,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Out) -> R {
                 "maxmemory-policy" => Update::Policy(
                     crate::store::Policy::parse(&value).ok_or_else(|| bad("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction, allkeys-s3fifo"))?,
                 ),
+                "tracking-table-max-keys" => Update::Atomic(&RUNTIME.tracking_table_max_keys, int()?),
                 "notify-keyspace-events" => Update::Atomic(
                     &RUNTIME.notify_flags,
                     super::notify::parse_flags(&value).ok_or_else(|| {

@@ -32,6 +32,7 @@ pub mod script;
 pub mod server;
 pub mod state;
 pub mod strings;
+pub mod tracking;
 pub mod watch;
 
 pub use args::Args;
@@ -372,6 +373,9 @@ pub fn run(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, counted: bool
     // Keyspace notifications: one relaxed load when they are off (`notify`).
     let notify = notify::flags();
     let writes = id.spec().flags & WRITE != 0;
+    if tracking::active() {
+        notify::sync_journals(shard);
+    }
     let before = if notify != 0 {
         // CONFIG SET on another shard turned them on: journal expiries here from now on.
         notify::sync_journals(shard);
@@ -391,11 +395,16 @@ pub fn run(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, counted: bool
     }
     let err = match result {
         Ok(Ok(())) => {
-            if notify != 0 {
+            if notify != 0 || tracking::active() {
                 // Like a handler, the hook must never take the shard's thread down.
                 let reply = &out[start..];
                 let hook = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    notify::after_command(shard, notify, id, args, reply, &before, now_ms)
+                    if notify != 0 {
+                        notify::after_command(shard, notify, id, args, reply, &before, now_ms);
+                    }
+                    if tracking::active() {
+                        tracking::after_command(shard, id, args, reply, now_ms);
+                    }
                 }));
                 if hook.is_err() {
                     eprintln!(

@@ -108,8 +108,9 @@ pub fn flags() -> u64 {
 /// append-only log keeps the eviction journal on for itself).
 pub fn sync_journals(sh: &mut Shard) {
     let f = flags();
-    sh.store.record_expiries(f & EXPIRED != 0);
-    let evictions = f & EVICTED != 0 || sh.aof.is_some();
+    let tracking = super::tracking::active();
+    sh.store.record_expiries(f & EXPIRED != 0 || tracking);
+    let evictions = f & EVICTED != 0 || sh.aof.is_some() || tracking;
     sh.store.record_evictions(evictions);
 }
 
@@ -283,8 +284,11 @@ fn expire_or_del(sh: &mut Shard, flags: u64, key: &[u8], now_ms: u64) {
 pub fn expired(sh: &mut Shard, now_ms: u64) {
     let keys = sh.store.drain_expired();
     let f = flags();
-    for k in keys {
-        emit(sh, f, EXPIRED, b"expired", &k, now_ms);
+    for k in &keys {
+        emit(sh, f, EXPIRED, b"expired", k, now_ms);
+    }
+    if super::tracking::active() {
+        super::tracking::removed(sh, &keys, now_ms);
     }
 }
 
@@ -293,6 +297,9 @@ pub fn evicted(sh: &mut Shard, keys: &[Vec<u8>], now_ms: u64) {
     let f = flags();
     for k in keys {
         emit(sh, f, EVICTED, b"evicted", k, now_ms);
+    }
+    if super::tracking::active() {
+        super::tracking::removed(sh, keys, now_ms);
     }
 }
 

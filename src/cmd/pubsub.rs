@@ -38,6 +38,8 @@ pub enum Kind {
     Pattern,
     Shard,
     Monitor,
+    /// A client-side caching invalidation (`cmd::tracking`).
+    Invalidate,
 }
 
 impl Kind {
@@ -45,7 +47,7 @@ impl Kind {
         match self {
             Kind::Channel => b"subscribe",
             Kind::Pattern => b"psubscribe",
-            Kind::Shard | Kind::Monitor => b"ssubscribe",
+            Kind::Shard | Kind::Monitor | Kind::Invalidate => b"ssubscribe",
         }
     }
 
@@ -53,7 +55,7 @@ impl Kind {
         match self {
             Kind::Channel => b"unsubscribe",
             Kind::Pattern => b"punsubscribe",
-            Kind::Shard | Kind::Monitor => b"sunsubscribe",
+            Kind::Shard | Kind::Monitor | Kind::Invalidate => b"sunsubscribe",
         }
     }
 }
@@ -95,6 +97,8 @@ struct SubState {
     closed: bool,
     /// MONITOR: every command's line is appended here too.
     monitor: bool,
+    /// CLIENT TRACKING: invalidations are appended here.
+    tracking: bool,
     waker: Option<Waker>,
 }
 
@@ -103,7 +107,7 @@ impl SubState {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
-            Kind::Shard | Kind::Monitor => &mut self.shard_channels,
+            Kind::Shard | Kind::Monitor | Kind::Invalidate => &mut self.shard_channels,
         }
     }
 }
@@ -155,7 +159,7 @@ impl Subscriber {
     pub fn active(&self) -> bool {
         {
             let st = self.st.borrow();
-            if st.monitor || !st.pending.is_empty() {
+            if st.monitor || st.tracking || !st.pending.is_empty() {
                 return true;
             }
         }
@@ -317,6 +321,8 @@ pub struct Forward {
     pub kind: Kind,
     pub channel: Vec<u8>,
     pub message: Vec<u8>,
+    /// An invalidation's recipient: its destination, and whether the key is null (FLUSHALL).
+    pub to: Option<(crate::cmd::tracking::Dest, bool)>,
 }
 
 /// This core's subscriptions: channel, pattern and shard channel to the subscribers of this
@@ -336,6 +342,8 @@ pub struct Registry {
     core: usize,
     /// This core's MONITOR connections.
     monitors: HashMap<u64, Rc<Subscriber>>,
+    /// This core's connections with CLIENT TRACKING on.
+    trackers: HashMap<u64, Rc<Subscriber>>,
 }
 
 impl Registry {
@@ -360,7 +368,7 @@ impl Registry {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
-            Kind::Shard | Kind::Monitor => &mut self.shard_channels,
+            Kind::Shard | Kind::Monitor | Kind::Invalidate => &mut self.shard_channels,
         }
     }
 
@@ -427,6 +435,7 @@ impl Registry {
     /// Forgets every subscription of `sub` (its connection closed, or RESET).
     pub fn remove(&mut self, sub: &Subscriber) {
         self.remove_monitor(sub);
+        self.remove_tracker(sub);
         for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
             for name in sub.names(kind) {
                 self.unsubscribe(sub, kind, &name);
@@ -468,9 +477,86 @@ impl Registry {
             kind,
             channel: channel.to_vec(),
             message: message.to_vec(),
+            to: None,
         });
         if let Some(w) = self.forwarder.take() {
             w.wake();
+        }
+    }
+
+    /// Queues an invalidation for a client on another core (`core` `u16::MAX`: every core).
+    pub fn forward_invalidation(&mut self, d: crate::cmd::tracking::Dest, key: Option<&[u8]>) {
+        self.outbox.push(Forward {
+            kind: Kind::Invalidate,
+            channel: Vec::new(),
+            message: key.unwrap_or_default().to_vec(),
+            to: Some((d, key.is_none())),
+        });
+        if let Some(w) = self.forwarder.take() {
+            w.wake();
+        }
+    }
+
+    /// A connection that tracks keys (its invalidations are pushed to it).
+    pub fn add_tracker(&mut self, sub: &Rc<Subscriber>) {
+        sub.st.borrow_mut().tracking = true;
+        self.trackers.insert(sub.client, sub.clone());
+    }
+
+    pub fn remove_tracker(&mut self, sub: &Subscriber) {
+        sub.st.borrow_mut().tracking = false;
+        self.trackers.remove(&sub.client);
+    }
+
+    /// FLUSHALL: every tracking client of this core (and every `__redis__:invalidate`
+    /// subscriber, the REDIRECT targets) is told to drop everything.
+    pub fn invalidate_everyone(&mut self, now_ms: u64) {
+        let mut to: Vec<(u64, bool)> = self.trackers.keys().map(|&c| (c, false)).collect();
+        if let Some(subs) = self.channels.get(&b"__redis__:invalidate"[..]) {
+            to.extend(subs.keys().map(|&c| (c, true)));
+        }
+        for (c, redirect) in to {
+            self.invalidation(c, redirect, None, now_ms);
+        }
+    }
+
+    /// Delivers an invalidation of `key` (`None`: everything) to client `to` if it is on this
+    /// core: a RESP3 push `invalidate`, or (`redirect`) a `message` on `__redis__:invalidate`
+    /// when it subscribed to that channel.
+    pub fn invalidation(&mut self, to: u64, redirect: bool, key: Option<&[u8]>, now_ms: u64) {
+        const CHANNEL: &[u8] = b"__redis__:invalidate";
+        let target = if redirect {
+            self.channels
+                .get(CHANNEL)
+                .and_then(|subs| subs.get(&to))
+                .or_else(|| self.trackers.get(&to))
+                .cloned()
+        } else {
+            self.trackers.get(&to).cloned()
+        };
+        let Some(sub) = target else { return };
+        let resp3 = sub.st.borrow().resp3;
+        let subscribed = sub.st.borrow().channels.contains(CHANNEL);
+        let encode = |out: &mut Out| {
+            if resp3 {
+                reply::push(out, 2);
+                reply::bulk(out, b"invalidate");
+            } else {
+                reply::push(out, 3);
+                reply::bulk(out, b"message");
+                reply::bulk(out, CHANNEL);
+            }
+            match key {
+                Some(k) => {
+                    reply::array(out, 1);
+                    reply::bulk(out, k);
+                }
+                None => reply::null_array(out),
+            }
+        };
+        // RESP2 without the channel: nowhere to put it (as in Redis).
+        if resp3 || subscribed {
+            sub.append(encode, now_ms, &mut self.limit_disconnections);
         }
     }
 

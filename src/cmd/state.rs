@@ -172,6 +172,10 @@ pub struct Shard {
     pub snapshot_begun: u64,
     /// This core's subscribers (`cmd::pubsub`).
     pub pubsub: super::pubsub::Registry,
+    /// Keys read by tracking clients, BCAST prefixes (`cmd::tracking`).
+    pub tracking: super::tracking::Table,
+    /// Who runs the current op (set by the shard layer around each op).
+    pub caller: super::tracking::Caller,
     rng: u64,
 }
 
@@ -194,6 +198,8 @@ impl Shard {
             script_cross: Vec::new(),
             snapshot_begun: 0,
             pubsub: super::pubsub::Registry::new(id),
+            tracking: Default::default(),
+            caller: Default::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }
     }

@@ -400,6 +400,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
         }
     }
     pipe.close_subscriber(&mut ctx.shard.borrow_mut());
+    pipe.close_tracking(&ctx, now_ms()).await;
     // A transaction in progress is dropped, and watches on any shard are forgotten.
     pipe.close(&ctx, id).await;
     let _ = stream.close().await;

@@ -108,7 +108,9 @@ async fn evict(ctx: &Ctx) {
                 .store
                 .evict_step(ACTIVE_EXPIRE_STEP, now)
         };
-        if crate::cmd::notify::flags() & crate::cmd::notify::EVICTED != 0 {
+        if crate::cmd::notify::flags() & crate::cmd::notify::EVICTED != 0
+            || crate::cmd::tracking::active()
+        {
             let mut sh = ctx.shard.borrow_mut();
             crate::cmd::effects::after_evictions(&mut sh, crate::clock::now_ms());
         }

@@ -40,7 +40,16 @@ pub async fn forward(ctx: Rc<Ctx>) {
             hop.now_ms = now;
             hop.dest = s;
             for f in &batch {
-                if f.kind == Kind::Monitor {
+                if let Some((d, all)) = f.to {
+                    if d.core as usize == s || d.core == u16::MAX {
+                        let op = ShardOp::Invalidate {
+                            to: d.to,
+                            redirect: d.redirect,
+                            all,
+                        };
+                        hop.push(op, [&b"invalidate"[..], &f.message].into_iter());
+                    }
+                } else if f.kind == Kind::Monitor {
                     if monitors {
                         hop.push(
                             ShardOp::MonitorLine,

@@ -53,6 +53,12 @@ pub enum ShardOp {
     Publish { shard_channel: bool },
     /// A MONITOR line (`args[1]`) for this core's monitors.
     MonitorLine,
+    /// A client-side caching invalidation for client `to` (key `args[1]`, or everything when
+    /// `all`), delivered if it is on this core.
+    Invalidate { to: u64, redirect: bool, all: bool },
+    /// CLIENT TRACKING BCAST: registers `client`'s prefixes `args[4..]` with the destination
+    /// `args[1..4]` (see `cmd::tracking::Dest`), or (`on` false) removes them.
+    TrackPrefixes { client: u64, on: bool },
     /// A PUBSUB query (`cmd::pubsub::Query` code) with the client's arguments:
     /// [`ShardReply::Names`] or [`ShardReply::Counts`].
     Pubsub { query: u32 },
@@ -146,6 +152,11 @@ pub struct Hop {
     /// once its replies pass [`HOP_REPLY_BUDGET`] and is sent again for the rest, so a pipeline
     /// of big replies never pins more than about that much memory per hop.
     pub first_op: u32,
+    /// The connection that sent it (CLIENT TRACKING's NOLOOP), and where the invalidations of
+    /// its tracked reads go; `tracked`: the ops whose reads are tracked, ascending.
+    pub client: u64,
+    pub track_dest: Option<cmd::tracking::Dest>,
+    pub tracked: Vec<u32>,
 }
 
 /// Reply bytes a hop may collect before it returns unfinished (at least one op always runs).
@@ -167,6 +178,9 @@ impl Hop {
         self.wal_writers.clear();
         self.wal_epoch = 0;
         self.timed = None;
+        self.client = 0;
+        self.track_dest = None;
+        self.tracked.clear();
     }
 
     /// Appends a client command whose arguments are copied from `args`.
@@ -224,6 +238,8 @@ impl Hop {
                     | ShardOp::Publish { .. }
                     | ShardOp::Pubsub { .. }
                     | ShardOp::MonitorLine
+                    | ShardOp::Invalidate { .. }
+                    | ShardOp::TrackPrefixes { .. }
             )
         }) && !self.ops.is_empty()
     }
@@ -253,6 +269,8 @@ impl Hop {
                         | ShardOp::Publish { .. }
                         | ShardOp::Pubsub { .. }
                         | ShardOp::MonitorLine
+                        | ShardOp::Invalidate { .. }
+                        | ShardOp::TrackPrefixes { .. }
                 )
             })
     }
@@ -306,6 +324,13 @@ impl Hop {
                 }
             }
             let args = op_args(first, argc);
+            let index = first_op + i as u32;
+            shard.caller = cmd::tracking::Caller {
+                client: self.client,
+                dest: self
+                    .track_dest
+                    .filter(|_| self.tracked.binary_search(&index).is_ok()),
+            };
             match op {
                 ShardOp::Cmd(id) | ShardOp::Part(id) => {
                     let known = plans[(i - start) % pipeline::prefetch::CHUNK]
@@ -402,6 +427,28 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
         }
         ShardOp::MonitorLine => {
             sh.pubsub.monitor_line(a.get(1), now);
+            ShardReply::Done
+        }
+        ShardOp::Invalidate {
+            to: 0, all: true, ..
+        } => {
+            sh.pubsub.invalidate_everyone(now);
+            ShardReply::Done
+        }
+        ShardOp::Invalidate { to, redirect, all } => {
+            let key = (!all).then(|| a.get(1));
+            sh.pubsub.invalidation(to, redirect, key, now);
+            ShardReply::Done
+        }
+        ShardOp::TrackPrefixes { client, on: false } => {
+            sh.tracking.remove_prefixes(client);
+            ShardReply::Done
+        }
+        ShardOp::TrackPrefixes { client, on } => {
+            if let Some(d) = cmd::tracking::Dest::from_args(client, a) {
+                let prefixes: Vec<&[u8]> = a.iter().skip(4).collect();
+                sh.tracking.set_prefixes(d, &prefixes, on);
+            }
             ShardReply::Done
         }
         ShardOp::Pubsub { query } => {

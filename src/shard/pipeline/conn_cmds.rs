@@ -101,6 +101,7 @@ impl Pipeline {
                 sh.stats.calls[id as usize] += 1;
                 self.end_multi(client);
                 self.drop_subscriptions(sh, client);
+                self.reset_tracking(sh);
                 // Shown after it ran (a monitor's own RESET is not shown to it), as in Redis.
                 if cmd::pubsub::monitoring() {
                     let who = client.borrow().addr.clone();
@@ -175,6 +176,20 @@ impl Pipeline {
                         self.local.data = buf.into_vec();
                         return Flow::Continue;
                     }
+                    Err(e) => Err(e),
+                }
+            }
+            CmdId::Client
+                if ["tracking", "caching", "getredir", "trackinginfo"]
+                    .iter()
+                    .any(|s| eq_ic(args.get(1), s)) =>
+            {
+                match self.client_tracking(ctx, sh, client, args, now, &mut buf) {
+                    Ok(Some(flow)) => {
+                        self.local.data = buf.into_vec();
+                        return flow;
+                    }
+                    Ok(None) => Ok(()),
                     Err(e) => Err(e),
                 }
             }

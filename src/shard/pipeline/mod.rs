@@ -27,6 +27,7 @@ mod held;
 pub mod prefetch;
 mod script;
 mod subscribe;
+mod track;
 mod txn;
 
 pub use barrier::{snapshot_cut, start_snapshot};
@@ -134,6 +135,15 @@ pub struct Pipeline {
     resp3: bool,
     /// This connection's subscriptions and waiting messages, from its first SUBSCRIBE on.
     sub: Option<std::rc::Rc<crate::cmd::pubsub::Subscriber>>,
+    /// CLIENT TRACKING (see `track`): the settings, this connection's id, whether the command
+    /// being planned has its reads tracked, the REDIRECT client's core (`u16::MAX`: unknown),
+    /// and BCAST prefixes to remove from every shard at close.
+    track: cmd::tracking::Settings,
+    client_id: u64,
+    track_op: bool,
+    redirect_core: u16,
+    bcast_left: bool,
+    caching_used: bool,
 }
 
 impl Pipeline {
@@ -162,6 +172,12 @@ impl Pipeline {
             wal: held::Wal::default(),
             resp3: false,
             sub: None,
+            track: Default::default(),
+            client_id: 0,
+            track_op: false,
+            redirect_core: u16::MAX,
+            bcast_left: false,
+            caching_used: false,
         }
     }
 
@@ -209,6 +225,7 @@ impl Pipeline {
             if let Some(id) = plan.id {
                 c.last_cmd = id.spec().name;
             }
+            self.client_id = c.id;
             c.authenticated
         };
         let id = match cmd::admit::admit(plan.id, &args, authenticated) {
@@ -233,6 +250,13 @@ impl Pipeline {
         if sh.script_busy && !cmd::script::allowed_while_busy(id, &args, sh.busy_function) {
             let e = cmd::script::busy_error(sh);
             return self.reject(sh, client, id, e, out);
+        }
+        // CLIENT TRACKING: who runs this command and whether its reads are tracked.
+        if self.track.on {
+            let caching = id == CmdId::Client && cmd::args::eq_ic(args.get(1), "caching");
+            self.set_caller(sh, self.client_id, caching);
+        } else if sh.caller.client != 0 || sh.caller.dest.is_some() {
+            sh.caller = cmd::tracking::Caller::default();
         }
         // MONITOR: the command's line (queued commands show when EXEC runs them).
         if cmd::pubsub::monitoring() && self.multi.is_none() && id != CmdId::Reset {
@@ -315,6 +339,7 @@ impl Pipeline {
 
     fn remote(&mut self, ctx: &Ctx, s: usize, now: u64) -> &mut Hop {
         let waiter = self.waiter;
+        let track = self.track.on.then(|| (self.client_id, self.track_dest()));
         let hop = self.outgoing[s].get_or_insert_with(|| ctx.hop(waiter));
         hop.now_ms = now;
         hop.reply.set_resp3(self.resp3);
@@ -324,6 +349,10 @@ impl Pipeline {
             hop.wal_writers.clone_from(&self.wal.writers);
         }
         hop.wal_epoch = self.wal.epoch;
+        if let Some((client, dest)) = track {
+            hop.client = client;
+            hop.track_dest = dest;
+        }
         hop
     }
 
@@ -355,7 +384,12 @@ impl Pipeline {
             });
         } else {
             self.deferred = true;
-            let op = self.remote(ctx, s, now).push_op(id, args.iter());
+            let track_op = self.track_op;
+            let hop = self.remote(ctx, s, now);
+            let op = hop.push_op(id, args.iter());
+            if track_op {
+                hop.tracked.push(op);
+            }
             self.pieces.push(Piece::One {
                 shard: s as u16,
                 op,
@@ -384,8 +418,13 @@ impl Pipeline {
             self.scratch_ranges = ranges;
             i
         } else {
-            self.remote(ctx, s, now)
-                .push(op, picks.iter().map(|&i| args.get(i)))
+            let track_op = self.track_op;
+            let hop = self.remote(ctx, s, now);
+            let i = hop.push(op, picks.iter().map(|&i| args.get(i)));
+            if track_op {
+                hop.tracked.push(i);
+            }
+            i
         }
     }
 
