@@ -479,8 +479,9 @@ fn a_scripts_publish_reaches_every_core() {
                 "hi",
             ],
         );
-        // The script's own core answers at once; the others get it through its forwarder.
-        assert!((1..=8).contains(&n), "{n}");
+        // Only the receivers on the script's own core are counted (maybe none); every
+        // subscriber gets the message, the other cores through the forwarder.
+        assert!((0..=8).contains(&n), "{n}");
         for r in subs.iter_mut() {
             assert_eq!(
                 next(r),
