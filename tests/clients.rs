@@ -139,3 +139,13 @@ fn node_redis_resp3_and_ioredis_pubsub() {
         );
     }
 }
+
+#[test]
+fn node_redis_client_side_cache() {
+    if !have_node_modules() {
+        return;
+    }
+    for text in run_client("node", "tests/clients/node_caching.mjs", "node caching") {
+        assert!(text.contains("node-redis client-side cache ok"), "{text}");
+    }
+}

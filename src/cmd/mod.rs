@@ -28,6 +28,7 @@ pub mod keys;
 pub mod monitor;
 pub mod notify;
 pub mod pubsub;
+pub mod pubsub_query;
 pub mod script;
 pub mod server;
 pub mod state;
