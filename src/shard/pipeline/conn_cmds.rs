@@ -120,14 +120,7 @@ impl Pipeline {
                 return Flow::Continue;
             }
             CmdId::Monitor => {
-                let resp3 = self.resp3();
-                let sub = self
-                    .sub
-                    .get_or_insert_with(|| {
-                        let c = client.borrow();
-                        crate::cmd::pubsub::Subscriber::new(c.id, c.fd, resp3)
-                    })
-                    .clone();
+                let sub = self.inbox(client);
                 sh.pubsub.add_monitor(&sub);
                 reply::ok(&mut buf);
                 Ok(())

@@ -21,6 +21,17 @@ impl Pipeline {
         self.sub.as_ref().filter(|s| s.active()).cloned()
     }
 
+    /// The connection's inbox, created at its first SUBSCRIBE, MONITOR or CLIENT TRACKING.
+    pub(super) fn inbox(&mut self, client: &RefCell<ClientInfo>) -> Rc<Subscriber> {
+        let resp3 = self.resp3;
+        self.sub
+            .get_or_insert_with(|| {
+                let c = client.borrow();
+                Subscriber::new(c.id, c.fd, resp3)
+            })
+            .clone()
+    }
+
     /// RESP2 and subscribed: only the subscribe family, PING, QUIT and RESET may run.
     pub(super) fn subscribed_mode_refuses(&self, id: CmdId, args: &Args) -> Option<CmdError> {
         if self.resp3 || !self.sub.as_ref().is_some_and(|s| s.subscribed()) {
@@ -70,15 +81,8 @@ impl Pipeline {
             CmdId::Punsubscribe => (Kind::Pattern, false),
             _ => (Kind::Shard, false),
         };
-        let resp3 = self.resp3;
-        let sub = self
-            .sub
-            .get_or_insert_with(|| {
-                let c = client.borrow();
-                Subscriber::new(c.id, c.fd, resp3)
-            })
-            .clone();
-        let mut buf = Out::new(resp3);
+        let sub = self.inbox(client);
+        let mut buf = Out::new(self.resp3);
         if subscribing {
             for name in args.iter().skip(1) {
                 sh.pubsub.subscribe(&sub, kind, name);

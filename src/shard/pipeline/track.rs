@@ -4,7 +4,6 @@
 
 use super::{Flow, Pipeline};
 use crate::cmd::args::eq_ic;
-use crate::cmd::pubsub::Subscriber;
 use crate::cmd::tracking::{self, Caller, Dest};
 use crate::cmd::{Args, Gather};
 use crate::error::CmdError;
@@ -119,14 +118,7 @@ impl Pipeline {
                 u16::MAX
             };
         }
-        let resp3 = self.resp3;
-        let sub = self
-            .sub
-            .get_or_insert_with(|| {
-                let c = client.borrow();
-                Subscriber::new(c.id, c.fd, resp3)
-            })
-            .clone();
+        let sub = self.inbox(client);
         let caching = self.track.caching;
         self.track = new;
         self.track.caching = caching.filter(|_| self.track.on);
