@@ -30,6 +30,15 @@
 //! order, each taking carrying that shard's work, so no client sees part of it and two can never
 //! deadlock; work for a held shard waits in its queue in arrival order (`shard::pipeline::txn`).
 //!
+//! ## Pushes: pub/sub, keyspace events, MONITOR, invalidations
+//! A subscriber (a SUBSCRIBE, MONITOR or CLIENT TRACKING connection) lives on its connection's
+//! core and has an inbox there; the connection waits on its socket and its inbox together.
+//! PUBLISH travels in the batch's hops to the cores that have subscribers (`cmd::pubsub`);
+//! what the server itself publishes on a core (keyspace events from the key's shard, MONITOR
+//! lines, a script's PUBLISH, client-side caching invalidations) goes out through that core's
+//! forwarder (`shard::fanout`), in order. A subscriber that does not read is closed at its
+//! output buffer limit; nobody else waits for it.
+//!
 //! ## Ownership rules
 //! - A shard's data is touched only by its own core: no Mutex, RwLock or shared map on the data
 //!   path. Cross-core work is messages.
@@ -51,7 +60,8 @@
 //! - [`shard`]: routing, typed hops, the meshes, the transaction lock, WATCH, a
 //!   connection's pipeline, how replies are gathered, MULTI/EXEC.
 //! - [`cmd`]: the command table, dispatch and one file per command family; `cmd::script` is Lua
-//!   scripting (one interpreter per shard).
+//!   scripting (one interpreter per shard); `cmd::pubsub`, `cmd::notify`, `cmd::monitor` and
+//!   `cmd::tracking` are what the server pushes to clients.
 //! - [`store`]: the shard-local key-value table, entries, expiry, eviction.
 //! - [`persist`]: the per-shard append-only log.
 //! - [`error`]: client-visible errors with their exact Redis texts.
