@@ -523,3 +523,57 @@ fn redis_cli_resp3_subscriber() {
         );
     });
 }
+
+#[test]
+fn subscribers_that_vanish_mid_stream_hurt_nobody() {
+    each(|s| {
+        let mut admin = s.raw();
+        // Subscribers with many channels and patterns each, then gone without a goodbye
+        // (reset) while a publisher floods them.
+        let mut subs: Vec<Raw> = (0..40).map(|_| s.raw()).collect();
+        for (i, r) in subs.iter_mut().enumerate() {
+            let mut args: Vec<String> = vec!["SUBSCRIBE".into()];
+            args.extend((0..200).map(|c| format!("ch{c}")));
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            r.send(&cmd(&refs));
+            for _ in 0..200 {
+                r.reply();
+            }
+            r.call(&["PSUBSCRIBE", &format!("ch{i}*"), "c?1*"]);
+            r.reply();
+        }
+        let mut p = s.raw();
+        let mut batch = Vec::new();
+        for i in 0..2000 {
+            batch.extend(cmd(&[
+                "PUBLISH",
+                &format!("ch{}", i % 200),
+                &"m".repeat(200),
+            ]));
+        }
+        p.send(&batch);
+        // Half of them vanish at once (RST), the rest read a little and then close.
+        for (i, r) in subs.drain(..).enumerate() {
+            if i % 2 == 0 {
+                socket2::SockRef::from(&r.stream)
+                    .set_linger(Some(std::time::Duration::ZERO))
+                    .unwrap();
+            }
+            drop(r);
+        }
+        for _ in 0..2000 {
+            let n = next(&mut p);
+            assert!(n.starts_with(':'), "{n}");
+        }
+        // The server carries on, and forgets them all.
+        check(&mut admin, &["PING"], "+PONG\r\n");
+        assert!(eventually(Duration::from_secs(5), || {
+            admin.call(&["PUBSUB", "NUMSUB", "ch1"]) == "*2\r\n$3\r\nch1\r\n:0\r\n"
+                && admin.call(&["PUBSUB", "NUMPAT"]) == ":0\r\n"
+                && admin
+                    .call(&["INFO", "clients"])
+                    .contains("connected_clients:2\r\n")
+        }));
+        check(&mut p, &["PUBLISH", "ch1", "x"], ":0\r\n");
+    });
+}
