@@ -207,6 +207,24 @@ fn errors_and_info() {
         check(&mut c, &["CLIENT", "GETREDIR"], ":-1\r\n");
         check(
             &mut c,
+            &["CLIENT", "TRACKING", "on", "REDIRECT", "987654"],
+            "-ERR The client ID you want redirect to does not exist\r\n",
+        );
+        check(&mut c, &["CLIENT", "GETREDIR"], ":-1\r\n");
+        // A redirect client on any core is found (several connections: some on other cores).
+        let others: Vec<Raw> = (0..6).map(|_| s.raw()).collect();
+        for mut o in others {
+            let id = int_of(&mut o, &["CLIENT", "ID"]).to_string();
+            check(
+                &mut c,
+                &["CLIENT", "TRACKING", "on", "REDIRECT", &id],
+                "+OK\r\n",
+            );
+            check(&mut c, &["CLIENT", "GETREDIR"], &format!(":{id}\r\n"));
+            check(&mut c, &["CLIENT", "TRACKING", "off"], "+OK\r\n");
+        }
+        check(
+            &mut c,
             &["CLIENT", "TRACKING", "on", "OPTIN", "OPTOUT"],
             "-ERR You can't specify both OPTIN mode and OPTOUT mode\r\n",
         );

@@ -56,6 +56,9 @@ pub enum ShardOp {
     /// A client-side caching invalidation for client `to` (key `args[1]`, or everything when
     /// `all`), delivered if it is on this core.
     Invalidate { to: u64, redirect: bool, all: bool },
+    /// CLIENT TRACKING REDIRECT: whether client `id` is a connection of this core
+    /// ([`ShardReply::Count`] 1 or 0).
+    HasClient { id: u64 },
     /// CLIENT TRACKING BCAST: registers `client`'s prefixes `args[4..]` with the destination
     /// `args[1..4]` (see `cmd::tracking::Dest`), or (`on` false) removes them.
     TrackPrefixes { client: u64, on: bool },
@@ -240,6 +243,7 @@ impl Hop {
                     | ShardOp::MonitorLine
                     | ShardOp::Invalidate { .. }
                     | ShardOp::TrackPrefixes { .. }
+                    | ShardOp::HasClient { .. }
             )
         }) && !self.ops.is_empty()
     }
@@ -271,6 +275,7 @@ impl Hop {
                         | ShardOp::MonitorLine
                         | ShardOp::Invalidate { .. }
                         | ShardOp::TrackPrefixes { .. }
+                        | ShardOp::HasClient { .. }
                 )
             })
     }
@@ -440,6 +445,7 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
             sh.pubsub.invalidation(to, redirect, key, now);
             ShardReply::Done
         }
+        ShardOp::HasClient { id } => ShardReply::Count(sh.clients.contains_key(&id) as u64),
         ShardOp::TrackPrefixes { client, on: false } => {
             sh.tracking.remove_prefixes(client);
             ShardReply::Done

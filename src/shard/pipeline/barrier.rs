@@ -53,6 +53,9 @@ impl Pipeline {
         if eq_ic(args.get(0), "save") {
             return self.save(ctx, out).await;
         }
+        if eq_ic(args.get(0), "client") {
+            return self.tracking_redirect(ctx, args, now, out).await;
+        }
         // Outside EXEC (which already holds them), hold the keys' shards for every step.
         let mut held = Vec::new();
         let txn = if self.txn == 0 {

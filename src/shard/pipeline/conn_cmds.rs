@@ -120,7 +120,7 @@ impl Pipeline {
                 return Flow::Continue;
             }
             CmdId::Monitor => {
-                let sub = self.inbox(client);
+                let sub = self.inbox();
                 sh.pubsub.add_monitor(&sub);
                 reply::ok(&mut buf);
                 Ok(())
@@ -177,7 +177,7 @@ impl Pipeline {
                     .iter()
                     .any(|s| eq_ic(args.get(1), s)) =>
             {
-                match self.client_tracking(ctx, sh, client, args, now, &mut buf) {
+                match self.client_tracking(ctx, sh, args, now, &mut buf) {
                     Ok(Some(flow)) => {
                         self.local.data = buf.into_vec();
                         return flow;

@@ -144,6 +144,9 @@ pub struct Pipeline {
     redirect_core: u16,
     bcast_left: bool,
     caching_used: bool,
+    /// The REDIRECT client found on another core by the barrier step (see `track`).
+    redirect_resolved: Option<u64>,
+    client_fd: i32,
 }
 
 impl Pipeline {
@@ -178,6 +181,8 @@ impl Pipeline {
             redirect_core: u16::MAX,
             bcast_left: false,
             caching_used: false,
+            redirect_resolved: None,
+            client_fd: -1,
         }
     }
 
@@ -226,6 +231,7 @@ impl Pipeline {
                 c.last_cmd = id.spec().name;
             }
             self.client_id = c.id;
+            self.client_fd = c.fd;
             c.authenticated
         };
         let id = match cmd::admit::admit(plan.id, &args, authenticated) {

@@ -22,13 +22,10 @@ impl Pipeline {
     }
 
     /// The connection's inbox, created at its first SUBSCRIBE, MONITOR or CLIENT TRACKING.
-    pub(super) fn inbox(&mut self, client: &RefCell<ClientInfo>) -> Rc<Subscriber> {
-        let resp3 = self.resp3;
+    pub(super) fn inbox(&mut self) -> Rc<Subscriber> {
+        let (id, fd, resp3) = (self.client_id, self.client_fd, self.resp3);
         self.sub
-            .get_or_insert_with(|| {
-                let c = client.borrow();
-                Subscriber::new(c.id, c.fd, resp3)
-            })
+            .get_or_insert_with(|| Subscriber::new(id, fd, resp3))
             .clone()
     }
 
@@ -81,7 +78,7 @@ impl Pipeline {
             CmdId::Punsubscribe => (Kind::Pattern, false),
             _ => (Kind::Shard, false),
         };
-        let sub = self.inbox(client);
+        let sub = self.inbox();
         let mut buf = Out::new(self.resp3);
         if subscribing {
             for name in args.iter().skip(1) {

@@ -10,8 +10,7 @@ use crate::error::CmdError;
 use crate::resp::reply;
 use crate::resp::reply::Out;
 use crate::shard::mesh::Ctx;
-use crate::shard::{ClientInfo, Shard, ShardOp};
-use std::cell::RefCell;
+use crate::shard::{Shard, ShardOp, ShardReply};
 
 impl Pipeline {
     /// Where this connection's invalidations go, while its reads may be tracked.
@@ -68,7 +67,6 @@ impl Pipeline {
         &mut self,
         ctx: &Ctx,
         sh: &mut Shard,
-        client: &RefCell<ClientInfo>,
         args: &Args,
         now: u64,
         buf: &mut Out,
@@ -109,16 +107,23 @@ impl Pipeline {
         }
         let new = tracking::parse(&self.track, args)?;
         let (was_on, was_bcast) = (self.track.on, self.track.bcast);
-        if new.on && new.redirect != 0 && new.redirect != self.client_id {
-            // The redirect client's core: this one when it lives here, else every core is
-            // asked to deliver (client ids are unique, so only its own core does).
-            self.redirect_core = if sh.clients.contains_key(&new.redirect) {
-                self.me as u16
+        if new.on && new.redirect != 0 {
+            // The redirect client's core: this one, or the one the barrier step found (which
+            // then plans this command again); none: Redis's error.
+            let resolved = self.redirect_resolved.take();
+            if sh.clients.contains_key(&new.redirect) {
+                self.redirect_core = self.me as u16;
+            } else if resolved == Some(new.redirect) {
+                // The barrier step found it and set `redirect_core`.
+            } else if resolved.is_none() && self.shards > 1 {
+                return Ok(Some(Flow::Barrier));
             } else {
-                u16::MAX
-            };
+                return Err(CmdError::Tracking(
+                    "The client ID you want redirect to does not exist".into(),
+                ));
+            }
         }
-        let sub = self.inbox(client);
+        let sub = self.inbox();
         let caching = self.track.caching;
         self.track = new;
         self.track.caching = caching.filter(|_| self.track.on);
@@ -149,6 +154,57 @@ impl Pipeline {
         }
         reply::ok(buf);
         Ok(None)
+    }
+
+    /// The barrier step of CLIENT TRACKING ... REDIRECT id for a client not on this core: asks
+    /// the other cores which one has it, then runs the command with that core (or answers
+    /// Redis's error when none has it).
+    pub(super) async fn tracking_redirect(
+        &mut self,
+        ctx: &Ctx,
+        args: &Args<'_>,
+        now: u64,
+        out: &mut Out,
+    ) {
+        let redirect = tracking::parse(&self.track, args).map_or(0, |t| t.redirect);
+        let others: Vec<u16> = (0..self.shards as u16)
+            .filter(|&s| s as usize != self.me)
+            .collect();
+        let op = ShardOp::HasClient { id: redirect };
+        let found = self
+            .on_shards(ctx, &others, 0, crate::shard::LockStep::None, Some(op), now)
+            .await;
+        let core = others
+            .iter()
+            .zip(found)
+            .find(|(_, r)| matches!(r, Some(ShardReply::Count(1))))
+            .map(|(&s, _)| s);
+        // Found: run it knowing the core; not found: the command answers the error.
+        self.redirect_resolved = core.map(|c| {
+            self.redirect_core = c;
+            redirect
+        });
+        if core.is_none() {
+            self.redirect_resolved = Some(u64::MAX);
+        }
+        let mut buf = Out::new(self.resp3);
+        let res = {
+            let mut sh = ctx.shard.borrow_mut();
+            self.client_tracking(ctx, &mut sh, args, now, &mut buf)
+        };
+        self.redirect_resolved = None;
+        let mut sh = ctx.shard.borrow_mut();
+        match res {
+            Ok(Some(_)) => {
+                drop(sh);
+                self.flush_whole(ctx, out).await;
+            }
+            Ok(None) => {
+                let bytes = buf.into_vec();
+                self.local_result(&mut sh, Some(crate::cmd::CmdId::Client), Ok(&bytes), out);
+            }
+            Err(e) => self.local_result(&mut sh, Some(crate::cmd::CmdId::Client), Err(e), out),
+        }
     }
 
     /// RESET: tracking off (BCAST prefixes on the other shards are removed when the
