@@ -119,12 +119,21 @@ fn a_busy_function_answers_busy_until_function_kill() {
         .call(&["GET", "k"])
         == text));
     check(&mut r, &["SCRIPT", "KILL"], text);
+    // FUNCTION STATS names the busy function, its command and how long it has run.
+    let stats = r.call(&["FUNCTION", "STATS"]);
+    assert!(
+        stats.starts_with("*4\r\n$14\r\nrunning_script\r\n*6\r\n$4\r\nname\r\n$4\r\nspin\r\n$7\r\ncommand\r\n*3\r\n$5\r\nFCALL\r\n$4\r\nspin\r\n$1\r\n0\r\n$11\r\nduration_ms\r\n:"),
+        "{stats}"
+    );
     check(&mut r, &["FUNCTION", "KILL"], "+OK\r\n");
     assert_eq!(
         busy.reply_string(),
         "-ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:2.\r\n"
     );
     check(&mut r, &["GET", "k"], "$-1\r\n");
+    assert!(r
+        .call(&["FUNCTION", "STATS"])
+        .starts_with("*4\r\n$14\r\nrunning_script\r\n$-1\r\n"));
 }
 
 #[test]

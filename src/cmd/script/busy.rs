@@ -67,6 +67,18 @@ pub struct Suspended {
     pub nargv: usize,
 }
 
+/// The busy function (FUNCTION STATS's `running_script`): its FCALL arguments and when it
+/// started. Set and cleared only as a function enters and leaves the busy state (rare).
+static RUNNING_FUNCTION: std::sync::Mutex<Option<(Vec<Vec<u8>>, std::time::Instant)>> =
+    std::sync::Mutex::new(None);
+
+/// FUNCTION STATS: the busy function's arguments and how long it has run (ms), if any.
+pub fn running_function() -> Option<(Vec<Vec<u8>>, u128)> {
+    let g = RUNNING_FUNCTION.lock().ok()?;
+    g.as_ref()
+        .map(|(args, started)| (args.clone(), started.elapsed().as_millis()))
+}
+
 /// Scripts past the busy threshold that have (not) written, over all shards (SCRIPT KILL).
 pub static BUSY_CLEAN: AtomicUsize = AtomicUsize::new(0);
 pub static BUSY_WROTE: AtomicUsize = AtomicUsize::new(0);
@@ -127,6 +139,12 @@ impl Running {
         } else {
             BUSY_CLEAN.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some((data, ranges)) = self.fn_args.as_ref().filter(|(_, r)| !r.is_empty()) {
+            let args = ranges.iter().map(|&(a, b)| data[a..b].to_vec()).collect();
+            if let Ok(mut g) = RUNNING_FUNCTION.lock() {
+                *g = Some((args, self.started));
+            }
+        }
         eprintln!(
             "corekv: a script has run for {} ms on shard {}; {}",
             self.started.elapsed().as_millis(),
@@ -151,6 +169,11 @@ impl Running {
     }
 
     pub(super) fn leave_busy(&mut self) {
+        if self.busy.is_some() && self.fn_args.as_ref().is_some_and(|(_, r)| !r.is_empty()) {
+            if let Ok(mut g) = RUNNING_FUNCTION.lock() {
+                *g = None;
+            }
+        }
         match self.busy.take() {
             Some(false) => BUSY_CLEAN.fetch_sub(1, Ordering::Relaxed),
             Some(true) => BUSY_WROTE.fetch_sub(1, Ordering::Relaxed),

@@ -554,7 +554,21 @@ pub fn function(sh: &mut Shard, a: &crate::cmd::Args, out: &mut Out) -> R {
             let functions: usize = libs.values().map(|l| l.functions.len()).sum();
             reply::map(out, 2);
             reply::bulk(out, b"running_script");
-            reply::null(out);
+            match busy::running_function() {
+                Some((args, ms)) => {
+                    reply::map(out, 3);
+                    reply::bulk(out, b"name");
+                    reply::bulk(out, args.get(1).map_or(&b""[..], Vec::as_slice));
+                    reply::bulk(out, b"command");
+                    reply::array(out, args.len());
+                    for a in &args {
+                        reply::bulk(out, a);
+                    }
+                    reply::bulk(out, b"duration_ms");
+                    reply::int(out, ms as i64);
+                }
+                None => reply::null(out),
+            }
             reply::bulk(out, b"engines");
             reply::map(out, 1);
             reply::bulk(out, b"LUA");

@@ -97,6 +97,8 @@ struct Running {
     args_data: Vec<u8>,
     args_ranges: Vec<(usize, usize)>,
     reply: crate::resp::reply::Out,
+    /// A function's FCALL arguments (buffers reused), for FUNCTION STATS while it is busy.
+    fn_args: Option<(Vec<u8>, Vec<(usize, usize)>)>,
 }
 
 /// One shard's interpreter and its compiled scripts.
@@ -259,6 +261,7 @@ impl Engine {
             args_data: Vec::new(),
             args_ranges: Vec::new(),
             reply: crate::resp::reply::Out::new(false),
+            fn_args: None,
         });
         let (keys, argv) = (lua.create_table()?, lua.create_table()?);
         Ok(Engine {

@@ -58,6 +58,19 @@ pub(super) fn run_script(
         r.killed = false;
         r.killed_line = 0;
         r.pending = None;
+        // A function keeps its FCALL arguments for FUNCTION STATS (buffers reused).
+        if label.is_function() {
+            let (data, ranges) = r.fn_args.get_or_insert_with(Default::default);
+            data.clear();
+            ranges.clear();
+            for arg in a.iter() {
+                let start = data.len();
+                data.extend_from_slice(arg);
+                ranges.push((start, data.len()));
+            }
+        } else if let Some((_, ranges)) = r.fn_args.as_mut() {
+            ranges.clear();
+        }
     }
     // With the log on, a script alone on its shard logs its writes as one transaction record:
     // after a crash all of them are there or none (inside EXEC or across shards, the enclosing
