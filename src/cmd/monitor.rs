@@ -13,7 +13,7 @@
 
 use super::state::Shard;
 use super::{flags, Args, CmdId};
-use crate::cmd::pubsub::Kind;
+use crate::cmd::pubsub::Outbound;
 
 /// Appends `arg` as Redis's `sdscatrepr` quotes it.
 fn quote(out: &mut Vec<u8>, arg: &[u8]) {
@@ -77,7 +77,7 @@ pub fn feed(sh: &mut Shard, id: CmdId, args: &Args, who: &str, now_ms: u64) {
     let l = line(id, args, who);
     sh.pubsub.monitor_line(&l, now_ms);
     if sh.shards > 1 {
-        sh.pubsub.forward(Kind::Monitor, b"", &l);
+        sh.pubsub.forward(Outbound::Monitor, b"", &l);
     }
 }
 

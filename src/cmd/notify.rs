@@ -16,7 +16,7 @@
 use super::args::eq_ic;
 use super::state::Shard;
 use super::{Args, CmdId};
-use crate::cmd::pubsub::Kind;
+use crate::cmd::pubsub::{Kind, Outbound};
 use crate::config::RUNTIME;
 use std::sync::atomic::Ordering;
 
@@ -136,7 +136,8 @@ pub fn emit(sh: &mut Shard, flags: u64, class: u64, event: &[u8], key: &[u8], no
 fn publish(sh: &mut Shard, channel: &[u8], message: &[u8], now_ms: u64) {
     sh.pubsub.publish(Kind::Channel, channel, message, now_ms);
     if sh.shards > 1 {
-        sh.pubsub.forward(Kind::Channel, channel, message);
+        sh.pubsub
+            .forward(Outbound::Message(Kind::Channel), channel, message);
     }
 }
 

@@ -31,16 +31,23 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 
-/// The three namespaces: channels, patterns, shard channels (and, for the forwarder, MONITOR
-/// lines).
+/// The three namespaces: channels, patterns, shard channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Channel,
     Pattern,
     Shard,
+}
+
+/// What the forwarder carries to the other cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbound {
+    /// A message on a channel (`Kind::Channel`, patterns included) or a shard channel.
+    Message(Kind),
+    /// A MONITOR line.
     Monitor,
-    /// A client-side caching invalidation (`cmd::tracking`).
-    Invalidate,
+    /// A client-side caching invalidation for this destination; `true`: of everything.
+    Invalidate(crate::cmd::tracking::Dest, bool),
 }
 
 impl Kind {
@@ -48,7 +55,7 @@ impl Kind {
         match self {
             Kind::Channel => b"subscribe",
             Kind::Pattern => b"psubscribe",
-            Kind::Shard | Kind::Monitor | Kind::Invalidate => b"ssubscribe",
+            Kind::Shard => b"ssubscribe",
         }
     }
 
@@ -56,7 +63,7 @@ impl Kind {
         match self {
             Kind::Channel => b"unsubscribe",
             Kind::Pattern => b"punsubscribe",
-            Kind::Shard | Kind::Monitor | Kind::Invalidate => b"sunsubscribe",
+            Kind::Shard => b"sunsubscribe",
         }
     }
 }
@@ -108,7 +115,7 @@ impl SubState {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
-            Kind::Shard | Kind::Monitor | Kind::Invalidate => &mut self.shard_channels,
+            Kind::Shard => &mut self.shard_channels,
         }
     }
 }
@@ -319,11 +326,9 @@ type Listeners = HashMap<Box<[u8]>, HashMap<u64, Rc<Subscriber>>>;
 
 /// A message the server published on this core, to be delivered on the other cores.
 pub struct Forward {
-    pub kind: Kind,
+    pub what: Outbound,
     pub channel: Vec<u8>,
     pub message: Vec<u8>,
-    /// An invalidation's recipient: its destination, and whether the key is null (FLUSHALL).
-    pub to: Option<(crate::cmd::tracking::Dest, bool)>,
 }
 
 /// This core's subscriptions: channel, pattern and shard channel to the subscribers of this
@@ -369,7 +374,7 @@ impl Registry {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
-            Kind::Shard | Kind::Monitor | Kind::Invalidate => &mut self.shard_channels,
+            Kind::Shard => &mut self.shard_channels,
         }
     }
 
@@ -473,12 +478,11 @@ impl Registry {
     }
 
     /// Queues a message the server published here for the other cores, waking the forwarder.
-    pub fn forward(&mut self, kind: Kind, channel: &[u8], message: &[u8]) {
+    pub fn forward(&mut self, what: Outbound, channel: &[u8], message: &[u8]) {
         self.outbox.push(Forward {
-            kind,
+            what,
             channel: channel.to_vec(),
             message: message.to_vec(),
-            to: None,
         });
         if let Some(w) = self.forwarder.take() {
             w.wake();
@@ -488,10 +492,9 @@ impl Registry {
     /// Queues an invalidation for a client on another core (`core` `u16::MAX`: every core).
     pub fn forward_invalidation(&mut self, d: crate::cmd::tracking::Dest, key: Option<&[u8]>) {
         self.outbox.push(Forward {
-            kind: Kind::Invalidate,
+            what: Outbound::Invalidate(d, key.is_none()),
             channel: Vec::new(),
             message: key.unwrap_or_default().to_vec(),
-            to: Some((d, key.is_none())),
         });
         if let Some(w) = self.forwarder.take() {
             w.wake();
@@ -630,7 +633,8 @@ pub fn publish_here(
 ) {
     let n = sh.pubsub.publish(kind, a.get(1), a.get(2), now_ms);
     if sh.shards > 1 {
-        sh.pubsub.forward(kind, a.get(1), a.get(2));
+        sh.pubsub
+            .forward(Outbound::Message(kind), a.get(1), a.get(2));
     }
     reply::int(out, n as i64);
 }

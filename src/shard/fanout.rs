@@ -5,7 +5,7 @@
 
 use super::mesh::Ctx;
 use super::ShardOp;
-use crate::cmd::pubsub::Kind;
+use crate::cmd::pubsub::{Kind, Outbound};
 use std::rc::Rc;
 use std::task::Poll;
 
@@ -40,8 +40,8 @@ pub async fn forward(ctx: Rc<Ctx>) {
             hop.now_ms = now;
             hop.dest = s;
             for f in &batch {
-                if let Some((d, all)) = f.to {
-                    if d.core as usize == s || d.core == u16::MAX {
+                match f.what {
+                    Outbound::Invalidate(d, all) if d.core as usize == s || d.core == u16::MAX => {
                         let op = ShardOp::Invalidate {
                             to: d.to,
                             redirect: d.redirect,
@@ -49,18 +49,19 @@ pub async fn forward(ctx: Rc<Ctx>) {
                         };
                         hop.push(op, [&b"invalidate"[..], &f.message].into_iter());
                     }
-                } else if f.kind == Kind::Monitor {
-                    if monitors {
+                    Outbound::Monitor if monitors => {
                         hop.push(
                             ShardOp::MonitorLine,
                             [&b"monitor"[..], &f.message].into_iter(),
                         );
                     }
-                } else if listens {
-                    let op = ShardOp::Publish {
-                        shard_channel: f.kind == Kind::Shard,
-                    };
-                    hop.push(op, [&b"publish"[..], &f.channel, &f.message].into_iter());
+                    Outbound::Message(kind) if listens => {
+                        let op = ShardOp::Publish {
+                            shard_channel: kind == Kind::Shard,
+                        };
+                        hop.push(op, [&b"publish"[..], &f.channel, &f.message].into_iter());
+                    }
+                    _ => {}
                 }
             }
             if hop.ops.is_empty() {
