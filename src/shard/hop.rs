@@ -67,6 +67,28 @@ pub enum ShardOp {
     Pubsub { query: u32 },
 }
 
+impl ShardOp {
+    /// The server's own ops that touch no key, only server state (INFO's and CLIENT's parts,
+    /// WATCH bookkeeping, pub/sub, MONITOR, client-side caching): they may run while a
+    /// transaction holds the shard or a script is busy there.
+    pub fn is_bookkeeping(&self) -> bool {
+        matches!(
+            self,
+            ShardOp::Stats
+                | ShardOp::Clients
+                | ShardOp::Kill
+                | ShardOp::Watch { .. }
+                | ShardOp::Unwatch { .. }
+                | ShardOp::Publish { .. }
+                | ShardOp::Pubsub { .. }
+                | ShardOp::MonitorLine
+                | ShardOp::Invalidate { .. }
+                | ShardOp::TrackPrefixes { .. }
+                | ShardOp::HasClient { .. }
+        )
+    }
+}
+
 /// The typed result of one of the server's own ops. A client command's result is its reply,
 /// encoded once for the client into [`Hop::reply`]; the server's own results never become
 /// RESP, so nothing parses a reply to learn what happened on another shard.
@@ -227,25 +249,10 @@ impl Hop {
         i >= self.first_op && ((i - self.first_op) as usize) < self.ends.len()
     }
 
-    /// Whether every op only reads server state or WATCH bookkeeping, never keys (INFO's and
-    /// CLIENT's parts, WATCH, UNWATCH): such a hop may run while a transaction holds the shard.
+    /// Whether every op is bookkeeping ([`ShardOp::is_bookkeeping`]): such a hop may run while
+    /// a transaction holds the shard.
     pub fn keyless(&self) -> bool {
-        self.ops.iter().all(|(op, _, _)| {
-            matches!(
-                op,
-                ShardOp::Stats
-                    | ShardOp::Clients
-                    | ShardOp::Kill
-                    | ShardOp::Watch { .. }
-                    | ShardOp::Unwatch { .. }
-                    | ShardOp::Publish { .. }
-                    | ShardOp::Pubsub { .. }
-                    | ShardOp::MonitorLine
-                    | ShardOp::Invalidate { .. }
-                    | ShardOp::TrackPrefixes { .. }
-                    | ShardOp::HasClient { .. }
-            )
-        }) && !self.ops.is_empty()
+        self.ops.iter().all(|(op, _, _)| op.is_bookkeeping()) && !self.ops.is_empty()
     }
 
     /// Whether every op has run.
@@ -261,22 +268,7 @@ impl Hop {
             && self.txn == 0
             && !self.atomic
             && self.ops.iter().all(|(op, _, _)| {
-                matches!(
-                    op,
-                    ShardOp::Cmd(_)
-                        | ShardOp::Part(_)
-                        | ShardOp::Stats
-                        | ShardOp::Clients
-                        | ShardOp::Kill
-                        | ShardOp::Watch { .. }
-                        | ShardOp::Unwatch { .. }
-                        | ShardOp::Publish { .. }
-                        | ShardOp::Pubsub { .. }
-                        | ShardOp::MonitorLine
-                        | ShardOp::Invalidate { .. }
-                        | ShardOp::TrackPrefixes { .. }
-                        | ShardOp::HasClient { .. }
-                )
+                matches!(op, ShardOp::Cmd(_) | ShardOp::Part(_)) || op.is_bookkeeping()
             })
     }
 

@@ -36,16 +36,16 @@ impl Pipeline {
             if self.must_hold_shards() {
                 return Flow::Atomic;
             }
-            // The client's own command runs on every shard (DBSIZE, KEYS, FLUSHALL, RANDOMKEY):
-            // rare enough that copying its arguments once does not matter. Counted once, here.
+            // The client's own command runs on every shard (DBSIZE, KEYS, FLUSHALL, RANDOMKEY).
+            // Counted once, here.
             sh.stats.calls[id as usize] += 1;
-            let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
-            self.on_every_shard(ctx, sh, part, &owned, gather, info, now);
+            self.on_every_shard(ctx, sh, part, args, gather, info, now);
             return Flow::Continue;
         }
         // The connection counts the client's command; the parts are the server's own ops.
         sh.stats.calls[id as usize] += 1;
-        self.on_every_shard(ctx, sh, part, &[Vec::new()], gather, info, now);
+        let (data, ranges) = owned_args(&[b""]);
+        self.on_every_shard(ctx, sh, part, &Args::new(&data, &ranges), gather, info, now);
         Flow::Continue
     }
 
@@ -57,13 +57,13 @@ impl Pipeline {
         ctx: &Ctx,
         sh: &mut Shard,
         part: ShardOp,
-        part_args: &[Vec<u8>],
+        part_args: &Args,
         gather: Gather,
         info: u32,
         now: u64,
     ) {
-        let all: Vec<u16> = (0..self.shards as u16).collect();
-        self.on_shards_gathered(ctx, sh, &all, part, part_args, gather, info, now);
+        let all = 0..self.shards;
+        self.on_shards_gathered(ctx, sh, all, part, part_args, gather, info, now);
     }
 
     /// [`Pipeline::on_every_shard`] on the shards `shards` only.
@@ -72,22 +72,20 @@ impl Pipeline {
         &mut self,
         ctx: &Ctx,
         sh: &mut Shard,
-        shards: &[u16],
+        shards: impl IntoIterator<Item = usize>,
         part: ShardOp,
-        part_args: &[Vec<u8>],
+        part_args: &Args,
         gather: Gather,
         info: u32,
         now: u64,
     ) {
         self.deferred = true;
         let parts_start = self.parts.len() as u32;
-        for s in shards.iter().map(|&s| s as usize) {
+        for s in shards {
             let op = if s == self.me && !self.local_as_hop {
-                let (data, ranges) = owned_args(part_args);
-                self.run_deferred(sh, part, &Args::new(&data, &ranges), now)
+                self.run_deferred(sh, part, part_args, now)
             } else {
-                self.remote(ctx, s, now)
-                    .push(part, part_args.iter().map(Vec::as_slice))
+                self.remote(ctx, s, now).push(part, part_args.iter())
             };
             self.parts.push((s as u16, op));
         }

@@ -165,7 +165,9 @@ impl Pipeline {
                             Gather::SumInt
                         };
                         sh.stats.calls[id as usize] += 1;
-                        self.on_every_shard(ctx, sh, ShardOp::Kill, &filter.args, gather, 0, now);
+                        let (data, ranges) = super::owned_args(&filter.args);
+                        let kill_args = Args::new(&data, &ranges);
+                        self.on_every_shard(ctx, sh, ShardOp::Kill, &kill_args, gather, 0, now);
                         self.local.data = buf.into_vec();
                         return Flow::Continue;
                     }

@@ -121,20 +121,18 @@ impl Pipeline {
         now: u64,
         out: &mut Out,
     ) -> Flow {
+        use crate::cmd::pubsub::core_listens;
         sh.stats.calls[id as usize] += 1;
-        let listening: Vec<u16> = (0..self.shards)
-            .filter(|&s| crate::cmd::pubsub::core_listens(s))
-            .map(|s| s as u16)
-            .collect();
-        if listening.is_empty() {
+        if !(0..self.shards).any(core_listens) {
             self.local_result(sh, None, Ok(b":0\r\n"), out);
             return Flow::Continue;
         }
-        let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
         let op = ShardOp::Publish {
             shard_channel: id == CmdId::Spublish,
         };
-        self.on_shards_gathered(ctx, sh, &listening, op, &owned, Gather::Receivers, 0, now);
+        // The client's own arguments: copied only into the hops of the cores that listen.
+        let listening = (0..self.shards).filter(|&s| core_listens(s));
+        self.on_shards_gathered(ctx, sh, listening, op, args, Gather::Receivers, 0, now);
         self.own_messages_first(sh, out);
         Flow::Continue
     }
@@ -164,10 +162,8 @@ impl Pipeline {
             }
         };
         sh.stats.calls[id as usize] += 1;
-        let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
         let op = ShardOp::Pubsub { query: q.code() };
-        let all: Vec<u16> = (0..self.shards as u16).collect();
-        self.on_shards_gathered(ctx, sh, &all, op, &owned, Gather::Pubsub, q.code(), now);
+        self.on_every_shard(ctx, sh, op, args, Gather::Pubsub, q.code(), now);
         Flow::Continue
     }
 

@@ -149,6 +149,8 @@ impl Pipeline {
                 on: self.track.on,
             };
             sh.stats.calls[crate::cmd::CmdId::Client as usize] += 1;
+            let (data, ranges) = super::owned_args(&part);
+            let part = Args::new(&data, &ranges);
             self.on_every_shard(ctx, sh, op, &part, Gather::AllOk, 0, now);
             return Ok(Some(Flow::Continue));
         }
