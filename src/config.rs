@@ -50,6 +50,33 @@ pub struct Config {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub hz: u32,
 
+    /// Fields a hash keeps packed in its key's allocation before it becomes a table
+    /// (Redis's hash-max-listpack-entries; hash-max-ziplist-entries is an alias)
+    #[arg(long, alias = "hash-max-ziplist-entries", default_value_t = 128)]
+    pub hash_max_listpack_entries: u64,
+    /// Longest field or value (bytes) a packed hash holds (hash-max-listpack-value)
+    #[arg(long, alias = "hash-max-ziplist-value", default_value_t = 64)]
+    pub hash_max_listpack_value: u64,
+    /// Members of a set of integers kept as a sorted array (set-max-intset-entries)
+    #[arg(long, default_value_t = 512)]
+    pub set_max_intset_entries: u64,
+    /// Members a set keeps packed before it becomes a table (set-max-listpack-entries)
+    #[arg(long, default_value_t = 128)]
+    pub set_max_listpack_entries: u64,
+    /// Longest member (bytes) a packed set holds (set-max-listpack-value)
+    #[arg(long, default_value_t = 64)]
+    pub set_max_listpack_value: u64,
+    /// DEL frees a large value in steps, like UNLINK (lazyfree-lazy-user-del)
+    #[arg(long, default_value = "no", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub lazyfree_lazy_user_del: bool,
+    /// A write that overwrites or deletes a large value as a side effect (SET over a hash,
+    /// RENAME onto a key, a *STORE) frees it in steps (lazyfree-lazy-server-del)
+    #[arg(long, default_value = "no", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub lazyfree_lazy_server_del: bool,
+    /// FLUSHALL / FLUSHDB without ASYNC or SYNC free large values in steps
+    /// (lazyfree-lazy-user-flush)
+    #[arg(long, default_value = "no", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub lazyfree_lazy_user_flush: bool,
     /// Milliseconds a script runs before it counts as busy: other clients of its shard then
     /// get `-BUSY` and SCRIPT KILL may stop it (Redis's busy-reply-threshold).
     #[arg(long, alias = "lua-time-limit", default_value_t = 5000)]
@@ -317,6 +344,13 @@ pub struct Runtime {
     pub notify_flags: AtomicU64,
     /// tracking-table-max-keys (0: no limit), over all shards.
     pub tracking_table_max_keys: AtomicU64,
+    /// hash-max-listpack-entries, hash-max-listpack-value, set-max-intset-entries,
+    /// set-max-listpack-entries, set-max-listpack-value (see `store::Limits`).
+    pub encoding_limits: [AtomicU64; 5],
+    /// lazyfree-lazy-user-del, lazyfree-lazy-server-del, lazyfree-lazy-user-flush.
+    pub lazyfree_user_del: AtomicBool,
+    pub lazyfree_server_del: AtomicBool,
+    pub lazyfree_user_flush: AtomicBool,
 }
 
 pub static RUNTIME: Runtime = Runtime {
@@ -352,6 +386,16 @@ pub static RUNTIME: Runtime = Runtime {
     ],
     notify_flags: AtomicU64::new(0),
     tracking_table_max_keys: AtomicU64::new(1_000_000),
+    encoding_limits: [
+        AtomicU64::new(128),
+        AtomicU64::new(64),
+        AtomicU64::new(512),
+        AtomicU64::new(128),
+        AtomicU64::new(64),
+    ],
+    lazyfree_user_del: AtomicBool::new(false),
+    lazyfree_server_del: AtomicBool::new(false),
+    lazyfree_user_flush: AtomicBool::new(false),
 };
 
 impl Runtime {
@@ -360,6 +404,19 @@ impl Runtime {
             .proto_max_bulk_len
             .store(cfg.proto_max_bulk_len, Ordering::Relaxed);
         RUNTIME.hz.store(cfg.hz as u64, Ordering::Relaxed);
+        let limits = [
+            cfg.hash_max_listpack_entries,
+            cfg.hash_max_listpack_value,
+            cfg.set_max_intset_entries,
+            cfg.set_max_listpack_entries,
+            cfg.set_max_listpack_value,
+        ];
+        for (knob, v) in RUNTIME.encoding_limits.iter().zip(limits) {
+            knob.store(v, Ordering::Relaxed);
+        }
+        RUNTIME.lazyfree_user_del.store(cfg.lazyfree_lazy_user_del, Ordering::Relaxed);
+        RUNTIME.lazyfree_server_del.store(cfg.lazyfree_lazy_server_del, Ordering::Relaxed);
+        RUNTIME.lazyfree_user_flush.store(cfg.lazyfree_lazy_user_flush, Ordering::Relaxed);
         RUNTIME
             .busy_reply_threshold_ms
             .store(cfg.busy_reply_threshold, Ordering::Relaxed);
@@ -456,6 +513,14 @@ impl Runtime {
     pub fn apply_memory_limits(&self, store: &mut crate::store::Store, shards: usize) {
         let limit = (self.maxmemory.load(Ordering::Relaxed) / shards.max(1) as u64) as usize;
         store.set_eviction(self.policy(), limit);
+        let l = |i: usize| self.encoding_limits[i].load(Ordering::Relaxed) as usize;
+        store.set_limits(crate::store::Limits {
+            hash_entries: l(0),
+            hash_value: l(1),
+            set_intset_entries: l(2).min(1 << 30),
+            set_entries: l(3),
+            set_value: l(4),
+        });
     }
 
     /// Whether clients must authenticate.

@@ -30,6 +30,10 @@ pub enum CmdError {
     WrongArity(String),
     Syntax,
     NotInteger,
+    /// HINCRBY on a field that is not an integer.
+    HashNotInteger,
+    /// HINCRBYFLOAT on a field that is not a float.
+    HashNotFloat,
     NotFloat,
     Overflow,
     NanOrInfinity,
@@ -112,6 +116,8 @@ pub enum CmdError {
     /// A bug answered instead of a panic or a hang: the command that panicked, or what failed.
     Panicked(&'static str),
     Internal(&'static str),
+    /// `ERR` and this text (Redis's one-off messages).
+    Plain(&'static str),
 }
 
 impl CmdError {
@@ -183,6 +189,8 @@ impl fmt::Display for CmdError {
             }
             CmdError::Syntax => f.write_str("ERR syntax error"),
             CmdError::NotInteger => f.write_str("ERR value is not an integer or out of range"),
+            CmdError::HashNotInteger => f.write_str("ERR hash value is not an integer"),
+            CmdError::HashNotFloat => f.write_str("ERR hash value is not a float"),
             CmdError::NotFloat => f.write_str("ERR value is not a valid float"),
             CmdError::Overflow => f.write_str("ERR increment or decrement would overflow"),
             CmdError::NanOrInfinity => f.write_str("ERR increment would produce NaN or Infinity"),
@@ -284,6 +292,7 @@ impl fmt::Display for CmdError {
             CmdError::Unkillable => f.write_str("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."),
             CmdError::CrossSlot => f.write_str("CROSSSLOT Keys in request don't hash to the same slot"),
             CmdError::Panicked(name) => write!(f, "ERR internal error while running '{name}'"),
+            CmdError::Plain(text) => write!(f, "ERR {text}"),
             CmdError::Internal(what) => write!(f, "ERR internal error: {what}"),
         }
     }
@@ -299,6 +308,8 @@ impl From<StoreError> for CmdError {
             StoreError::NanOrInfinity => CmdError::NanOrInfinity,
             StoreError::TooLong => CmdError::StringTooLong,
             StoreError::NoSuchKey => CmdError::NoSuchKey,
+            StoreError::HashNotInteger => CmdError::HashNotInteger,
+            StoreError::HashNotFloat => CmdError::HashNotFloat,
         }
     }
 }

@@ -98,11 +98,28 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
                 .load(Ordering::Relaxed)
                 .to_string(),
         ),
+        ("hash-max-listpack-entries", limit(0)),
+        ("hash-max-ziplist-entries", limit(0)),
+        ("hash-max-listpack-value", limit(1)),
+        ("hash-max-ziplist-value", limit(1)),
+        ("set-max-intset-entries", limit(2)),
+        ("set-max-listpack-entries", limit(3)),
+        ("set-max-listpack-value", limit(4)),
+        ("lazyfree-lazy-eviction", "yes".into()),
+        ("lazyfree-lazy-expire", "yes".into()),
+        ("lazyfree-lazy-server-del", yes_no(&RUNTIME.lazyfree_server_del)),
+        ("lazyfree-lazy-user-del", yes_no(&RUNTIME.lazyfree_user_del)),
+        ("lazyfree-lazy-user-flush", yes_no(&RUNTIME.lazyfree_user_flush)),
         (
             "notify-keyspace-events",
             super::notify::format_flags(RUNTIME.notify_flags.load(Ordering::Relaxed)),
         ),
     ]
+}
+
+/// One of the compact encodings' thresholds (`RUNTIME.encoding_limits[i]`), as text.
+fn limit(i: usize) -> String {
+    RUNTIME.encoding_limits[i].load(Ordering::Relaxed).to_string()
 }
 
 /// `client-output-buffer-limit` as CONFIG GET shows it.
@@ -178,6 +195,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Out) -> R {
             ProtectedMode(bool),
             CrossShardAtomic(bool),
             Password(Option<String>),
+            Flag(&'static std::sync::atomic::AtomicBool, bool),
             Policy(crate::store::Policy),
             SaveRules(Vec<(u64, u64)>),
             OutputLimits(Vec<(usize, [u64; 3])>),
@@ -227,6 +245,27 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Out) -> R {
                 "maxmemory-policy" => Update::Policy(
                     crate::store::Policy::parse(&value).ok_or_else(|| bad("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction, allkeys-s3fifo"))?,
                 ),
+                "hash-max-listpack-entries" | "hash-max-ziplist-entries" => {
+                    Update::Atomic(&RUNTIME.encoding_limits[0], int()?)
+                }
+                "hash-max-listpack-value" | "hash-max-ziplist-value" => {
+                    Update::Atomic(&RUNTIME.encoding_limits[1], int()?)
+                }
+                "set-max-intset-entries" => Update::Atomic(&RUNTIME.encoding_limits[2], int()?),
+                "set-max-listpack-entries" => Update::Atomic(&RUNTIME.encoding_limits[3], int()?),
+                "set-max-listpack-value" => Update::Atomic(&RUNTIME.encoding_limits[4], int()?),
+                "lazyfree-lazy-user-del" | "lazyfree-lazy-server-del" | "lazyfree-lazy-user-flush"
+                | "lazyfree-lazy-eviction" | "lazyfree-lazy-expire" => {
+                    let on = crate::config::parse_yes_no(&value)
+                        .map_err(|_| bad("argument must be 'yes' or 'no'"))?;
+                    match name.as_str() {
+                        "lazyfree-lazy-user-del" => Update::Flag(&RUNTIME.lazyfree_user_del, on),
+                        "lazyfree-lazy-server-del" => Update::Flag(&RUNTIME.lazyfree_server_del, on),
+                        "lazyfree-lazy-user-flush" => Update::Flag(&RUNTIME.lazyfree_user_flush, on),
+                        // Expiry and eviction always free large values in steps (README).
+                        _ => continue,
+                    }
+                }
                 "tracking-table-max-keys" => Update::Atomic(&RUNTIME.tracking_table_max_keys, int()?),
                 "notify-keyspace-events" => Update::Atomic(
                     &RUNTIME.notify_flags,
@@ -256,6 +295,7 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Out) -> R {
                     RUNTIME.cross_shard_atomic.store(on, Ordering::Relaxed)
                 }
                 Update::Password(p) => RUNTIME.set_requirepass(p),
+                Update::Flag(knob, on) => knob.store(on, Ordering::Relaxed),
                 Update::Policy(p) => RUNTIME.set_policy(p),
                 Update::SaveRules(r) => RUNTIME.set_save_rules(r),
                 Update::OutputLimits(classes) => {

@@ -67,6 +67,22 @@ pub fn syntax(id: CmdId) -> &'static str {
         Spublish => "shardchannel message",
         Pubsub => "subcommand [argument...]",
         Monitor => "",
+        Object => "subcommand [argument...]",
+        Hset | Hmset => "key (field value)...",
+        Hsetnx => "key field value",
+        Hget | Hexists | Hstrlen => "key field",
+        Hmget | Hdel => "key field...",
+        Hlen | Hkeys | Hvals | Hgetall | Scard | Smembers => "key",
+        Hincrby | Hincrbyfloat => "key field increment",
+        Hrandfield => "key [count [WITHVALUES]]",
+        Hscan | Sscan => "key cursor [MATCH pattern] [COUNT count]",
+        Sadd | Srem | Smismember => "key member...",
+        Sismember => "key member",
+        Spop | Srandmember => "key [count]",
+        Smove => "source destination member",
+        Sinter | Sunion | Sdiff => "key...",
+        Sintercard => "numkeys key... [LIMIT limit]",
+        Sinterstore | Sunionstore | Sdiffstore => "destination key...",
     }
 }
 

@@ -245,5 +245,80 @@ pub fn randomkey(sh: &mut Shard, now: u64, out: &mut Out) -> R {
 /// `ShardOp::Take` (`args[1]` is the key): removes the key and answers its value and absolute
 /// expiry (unix ms), or `None` when it does not exist.
 pub fn shard_take(sh: &mut Shard, a: &Args, now: u64) -> Option<(Vec<u8>, Option<u64>)> {
-    sh.store.take(a.get(1), now)
+    sh.store
+        .take(a.get(1), now)
+        .map(|(v, at)| (crate::persist::rdb::dump(&v), at))
+}
+
+/// OBJECT ENCODING | REFCOUNT | IDLETIME | FREQ key, OBJECT HELP
+pub fn object(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
+    let sub = a.get(1);
+    if eq_ic(sub, "help") && a.len() == 2 {
+        const HELP: &[&str] = &[
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+            "HELP",
+            "    Prints this help.",
+        ];
+        reply::array(out, HELP.len());
+        for l in HELP {
+            reply::simple(out, l.as_bytes());
+        }
+        return Ok(());
+    }
+    let known = ["encoding", "refcount", "idletime", "freq"];
+    if a.len() != 3 && known.iter().any(|k| eq_ic(sub, k)) {
+        let name = String::from_utf8_lossy(sub).to_ascii_lowercase();
+        return Err(CmdError::WrongArity(format!("object|{name}")));
+    }
+    if a.len() != 3 || !known.iter().any(|k| eq_ic(sub, k)) {
+        return Err(CmdError::UnknownSubcommand {
+            cmd: "OBJECT",
+            sub: sub.to_vec(),
+        });
+    }
+    let key = a.get(2);
+    let Some((idle, freq)) = sh.store.access_info(key, now) else {
+        reply::null(out);
+        return Ok(());
+    };
+    if eq_ic(sub, "encoding") {
+        match sh.store.encoding(key, now) {
+            Some(e) => reply::bulk(out, e.as_bytes()),
+            None => reply::null(out),
+        }
+    } else if eq_ic(sub, "refcount") {
+        // Redis shares the integers 0..9999 (refcount INT_MAX) when no LRU/LFU policy needs
+        // per-key access data.
+        let shared = match sh.store.get(key, now) {
+            Ok(Some(v)) => {
+                parse_i64(v).is_some_and(|n| (0..10000).contains(&n))
+                    && sh.store.encoding(key, now) == Some("int")
+            }
+            _ => false,
+        };
+        reply::int(out, if shared { i32::MAX as i64 } else { 1 });
+    } else if eq_ic(sub, "idletime") {
+        if sh.store.lfu_policy() {
+            return Err(CmdError::Plain("An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+        }
+        reply::int(out, idle as i64);
+    } else {
+        match freq {
+            Some(f) => reply::int(out, f as i64),
+            None => return Err(CmdError::Plain("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+        }
+    }
+    Ok(())
 }

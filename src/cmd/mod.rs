@@ -24,6 +24,7 @@ pub mod config_cmd;
 pub mod connection;
 pub mod docs;
 pub mod effects;
+pub mod hashes;
 pub mod keys;
 pub mod monitor;
 pub mod notify;
@@ -31,6 +32,7 @@ pub mod pubsub;
 pub mod pubsub_query;
 pub mod script;
 pub mod server;
+pub mod sets;
 pub mod state;
 pub mod strings;
 pub mod tracking;
@@ -103,6 +105,8 @@ pub mod flags {
     /// Refused inside MULTI ("Command not allowed inside a transaction").
     pub const NO_MULTI: u32 = 1 << 9;
     pub const PUBSUB: u32 = 1 << 10;
+    /// The keys are found from the arguments (SINTERCARD's numkeys), not first/last/step.
+    pub const MOVABLE_KEYS: u32 = 1 << 11;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -116,6 +120,7 @@ pub mod flags {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
+        (MOVABLE_KEYS, "movablekeys"),
     ];
 }
 
@@ -222,6 +227,41 @@ commands! {
     Renamenx = "renamenx", 3, WRITE | FAST, (1, 2, 1), Barrier, "generic", "Renames a key only when the target key name doesn't exist.";
     Keys = "keys", 2, READONLY, (0, 0, 0), All(ConcatArrays), "generic", "Returns all key names that match a pattern.";
     Scan = "scan", -2, READONLY, (0, 0, 0), Scan, "generic", "Iterates over the key names in the database.";
+    // hashes
+    Hset = "hset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "hash", "Set the string value of a hash field";
+    Hsetnx = "hsetnx", 4, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "hash", "Set the value of a hash field, only if the field does not exist";
+    Hget = "hget", 3, READONLY | FAST, (1, 1, 1), Key, "hash", "Get the value of a hash field";
+    Hmset = "hmset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "hash", "Set multiple hash fields to multiple values";
+    Hmget = "hmget", -3, READONLY | FAST, (1, 1, 1), Key, "hash", "Get the values of all the given hash fields";
+    Hdel = "hdel", -3, WRITE | FAST, (1, 1, 1), Key, "hash", "Delete one or more hash fields";
+    Hexists = "hexists", 3, READONLY | FAST, (1, 1, 1), Key, "hash", "Determine if a hash field exists";
+    Hlen = "hlen", 2, READONLY | FAST, (1, 1, 1), Key, "hash", "Get the number of fields in a hash";
+    Hstrlen = "hstrlen", 3, READONLY | FAST, (1, 1, 1), Key, "hash", "Get the length of the value of a hash field";
+    Hkeys = "hkeys", 2, READONLY, (1, 1, 1), Key, "hash", "Get all the fields in a hash";
+    Hvals = "hvals", 2, READONLY, (1, 1, 1), Key, "hash", "Get all the values in a hash";
+    Hgetall = "hgetall", 2, READONLY, (1, 1, 1), Key, "hash", "Get all the fields and values in a hash";
+    Hincrby = "hincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "hash", "Increment the integer value of a hash field by the given number";
+    Hincrbyfloat = "hincrbyfloat", 4, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "hash", "Increment the float value of a hash field by the given amount";
+    Hrandfield = "hrandfield", -2, READONLY, (1, 1, 1), Key, "hash", "Get one or multiple random fields from a hash";
+    Hscan = "hscan", -3, READONLY, (1, 1, 1), Key, "hash", "Incrementally iterate hash fields and associated values";
+    // sets
+    Sadd = "sadd", -3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "set", "Add one or more members to a set";
+    Srem = "srem", -3, WRITE | FAST, (1, 1, 1), Key, "set", "Remove one or more members from a set";
+    Sismember = "sismember", 3, READONLY | FAST, (1, 1, 1), Key, "set", "Determine if a given value is a member of a set";
+    Smismember = "smismember", -3, READONLY | FAST, (1, 1, 1), Key, "set", "Returns the membership associated with the given elements for a set";
+    Scard = "scard", 2, READONLY | FAST, (1, 1, 1), Key, "set", "Get the number of members in a set";
+    Smembers = "smembers", 2, READONLY, (1, 1, 1), Key, "set", "Get all the members in a set";
+    Spop = "spop", -2, WRITE | FAST, (1, 1, 1), Key, "set", "Remove and return one or multiple random members from a set";
+    Srandmember = "srandmember", -2, READONLY, (1, 1, 1), Key, "set", "Get one or multiple random members from a set";
+    Sscan = "sscan", -3, READONLY, (1, 1, 1), Key, "set", "Incrementally iterate Set elements";
+    Smove = "smove", 4, WRITE | FAST, (1, 2, 1), Barrier, "set", "Move a member from one set to another";
+    Sinter = "sinter", -2, READONLY, (1, -1, 1), Barrier, "set", "Intersect multiple sets";
+    Sintercard = "sintercard", -3, READONLY | MOVABLE_KEYS, (0, 0, 0), Barrier, "set", "Intersect multiple sets and return the cardinality of the result";
+    Sunion = "sunion", -2, READONLY, (1, -1, 1), Barrier, "set", "Add multiple sets";
+    Sdiff = "sdiff", -2, READONLY, (1, -1, 1), Barrier, "set", "Subtract multiple sets";
+    Sinterstore = "sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), Barrier, "set", "Intersect multiple sets and store the resulting set in a key";
+    Sunionstore = "sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), Barrier, "set", "Add multiple sets and store the resulting set in a key";
+    Sdiffstore = "sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), Barrier, "set", "Subtract multiple sets and store the resulting set in a key";
     // scripting
     Eval = "eval", -3, NOSCRIPT | STALE, (0, 0, 0), Script, "scripting", "Executes a server-side Lua script.";
     Evalsha = "evalsha", -3, NOSCRIPT | STALE, (0, 0, 0), Script, "scripting", "Executes a server-side Lua script by SHA1 digest.";
@@ -231,6 +271,7 @@ commands! {
     Fcall = "fcall", -3, NOSCRIPT | STALE, (0, 0, 0), Script, "scripting", "Invokes a function.";
     FcallRo = "fcall_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), Script, "scripting", "Invokes a read-only function.";
     Function = "function", -2, NOSCRIPT, (0, 0, 0), Local, "scripting", "A container for function commands.";
+    Object = "object", -2, READONLY, (2, 2, 1), Key, "generic", "A container for object introspection commands";
     Randomkey = "randomkey", 1, READONLY, (0, 0, 0), All(AnyNonNull), "generic", "Returns a random key name from the database.";
     // pub/sub (subscriptions are the connection's: see `cmd::pubsub`)
     Subscribe = "subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, (0, 0, 0), Conn, "pubsub", "Listens for messages published to channels.";
@@ -388,9 +429,14 @@ pub fn run(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, counted: bool
     } else {
         Vec::new()
     };
+    shard.changes_before = shard.store.changes();
+    if writes {
+        shard.store.set_free_sync(frees_at_once(id, args));
+    }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         dispatch(shard, id, args, now_ms, out)
     }));
+    shard.store.set_free_sync(false);
     if shard.store.has_expired_journal() {
         notify::expired(shard, now_ms);
     }
@@ -418,14 +464,20 @@ pub fn run(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, counted: bool
                 if shard.aof.is_some() {
                     effects::log_write(shard, id, args, now_ms);
                 }
-                if !shard.watch.is_empty() && modified(id, args, &out[start..]) {
-                    for_each_key(id, args, |k| shard.watch.touch(k));
+                if !shard.watch.is_empty() && wrote(shard, id, args, &out[start..]) {
+                    written_keys(id, args, |k| shard.watch.touch(k));
                 }
                 count_dirty(shard.id);
             }
             return;
         }
-        Ok(Err(e)) => e,
+        Ok(Err(e)) => {
+            // A collection write that failed part way still logs what it changed.
+            if shard.aof.is_some() {
+                effects::log_effects(shard);
+            }
+            e
+        }
         Err(_) => {
             out.truncate(start);
             eprintln!(
@@ -440,12 +492,49 @@ pub fn run(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, counted: bool
     write_error(shard, &err, out);
 }
 
+/// Whether write `id` frees the large values it removes at once, as Redis does with the
+/// `lazyfree-lazy-*` knob for it set to `no` (the default); UNLINK and FLUSHALL ASYNC always
+/// free in steps.
+fn frees_at_once(id: CmdId, args: &Args) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    let rt = &crate::config::RUNTIME;
+    match id {
+        CmdId::Unlink => false,
+        CmdId::Del | CmdId::Delete => !rt.lazyfree_user_del.load(Relaxed),
+        CmdId::Flushall | CmdId::Flushdb => {
+            let mode = args.iter().nth(1);
+            match mode {
+                Some(m) if args::eq_ic(m, "async") => false,
+                Some(m) if args::eq_ic(m, "sync") => true,
+                _ => !rt.lazyfree_user_flush.load(Relaxed),
+            }
+        }
+        _ => !rt.lazyfree_server_del.load(Relaxed),
+    }
+}
+
+/// Calls `f` with every key a write `id` may change: its keys, except for the commands that
+/// only read all but their destination (SINTERSTORE and the like).
+pub fn written_keys<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8])) {
+    use CmdId::*;
+    match id {
+        Sinterstore | Sunionstore | Sdiffstore if args.len() > 1 => f(args.get(1)),
+        _ => for_each_key(id, args, f),
+    }
+}
+
 /// Calls `f` with every key argument of `id` (by its declared first/last/step).
 pub fn for_each_key<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8])) {
     let spec = id.spec();
     if spec.route == Route::Script {
         if let Ok(n) = script::numkeys(args) {
             (3..3 + n).for_each(|i| f(args.get(i)));
+        }
+        return;
+    }
+    if id == CmdId::Sintercard {
+        if let Ok((keys, _)) = sets::intercard_args(args) {
+            keys.into_iter().for_each(f);
         }
         return;
     }
@@ -461,6 +550,17 @@ pub fn for_each_key<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8]))
     while i <= last && (i as usize) < args.len() {
         f(args.get(i as usize));
         i += spec.step.max(1);
+    }
+}
+
+/// Whether the write command `id` that just ran on `sh` and answered `reply` changed its keys:
+/// a collection command by the store's own report (HSET of an existing field answers 0 and
+/// still changed it), others by their reply ([`modified`]).
+pub(crate) fn wrote(sh: &Shard, id: CmdId, args: &Args, reply: &[u8]) -> bool {
+    if matches!(id.spec().group, "hash" | "set") {
+        sh.store.changes() != sh.changes_before
+    } else {
+        modified(id, args, reply)
     }
 }
 
@@ -564,6 +664,39 @@ fn dispatch(sh: &mut Shard, id: CmdId, a: &Args, now: u64, out: &mut Out) -> Res
         Incrbyfloat => strings::incrbyfloat(sh, a, now, out),
         Getrange => strings::getrange(sh, a, now, out),
         Setrange => strings::setrange(sh, a, now, out),
+        Hset => hashes::hset(sh, a, now, out),
+        Hsetnx => hashes::hsetnx(sh, a, now, out),
+        Hget => hashes::hget(sh, a, now, out),
+        Hmset => hashes::hmset(sh, a, now, out),
+        Hmget => hashes::hmget(sh, a, now, out),
+        Hdel => hashes::hdel(sh, a, now, out),
+        Hexists => hashes::hexists(sh, a, now, out),
+        Hlen => hashes::hlen(sh, a, now, out),
+        Hstrlen => hashes::hstrlen(sh, a, now, out),
+        Hkeys => hashes::hgetall(sh, a, now, out, hashes::Part::Keys),
+        Hvals => hashes::hgetall(sh, a, now, out, hashes::Part::Values),
+        Hgetall => hashes::hgetall(sh, a, now, out, hashes::Part::Both),
+        Hincrby => hashes::hincrby(sh, a, now, out),
+        Hincrbyfloat => hashes::hincrbyfloat(sh, a, now, out),
+        Hrandfield => hashes::hrandfield(sh, a, now, out),
+        Hscan => hashes::hscan(sh, a, now, out),
+        Sadd => sets::sadd(sh, a, now, out),
+        Srem => sets::srem(sh, a, now, out),
+        Sismember => sets::sismember(sh, a, now, out),
+        Smismember => sets::smismember(sh, a, now, out),
+        Scard => sets::scard(sh, a, now, out),
+        Smembers => sets::smembers(sh, a, now, out),
+        Spop => sets::spop(sh, a, now, out),
+        Srandmember => sets::srandmember(sh, a, now, out),
+        Sscan => sets::sscan(sh, a, now, out),
+        Smove => sets::smove(sh, a, now, out),
+        Sinter => sets::combine(sh, a, now, out, sets::Algebra::Inter),
+        Sunion => sets::combine(sh, a, now, out, sets::Algebra::Union),
+        Sdiff => sets::combine(sh, a, now, out, sets::Algebra::Diff),
+        Sintercard => sets::intercard(sh, a, now, out),
+        Sinterstore => sets::combine_store(sh, a, now, out, sets::Algebra::Inter),
+        Sunionstore => sets::combine_store(sh, a, now, out, sets::Algebra::Union),
+        Sdiffstore => sets::combine_store(sh, a, now, out, sets::Algebra::Diff),
         Del | Delete | Unlink => keys::del(sh, a, now, out),
         Exists | Touch => keys::exists(sh, a, now, out),
         Type => keys::key_type(sh, a, now, out),
@@ -581,6 +714,7 @@ fn dispatch(sh: &mut Shard, id: CmdId, a: &Args, now: u64, out: &mut Out) -> Res
         Keys => keys::keys(sh, a, now, out),
         Scan => keys::scan(sh, a, now, out),
         Randomkey => keys::randomkey(sh, now, out),
+        Object => keys::object(sh, a, now, out),
         // Only a script runs these on a shard; a client's run on every core (`shard::pipeline`).
         Publish => {
             pubsub::publish_here(sh, a, pubsub::Kind::Channel, now, out);
@@ -615,8 +749,9 @@ mod tests {
             assert_eq!(CmdId::lookup(s.name.to_uppercase().as_bytes()), Some(*id));
             assert!(!s.name.starts_with('_'), "no internal command in the table");
             // Commands routed by key have their key positions declared.
-            if matches!(s.route, Route::Key | Route::Multi { .. } | Route::Barrier)
-                || *id == CmdId::Watch
+            if (matches!(s.route, Route::Key | Route::Multi { .. } | Route::Barrier)
+                || *id == CmdId::Watch)
+                && s.flags & MOVABLE_KEYS == 0
             {
                 assert!(s.first_key >= 1, "{}", s.name);
             }

@@ -196,7 +196,7 @@ pub fn after_write(
     now_ms: u64,
 ) {
     use CmdId::*;
-    if !super::modified(id, args, reply) {
+    if !super::wrote(sh, id, args, reply) {
         return;
     }
     if flags & NEW != 0 && !matches!(id, Del | Delete | Unlink | Getex) {
@@ -268,7 +268,39 @@ pub fn after_write(
             emit(sh, flags, GENERIC, b"rename_from", key, now_ms);
             emit(sh, flags, GENERIC, b"rename_to", args.get(2), now_ms);
         }
+        Hset | Hmset | Hsetnx => emit(sh, flags, HASH, b"hset", key, now_ms),
+        Hincrby => emit(sh, flags, HASH, b"hincrby", key, now_ms),
+        Hincrbyfloat => emit(sh, flags, HASH, b"hincrbyfloat", key, now_ms),
+        Hdel => removed(sh, flags, HASH, b"hdel", key, now_ms),
+        Sadd => emit(sh, flags, SET, b"sadd", key, now_ms),
+        Srem => removed(sh, flags, SET, b"srem", key, now_ms),
+        Spop => removed(sh, flags, SET, b"spop", key, now_ms),
+        Smove => {
+            removed(sh, flags, SET, b"srem", key, now_ms);
+            emit(sh, flags, SET, b"sadd", args.get(2), now_ms);
+        }
+        Sinterstore | Sunionstore | Sdiffstore => {
+            stored(sh, flags, id.spec().name.as_bytes(), key, now_ms)
+        }
         _ => {}
+    }
+}
+
+/// A removal from a collection: `event`, then `del` if it took the last element.
+pub fn removed(sh: &mut Shard, flags: u64, class: u64, event: &[u8], key: &[u8], now_ms: u64) {
+    emit(sh, flags, class, event, key, now_ms);
+    if !sh.store.exists(key, now_ms) {
+        emit(sh, flags, GENERIC, b"del", key, now_ms);
+    }
+}
+
+/// A set stored whole at `key` (SINTERSTORE...): `event`, or `del` when the result was empty
+/// and removed what was there.
+pub fn stored(sh: &mut Shard, flags: u64, event: &[u8], key: &[u8], now_ms: u64) {
+    if sh.store.exists(key, now_ms) {
+        emit(sh, flags, SET, event, key, now_ms);
+    } else {
+        emit(sh, flags, GENERIC, b"del", key, now_ms);
     }
 }
 

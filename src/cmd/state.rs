@@ -176,6 +176,8 @@ pub struct Shard {
     pub tracking: super::tracking::Table,
     /// Who runs the current op (set by the shard layer around each op).
     pub caller: super::tracking::Caller,
+    /// The store's change counter when the running command began (see [`super::wrote`]).
+    pub changes_before: u64,
     rng: u64,
 }
 
@@ -200,6 +202,7 @@ impl Shard {
             pubsub: super::pubsub::Registry::new(id),
             tracking: Default::default(),
             caller: Default::default(),
+            changes_before: 0,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }
     }

@@ -137,12 +137,12 @@ pub fn after_command(sh: &mut Shard, id: CmdId, args: &Args, reply: &[u8], now_m
         if matches!(id, CmdId::Flushall | CmdId::Flushdb) {
             return invalidate_all(sh, now_ms);
         }
-        if !super::modified(id, args, reply) {
+        if !super::wrote(sh, id, args, reply) {
             return;
         }
         let writer = sh.caller.client;
         let mut keys: Vec<&[u8]> = Vec::new();
-        super::for_each_key(id, args, |k| keys.push(k));
+        super::written_keys(id, args, |k| keys.push(k));
         for k in keys {
             invalidate(sh, k, writer, now_ms);
         }

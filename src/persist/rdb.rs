@@ -48,6 +48,9 @@
 
 use std::fmt;
 
+use super::rdb_types::{self as types, TYPE_HASH, TYPE_SET};
+use crate::store::Value;
+
 pub use super::crc64::crc64;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
@@ -264,6 +267,34 @@ impl<W: Write> RdbWriter<W> {
         self.put_string(value)
     }
 
+    /// Writes one entry of any type (strings as [`RdbWriter::write_string`]; a hash as HASH, a
+    /// set as SET: see `rdb_types`).
+    pub fn write_value(
+        &mut self,
+        key: &[u8],
+        value: &Value,
+        expire_at_ms: Option<u64>,
+    ) -> Result<(), RdbError> {
+        if let Value::String(v) = value {
+            return self.write_string(key, v, expire_at_ms);
+        }
+        if let Some(ms) = expire_at_ms {
+            let ms = i64::try_from(ms).map_err(|_| {
+                RdbError::Io(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "expire_at_ms exceeds i64::MAX",
+                ))
+            })?;
+            self.put(&[OP_EXPIRETIME_MS])?;
+            self.put(&ms.to_le_bytes())?;
+        }
+        let mut b = Vec::new();
+        encode_value(&mut b, value);
+        self.put(&[b[0]])?;
+        self.put_string(key)?;
+        self.put(&b[1..])
+    }
+
     /// Writes the EOF opcode and the checksum, flushes, and returns the sink.
     pub fn finish(mut self) -> Result<W, RdbError> {
         self.put(&[OP_EOF])?;
@@ -325,6 +356,90 @@ fn canonical_int(s: &[u8]) -> Option<i64> {
     (&buf[..n] == s).then_some(v)
 }
 
+/// Appends `value`'s RDB type byte and payload.
+pub fn encode_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::String(v) => {
+            out.push(TYPE_STRING);
+            encode_string(out, v);
+        }
+        Value::Hash(pairs) => {
+            out.push(TYPE_HASH);
+            encode_len(out, pairs.len() as u64);
+            for (f, v) in pairs {
+                encode_string(out, f);
+                encode_string(out, v);
+            }
+        }
+        Value::Set(members) => {
+            out.push(TYPE_SET);
+            encode_len(out, members.len() as u64);
+            for m in members {
+                encode_string(out, m);
+            }
+        }
+    }
+}
+
+/// Appends a string with the integer encodings Redis uses for canonical integers.
+pub fn encode_string(out: &mut Vec<u8>, s: &[u8]) {
+    if let Some(v) = canonical_int(s) {
+        if let Ok(x) = i8::try_from(v) {
+            return out.extend([0xC0 | ENC_INT8, x as u8]);
+        }
+        if let Ok(x) = i16::try_from(v) {
+            let b = x.to_le_bytes();
+            return out.extend([0xC0 | ENC_INT16, b[0], b[1]]);
+        }
+        if let Ok(x) = i32::try_from(v) {
+            let b = x.to_le_bytes();
+            return out.extend([0xC0 | ENC_INT32, b[0], b[1], b[2], b[3]]);
+        }
+    }
+    encode_len(out, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+/// DUMP's payload for `value`: type and payload, RDB version, CRC-64.
+pub fn dump(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_value(&mut out, value);
+    out.extend((RDB_VERSION as u16).to_le_bytes());
+    let crc = crc64(0, &out);
+    out.extend(crc.to_le_bytes());
+    out
+}
+
+/// Reads a DUMP payload back: `None` when its version or checksum is wrong or it does not
+/// parse whole ("DUMP payload version or checksum are wrong").
+pub fn undump(payload: &[u8]) -> Option<Value> {
+    let n = payload.len().checked_sub(10)?;
+    let (body, trailer) = payload.split_at(n);
+    let version = u16::from_le_bytes([trailer[0], trailer[1]]);
+    if u32::from(version) > RDB_VERSION {
+        return None;
+    }
+    let crc = u64::from_le_bytes(trailer[2..].try_into().ok()?);
+    if crc64(0, &payload[..n + 2]) != crc {
+        return None;
+    }
+    let (&t, rest) = body.split_first()?;
+    let mut r = RdbReader {
+        src: Src {
+            inner: BufReader::new(rest),
+            off: 0,
+            crc: 0,
+        },
+        version: u32::from(version),
+        db: 0,
+        state: State::Running,
+        keys_hint: 0,
+        functions: Vec::new(),
+    };
+    let v = r.value(t).ok()?;
+    (r.src.off == rest.len() as u64).then_some(v)
+}
+
 /// Appends an RDB length (6, 14, 32 or 64 bits).
 pub fn encode_len(out: &mut Vec<u8>, len: u64) {
     if len < 1 << 6 {
@@ -374,7 +489,7 @@ pub struct Entry {
     /// Database number from the last SELECTDB (0 if none).
     pub db: u64,
     pub key: Vec<u8>,
-    pub value: Vec<u8>,
+    pub value: Value,
     /// Absolute unix expiry in milliseconds (negative stored values clamp to 0: already expired).
     pub expire_at_ms: Option<u64>,
 }
@@ -549,9 +664,15 @@ impl<R: Read> RdbReader<R> {
                     self.check_trailer()?;
                     return Ok(None);
                 }
-                TYPE_STRING => {
+                TYPE_STRING
+                | TYPE_SET
+                | TYPE_HASH
+                | types::TYPE_SET_INTSET
+                | types::TYPE_HASH_ZIPLIST
+                | types::TYPE_HASH_LISTPACK
+                | types::TYPE_SET_LISTPACK => {
                     let key = self.string("key")?;
-                    let value = self.string("string value")?;
+                    let value = self.value(op)?;
                     return Ok(Some(Entry {
                         db: self.db,
                         key,
@@ -576,6 +697,65 @@ impl<R: Read> RdbReader<R> {
                 }
             }
         }
+    }
+
+    /// A value of RDB type `t` (see `rdb_types`); other types are [`RdbError::UnsupportedType`].
+    fn value(&mut self, t: u8) -> Result<Value, RdbError> {
+        let at = self.src.off;
+        let bad = |what: String| corrupt(at, what);
+        Ok(match t {
+            TYPE_STRING => Value::String(self.string("string value")?),
+            TYPE_SET => {
+                let n = self.plain_len("set size")?;
+                let mut members = Vec::new();
+                let mut seen = hashbrown::HashSet::new();
+                for _ in 0..n {
+                    let m = self.string("set member")?;
+                    if seen.insert(m.clone()) {
+                        members.push(m);
+                    } else {
+                        return Err(bad("a set with a duplicate member".into()));
+                    }
+                }
+                Value::Set(members)
+            }
+            TYPE_HASH => {
+                let n = self.plain_len("hash size")?;
+                let mut pairs = Vec::new();
+                let mut seen = hashbrown::HashSet::new();
+                for _ in 0..n {
+                    let f = self.string("hash field")?;
+                    let v = self.string("hash value")?;
+                    if !seen.insert(f.clone()) {
+                        return Err(bad("a hash with a duplicate field".into()));
+                    }
+                    pairs.push((f, v));
+                }
+                Value::Hash(pairs)
+            }
+            types::TYPE_SET_INTSET => {
+                let blob = self.string("intset")?;
+                Value::Set(types::parse_intset(&blob).map_err(bad)?)
+            }
+            types::TYPE_SET_LISTPACK => {
+                let blob = self.string("set listpack")?;
+                Value::Set(types::parse_listpack(&blob).map_err(bad)?)
+            }
+            types::TYPE_HASH_LISTPACK => {
+                let blob = self.string("hash listpack")?;
+                Value::Hash(types::pairs(types::parse_listpack(&blob).map_err(bad)?).map_err(bad)?)
+            }
+            types::TYPE_HASH_ZIPLIST => {
+                let blob = self.string("hash ziplist")?;
+                Value::Hash(types::pairs(types::parse_ziplist(&blob).map_err(bad)?).map_err(bad)?)
+            }
+            type_byte => {
+                return Err(RdbError::UnsupportedType {
+                    offset: at,
+                    type_byte,
+                })
+            }
+        })
     }
 
     /// Called right after the EOF opcode was consumed (the CRC includes it).

@@ -339,7 +339,7 @@ fn interop_we_load_redis_dump() {
                 .unwrap_or_else(|| panic!("unexpected key {e:?}"));
             assert_eq!(
                 &e.value,
-                v,
+                &crate::store::Value::String(v.clone()),
                 "value of {:?} ({policy})",
                 String::from_utf8_lossy(&e.key)
             );

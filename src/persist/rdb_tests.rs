@@ -2,6 +2,7 @@
 //! in rdb_interop_tests.rs).
 
 use super::*;
+use crate::store::Value;
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -109,7 +110,7 @@ fn length_encodings_round_trip() {
             vec![Entry {
                 db: 0,
                 key: b"k".to_vec(),
-                value: v,
+                value: Value::String(v),
                 expire_at_ms: Some(5)
             }]
         );
@@ -119,7 +120,7 @@ fn length_encodings_round_trip() {
     body.extend_from_slice(&3u64.to_be_bytes());
     body.extend_from_slice(b"abc");
     let got = read_all(&hand_file(10, &body, None)).unwrap();
-    assert_eq!(got[0].value, b"abc");
+    assert_eq!(got[0].value, Value::String(b"abc".to_vec()));
 }
 
 #[test]
@@ -139,13 +140,13 @@ fn reads_opcodes_and_old_versions() {
         Entry {
             db: 2,
             key: b"a".to_vec(),
-            value: b"12345".to_vec(),
+            value: Value::String(b"12345".to_vec()),
             expire_at_ms: Some(1_000_000_000),
         },
         Entry {
             db: 2,
             key: b"1".to_vec(),
-            value: vec![],
+            value: Value::String(vec![]),
             expire_at_ms: Some(0),
         },
     ];
@@ -175,7 +176,7 @@ fn reads_opcodes_and_old_versions() {
 
 #[test]
 fn rejects_unsupported_types_with_offset() {
-    for t in [1u8, 4, 14, 18, 21, 0xF6, 0xF7] {
+    for t in [1u8, 9, 14, 18, 21, 0xF6, 0xF7] {
         let f = hand_file(10, &[0xFE, 0x00, t, 0x01, b'k'], None);
         match read_all(&f) {
             Err(RdbError::UnsupportedType { offset, type_byte }) => {
@@ -270,7 +271,7 @@ fn lzf_decoding() {
         ],
         None,
     );
-    assert_eq!(read_all(&f).unwrap()[0].value, b"aaaaaaaaaa");
+    assert_eq!(read_all(&f).unwrap()[0].value, Value::String(b"aaaaaaaaaa".to_vec()));
 }
 
 #[test]
@@ -355,7 +356,7 @@ proptest! {
         for (g, (k, v, e)) in got.iter().zip(&entries) {
             prop_assert_eq!(g.db, 0);
             prop_assert_eq!(&g.key, k);
-            prop_assert_eq!(&g.value, v);
+            prop_assert_eq!(&g.value, &Value::String(v.clone()));
             prop_assert_eq!(g.expire_at_ms, *e);
         }
     }

@@ -184,7 +184,7 @@ fn write_file(
         if let Some(w) = w.as_mut() {
             for entries in held.drain(..) {
                 for e in entries {
-                    w.write_string(&e.key, &e.value, e.expire_at)
+                    w.write_value(&e.key, &e.value, e.expire_at)
                         .map_err(|e| e.to_string())?;
                     keys += 1;
                 }

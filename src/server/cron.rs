@@ -7,6 +7,7 @@
 //! | [`snapshot_part`] | writes this shard's part of a snapshot that started |
 //! | [`active_expire`] | frees expired keys nobody touches (Redis's adaptive cycle) |
 //! | [`evict`] | picks up CONFIG SET maxmemory/policy and evicts while over the limit |
+//! | [`lazy_free`] | frees removed large values a step at a time (UNLINK, expiry, eviction) |
 
 use crate::config::RUNTIME;
 use crate::persist::snapshot::{self, Msg};
@@ -19,6 +20,8 @@ use std::time::{Duration, Instant};
 const ACTIVE_EXPIRE_BUDGET_US: u128 = 1000;
 /// Keys examined per step of the active-expiry cycle (and evicted per step of [`evict`]).
 const ACTIVE_EXPIRE_STEP: usize = 64;
+/// Elements freed per step of [`lazy_free`].
+const LAZY_FREE_STEP: usize = 4096;
 /// Keys copied per step of a snapshot walk.
 const SNAPSHOT_STEP: usize = 256;
 
@@ -46,6 +49,7 @@ pub fn spawn(ctx: &Rc<Ctx>) {
             crate::cmd::notify::sync_journals(&mut ctx.shard.borrow_mut());
             active_expire(&ctx).await;
             evict(&ctx).await;
+            lazy_free(&ctx).await;
         }
     };
     match glommio::spawn_local_into(task, tq) {
@@ -115,6 +119,18 @@ async fn evict(ctx: &Ctx) {
             crate::cmd::effects::after_evictions(&mut sh, crate::clock::now_ms());
         }
         if evicted == 0 {
+            return;
+        }
+        glommio::yield_if_needed().await;
+    }
+}
+
+/// Frees the large values removed since the last cycle, [`LAZY_FREE_STEP`] elements at a time,
+/// yielding to requests in between (Redis's lazy free, without a thread: the shard owns them).
+async fn lazy_free(ctx: &Ctx) {
+    loop {
+        let done = ctx.shard.borrow_mut().store.lazy_free_step(LAZY_FREE_STEP);
+        if done {
             return;
         }
         glommio::yield_if_needed().await;

@@ -319,6 +319,7 @@ async fn shard_main(boot: Boot) -> Result<(), String> {
     if let Some((_, fsync)) = &log {
         shard.aof = Some(crate::persist::aof::AofLog::new(*fsync));
         shard.store.record_evictions(true);
+        shard.store.record_effects(true);
     }
     let ctx = Rc::new(Ctx::new(shard, req_tx, rep_tx));
     Ctx::set_this(&ctx);

@@ -25,7 +25,7 @@ pub enum ShardOp {
     Part(CmdId),
     /// Removes key `args[1]`; answers [`ShardReply::Taken`] (RENAME, step 1).
     Take,
-    /// Stores key `args[1]` = `args[2]`, overwriting, expiring at `expire_at` unix ms
+    /// Stores key `args[1]` = the value DUMP-encoded in `args[2]`, overwriting, expiring at `expire_at` unix ms
     /// (`u64::MAX`: never) (RENAME, step 2); answers `Done` or `Failed`.
     Put { expire_at: u64 },
     /// How many of the keys `args[1..]` exist: [`ShardReply::Count`] (MSETNX, RENAMENX checks;
@@ -62,6 +62,15 @@ pub enum ShardOp {
     /// CLIENT TRACKING BCAST: registers `client`'s prefixes `args[4..]` with the destination
     /// `args[1..4]` (see `cmd::tracking::Dest`), or (`on` false) removes them.
     TrackPrefixes { client: u64, on: bool },
+    /// The members of the sets `args[1..]`: [`ShardReply::Members`] (a cross-shard SINTER and
+    /// its family, gathered at the origin).
+    Fetch,
+    /// Whether `args[1]` is a set: [`ShardReply::Count`] 1, 0 when missing, `Failed` for
+    /// another type (SMOVE's checks).
+    SetCheck,
+    /// A set write of a cross-shard SMOVE or *STORE (`cmd::sets::Step`):
+    /// [`ShardReply::Count`] of members added, removed or stored.
+    SetWrite { step: cmd::sets::Step },
     /// A PUBSUB query (`cmd::pubsub::Query` code) with the client's arguments:
     /// [`ShardReply::Names`] or [`ShardReply::Counts`].
     Pubsub { query: u32 },
@@ -101,7 +110,7 @@ pub enum ShardReply {
     Done,
     /// The op failed with this error (a Put the store cannot hold).
     Failed(CmdError),
-    /// Take: the key's value and absolute expiry (unix ms), or `None` when it did not exist.
+    /// Take: the key's value (DUMP-encoded, so any type crosses) and absolute expiry (unix ms), or `None` when it did not exist.
     Taken(Option<(Vec<u8>, Option<u64>)>),
     /// CountExisting: keys that exist; Kill: connections closed.
     Count(u64),
@@ -111,6 +120,8 @@ pub enum ShardReply {
     Stats(Box<ShardCounters>),
     /// Clients: this shard's CLIENT LIST lines.
     Text(String),
+    /// Fetch: each set's members, `None` for a missing key.
+    Members(Vec<Option<Vec<Vec<u8>>>>),
     /// Pubsub: this core's channel or pattern names.
     Names(Vec<Vec<u8>>),
     /// Pubsub: each channel asked with its subscribers on this core.
@@ -376,7 +387,10 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
         }
         ShardOp::Put { expire_at } => {
             let expire = (expire_at != u64::MAX).then_some(expire_at);
-            match sh.store.put(a.get(1), a.get(2), expire, now) {
+            let Some(value) = crate::persist::rdb::undump(a.get(2)) else {
+                return ShardReply::Failed(CmdError::Internal("a moved value did not decode"));
+            };
+            match sh.store.put(a.get(1), &value, expire, now) {
                 Ok(()) => {
                     cmd::after_write(sh, &[a.get(1)], now);
                     let notify = cmd::notify::flags();
@@ -396,6 +410,18 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
         ShardOp::CountExisting => {
             ShardReply::Count(a.iter().skip(1).filter(|k| sh.store.exists(k, now)).count() as u64)
         }
+        ShardOp::Fetch => match cmd::sets::fetch(sh, a, now) {
+            Ok(m) => ShardReply::Members(m),
+            Err(e) => ShardReply::Failed(e),
+        },
+        ShardOp::SetCheck => match cmd::sets::check(sh, a, now) {
+            Ok(found) => ShardReply::Count(found as u64),
+            Err(e) => ShardReply::Failed(e),
+        },
+        ShardOp::SetWrite { step } => match cmd::sets::write_step(sh, step, a, now) {
+            Ok(n) => ShardReply::Count(n),
+            Err(e) => ShardReply::Failed(e),
+        },
         ShardOp::Stats => ShardReply::Stats(Box::new(cmd::server::stats(sh))),
         ShardOp::Clients => ShardReply::Text(cmd::server::client_lines(sh)),
         ShardOp::Kill => ShardReply::Count(cmd::connection::shard_kill(sh, a)),

@@ -1,11 +1,17 @@
 //! One slab slot: the private per-key record.
 //!
-//! 24 bytes: a `Box<[u8]>` holding key bytes followed by value bytes (one
-//! allocation per key), a `meta` word packing the key length with a type tag,
+//! 24 bytes: a `Box<[u8]>` holding key bytes followed by the payload (one
+//! allocation per key), a `meta` word packing the key length with a tag,
 //! and an `aux` word whose meaning depends on whether the slot is live
 //! (position in the volatile list, or `NIL`) or free (next free slot).
-//! Nothing outside `store` sees this layout, so it can be compacted later
-//! (e.g. a thin pointer with inline lengths, or small-string inlining).
+//!
+//! The payload of a string is its bytes (tag `STRING`, the fast path: no
+//! extra byte, no extra branch beyond the tag test). Every other type has tag
+//! `TYPED`: the payload's first byte is its encoding ([`Enc`]) and the rest is
+//! either the compact encoding itself (a small hash or set lives in the same
+//! allocation as its key, see `store::pack`) or the 4-byte index of a big
+//! value in the store's object table (`store::value`).
+//! Nothing outside `store` sees this layout.
 
 /// "No index": end of the free list, or "no TTL" in `aux`.
 pub(super) const NIL: u32 = u32::MAX;
@@ -15,13 +21,19 @@ pub(super) const NIL: u32 = u32::MAX;
 const LEN_BITS: u32 = 30;
 const LEN_MASK: u32 = (1 << LEN_BITS) - 1;
 const TAG_STRING: u32 = 0;
+const TAG_TYPED: u32 = 1;
 const TAG_FREE: u32 = 3;
 
-/// The value type of a key. Only strings exist today; the tag bits and the
-/// `WrongType` checks in every string command are the seam for lists/hashes.
+/// The value type of a key, as TYPE names it. Lists, sorted sets and streams are declared so
+/// the encodings and the generic commands have their place; their commands come later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Type {
     String,
+    List,
+    Set,
+    ZSet,
+    Hash,
+    Stream,
 }
 
 impl Type {
@@ -29,6 +41,61 @@ impl Type {
     pub fn as_str(self) -> &'static str {
         match self {
             Type::String => "string",
+            Type::List => "list",
+            Type::Set => "set",
+            Type::ZSet => "zset",
+            Type::Hash => "hash",
+            Type::Stream => "stream",
+        }
+    }
+}
+
+/// How a non-string value is laid out: the first payload byte of a `TYPED` slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Enc {
+    /// Field, value, field, value... packed in the slot (`store::pack`).
+    HashPack = 1,
+    /// The index of a [`super::dense::Dense`] of field/value entries.
+    HashTable = 2,
+    /// Sorted integers of one width in the slot (`store::pack::ints`).
+    SetInts = 3,
+    /// Members packed in the slot.
+    SetPack = 4,
+    /// The index of a [`super::dense::Dense`] of members.
+    SetTable = 5,
+}
+
+impl Enc {
+    pub fn from_byte(b: u8) -> Option<Enc> {
+        Some(match b {
+            1 => Enc::HashPack,
+            2 => Enc::HashTable,
+            3 => Enc::SetInts,
+            4 => Enc::SetPack,
+            5 => Enc::SetTable,
+            _ => return None,
+        })
+    }
+
+    pub fn kind(self) -> Type {
+        match self {
+            Enc::HashPack | Enc::HashTable => Type::Hash,
+            Enc::SetInts | Enc::SetPack | Enc::SetTable => Type::Set,
+        }
+    }
+
+    /// Whether the payload is an index into the object table.
+    pub fn is_object(self) -> bool {
+        matches!(self, Enc::HashTable | Enc::SetTable)
+    }
+
+    /// OBJECT ENCODING's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Enc::HashPack | Enc::SetPack => "listpack",
+            Enc::HashTable | Enc::SetTable => "hashtable",
+            Enc::SetInts => "intset",
         }
     }
 }
@@ -74,10 +141,82 @@ impl Slot {
         self.meta >> LEN_BITS == TAG_FREE
     }
 
+    /// A typed slot: `Enc` byte then `body`.
+    pub(super) fn new_typed(key: &[u8], enc: Enc, body: &[u8], aux: u32) -> Slot {
+        let mut v = Vec::with_capacity(key.len() + 1 + body.len());
+        v.extend_from_slice(key);
+        v.push(enc as u8);
+        v.extend_from_slice(body);
+        Slot {
+            data: v.into_boxed_slice(),
+            meta: key.len() as u32 | (TAG_TYPED << LEN_BITS),
+            aux,
+        }
+    }
+
+    #[inline]
+    pub(super) fn is_string(&self) -> bool {
+        self.meta >> LEN_BITS == TAG_STRING
+    }
+
+    /// The encoding of a typed slot; `None` for a string.
+    #[inline]
+    pub(super) fn enc(&self) -> Option<Enc> {
+        if self.is_string() {
+            return None;
+        }
+        self.data.get(self.key_len()).and_then(|&b| Enc::from_byte(b))
+    }
+
     #[inline]
     pub(super) fn kind(&self) -> Type {
-        // Free slots are never asked; every live tag today is a string.
-        Type::String
+        // Free slots are never asked.
+        self.enc().map_or(Type::String, Enc::kind)
+    }
+
+    /// A typed slot's payload after its encoding byte.
+    #[inline]
+    pub(super) fn body(&self) -> &[u8] {
+        self.data.get(self.key_len() + 1..).unwrap_or(&[])
+    }
+
+    /// The object index a `HashTable`/`SetTable` slot holds.
+    #[inline]
+    pub(super) fn object(&self) -> Option<u32> {
+        let b = self.body();
+        match (self.enc(), b.get(..4)) {
+            (Some(e), Some(w)) if e.is_object() => {
+                Some(u32::from_le_bytes(w.try_into().unwrap_or_default()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Makes the slot a typed value (`enc` then `body`), reusing the allocation when the size
+    /// is unchanged.
+    pub(super) fn set_typed(&mut self, enc: Enc, body: &[u8]) {
+        let kl = self.key_len();
+        if self.data.len() == kl + 1 + body.len() {
+            self.data[kl] = enc as u8;
+            self.data[kl + 1..].copy_from_slice(body);
+        } else {
+            let mut v = Vec::with_capacity(kl + 1 + body.len());
+            v.extend_from_slice(&self.data[..kl]);
+            v.push(enc as u8);
+            v.extend_from_slice(body);
+            self.data = v.into_boxed_slice();
+        }
+        self.meta = kl as u32 | (TAG_TYPED << LEN_BITS);
+    }
+
+    /// Edits a typed slot's body in place through a `Vec` (whose reallocation can grow in
+    /// place); `f` sees the whole allocation and the offset where the body starts.
+    pub(super) fn edit_body<R>(&mut self, f: impl FnOnce(&mut Vec<u8>, usize) -> R) -> R {
+        let start = self.key_len() + 1;
+        let mut v = std::mem::take(&mut self.data).into_vec();
+        let r = f(&mut v, start);
+        self.data = v.into_boxed_slice();
+        r
     }
 
     #[inline]

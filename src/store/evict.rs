@@ -486,6 +486,28 @@ impl Store {
         None
     }
 
+    /// OBJECT IDLETIME / FREQ: `key`'s seconds idle (tracked under an LRU policy; 0 otherwise)
+    /// and its LFU counter (under an LFU policy), read without counting as an access.
+    pub fn access_info(&self, key: &[u8], now_ms: u64) -> Option<(u64, Option<u8>)> {
+        let idx = self.find(self.hash(key), key)?;
+        if self.is_expired(idx, now_ms) {
+            return None;
+        }
+        let w = self.evict.hot.get(idx as usize).copied().unwrap_or(0);
+        Some(match self.evict.policy {
+            Policy::AllKeysLru | Policy::VolatileLru => {
+                (Evictor::lru_clock(now_ms).wrapping_sub(w) as u64, None)
+            }
+            Policy::AllKeysLfu | Policy::VolatileLfu => (0, Some(Evictor::lfu_decayed(w, now_ms))),
+            _ => (0, None),
+        })
+    }
+
+    /// Whether an LFU policy is in force (OBJECT FREQ needs one, IDLETIME refuses one).
+    pub fn lfu_policy(&self) -> bool {
+        matches!(self.evict.policy, Policy::AllKeysLfu | Policy::VolatileLfu)
+    }
+
     /// MEMORY USAGE: bytes attributed to `key` (its allocation, slot, table share, expiry).
     pub fn memory_usage(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
         let h = self.hash(key);
@@ -496,7 +518,8 @@ impl Store {
             super::entry::heap_size(slot.total_len())
                 + std::mem::size_of::<super::entry::Slot>()
                 + 5
-                + expiry,
+                + expiry
+                + self.object_heap(idx),
         )
     }
 }

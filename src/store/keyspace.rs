@@ -2,7 +2,7 @@
 //! over all keys (SCAN, KEYS, RANDOMKEY, active expiry).
 
 use super::glob::glob_match;
-use super::{ExpireCond, Store, StoreError, Ttl, MAX_STRING_LEN};
+use super::{ExpireCond, Store, StoreError, Ttl, Value, MAX_STRING_LEN};
 
 /// RANDOMKEY probes this many random slots before falling back to a linear
 /// walk; with a slab at least 1/8 full the fallback is rarer than 2^-8.
@@ -106,14 +106,19 @@ impl Store {
 
     /// Removes `key`, returning its value and absolute expiry (cross-shard
     /// RENAME, source side).
-    pub fn take(&mut self, key: &[u8], now_ms: u64) -> Option<(Vec<u8>, Option<u64>)> {
+    pub fn take(&mut self, key: &[u8], now_ms: u64) -> Option<(Value, Option<u64>)> {
         let h = self.hash(key);
         let idx = self.lookup(h, key, now_ms)?;
         let at = self.expiry_of(idx);
+        if !self.slab[idx as usize].is_string() {
+            let value = self.value_at(idx);
+            self.unlink(h, idx);
+            return Some((value, at));
+        }
         let (data, kl) = self.unlink(h, idx);
         let mut v = data.into_vec();
         v.drain(..kl);
-        Some((v, at))
+        Some((Value::String(v), at))
     }
 
     /// Unconditional overwrite (cross-shard RENAME, destination side). An
@@ -123,7 +128,7 @@ impl Store {
     pub fn put(
         &mut self,
         key: &[u8],
-        value: &[u8],
+        value: &Value,
         expire_at: Option<u64>,
         now_ms: u64,
     ) -> Result<(), StoreError> {
@@ -134,7 +139,7 @@ impl Store {
         if matches!(expire_at, Some(t) if t <= now_ms) {
             return Ok(());
         }
-        self.insert(h, key, value, expire_at).map(|_| ())
+        self.insert_value(h, key, value, expire_at).map(|_| ())
     }
 
     /// Same-shard RENAME/RENAMENX, keeping the TTL. NoSuchKey if `src` is
@@ -165,9 +170,14 @@ impl Store {
             self.unlink(hd, di);
         }
         let at = self.expiry_of(si);
-        let (data, kl) = self.unlink(hs, si);
+        let enc = self.slab[si as usize].enc();
+        // The payload moves whole: a big value's object stays where it is, named by it.
+        let (data, kl) = self.unlink_raw(hs, si, false);
         // Cannot fail: dst length checked, and a slot was just freed.
-        self.insert(hd, dst, data.get(kl..).unwrap_or(&[]), at)?;
+        match enc {
+            None => self.insert(hd, dst, data.get(kl..).unwrap_or(&[]), at)?,
+            Some(e) => self.insert_typed(hd, dst, e, data.get(kl + 1..).unwrap_or(&[]), at)?,
+        };
         Ok(true)
     }
 

@@ -54,14 +54,19 @@
 //! use checked/saturating arithmetic, and sizes are bounded by
 //! `MAX_STRING_LEN` before anything is allocated.
 
+mod dense;
 mod entry;
 mod evict;
 mod glob;
 mod keyspace;
+mod hash;
 mod num;
+mod pack;
 mod prefetch;
+mod set;
 mod snapshot;
 mod strings;
+mod value;
 
 #[cfg(test)]
 mod model_tests;
@@ -70,6 +75,8 @@ mod test_util;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_types;
+#[cfg(test)]
 mod tests_walks;
 
 use entry::{heap_size, Slot, NIL};
@@ -77,6 +84,7 @@ use entry::{heap_size, Slot, NIL};
 use hashbrown::HashTable;
 
 pub use entry::Type;
+pub use value::{HashView, Limits, Member, SetView, Value, LAZY_FREE_THRESHOLD};
 pub use evict::{Policy, WriteAdmission, SAMPLES as EVICTION_SAMPLES};
 pub use glob::glob_match;
 pub use snapshot::SnapEntry;
@@ -93,6 +101,10 @@ pub enum StoreError {
     NanOrInfinity,
     TooLong,
     NoSuchKey,
+    /// HINCRBY on a field that is not an integer.
+    HashNotInteger,
+    /// HINCRBYFLOAT on a field that is not a float.
+    HashNotFloat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +190,23 @@ pub struct Store {
     /// The hash of the key the running command was planned with (address, length, hash), so
     /// the command does not hash it again (see `Store::set_known_hash`).
     known_hash: Option<(usize, usize, u64)>,
+    /// Big values' structures (see `value`), indexed from their slots, with a free list.
+    objects: Vec<Option<value::Object>>,
+    object_free: Vec<u32>,
+    /// Heap bytes of the objects.
+    obj_bytes: usize,
+    /// The compact encodings' thresholds.
+    limits: value::Limits,
+    /// Bumped by every collection write that changed something.
+    change_seq: u64,
+    /// Effects of collection writes as commands, while the log wants them.
+    effects: Option<Vec<Vec<Vec<u8>>>>,
+    /// Big structures being freed a step at a time.
+    lazy_free: Vec<dense::Dense>,
+    /// State of the random-member commands' generator.
+    rng: u64,
+    /// Free large values at once rather than in steps (the running command's lazyfree knob).
+    free_sync: bool,
 }
 
 /// Key equality for the index probe. Keys of 8 to 16 bytes (the common case for cache keys)
@@ -221,6 +250,15 @@ impl Store {
             graveyard: Box::default(),
             evict: evict::Evictor::default(),
             snap: snapshot::Snapshot::default(),
+            objects: Vec::new(),
+            object_free: Vec::new(),
+            obj_bytes: 0,
+            limits: value::Limits::default(),
+            change_seq: 0,
+            effects: None,
+            lazy_free: Vec::new(),
+            rng: ahash::RandomState::new().hash_one(0u8),
+            free_sync: false,
         }
     }
 
@@ -248,8 +286,12 @@ impl Store {
             keys: self.table.len(),
             volatile_keys: self.vol_at.len(),
             expired_keys: self.expired_keys,
-            data_bytes: self.data_bytes,
-            overhead_bytes: table + slab + vol + (self.heap_bytes - self.data_bytes),
+            data_bytes: self.data_bytes + self.obj_bytes,
+            overhead_bytes: table
+                + slab
+                + vol
+                + (self.heap_bytes - self.data_bytes)
+                + self.objects.capacity() * std::mem::size_of::<Option<value::Object>>(),
         }
     }
 
@@ -275,6 +317,12 @@ impl Store {
         self.data_bytes = 0;
         self.heap_bytes = 0;
         self.graveyard = Box::default();
+        for d in std::mem::take(&mut self.objects).into_iter().flatten() {
+            let value::Object::Table(d) = d;
+            self.free_big(d);
+        }
+        self.object_free = Vec::new();
+        self.obj_bytes = 0;
         let (policy, limit) = (self.evict.policy, self.evict.limit);
         let (evicted, client_bytes) = (self.evict.evicted_keys, self.evict.client_bytes);
         let script_bytes = self.evict.script_bytes;
@@ -412,11 +460,20 @@ impl Store {
     /// Removes the slot from the table and frees it; returns its allocation
     /// and key length so callers can still hand out the value.
     fn unlink(&mut self, hash: u64, idx: u32) -> (Box<[u8]>, usize) {
+        self.unlink_raw(hash, idx, true)
+    }
+
+    /// [`Store::unlink`]; with `drop_object` false a big value's object stays allocated, for a
+    /// caller that moves the slot's payload (which names it) to another key (RENAME).
+    fn unlink_raw(&mut self, hash: u64, idx: u32, drop_object: bool) -> (Box<[u8]>, usize) {
         self.snapshot_cow(idx);
         if let Ok(e) = self.table.find_entry(hash, |&i| i == idx) {
             e.remove();
         }
         self.set_expiry(idx, None);
+        if drop_object {
+            self.drop_object(idx);
+        }
         let slot = &mut self.slab[idx as usize];
         let kl = slot.key_len();
         let data = slot.release(self.free_head);
@@ -451,6 +508,7 @@ impl Store {
     /// Replaces a live slot's value, keeping the byte accounting right.
     fn replace_value(&mut self, idx: u32, value: &[u8]) {
         self.snapshot_cow(idx);
+        self.drop_object(idx);
         let slot = &mut self.slab[idx as usize];
         let before = slot.total_len();
         slot.set_string(value);

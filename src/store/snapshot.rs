@@ -8,13 +8,13 @@
 //! pending) are left out. The shard never stops; the extra memory is the copies waiting to be
 //! written, at most the keys changed during the walk plus one step.
 
-use super::Store;
+use super::{Store, Value};
 
 /// One key as the snapshot saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapEntry {
     pub key: Vec<u8>,
-    pub value: Vec<u8>,
+    pub value: Value,
     pub expire_at: Option<u64>,
 }
 
@@ -85,7 +85,7 @@ impl Store {
         let slot = &self.slab[idx as usize];
         SnapEntry {
             key: slot.key().to_vec(),
-            value: slot.value().to_vec(),
+            value: self.value_at(idx),
             expire_at: self.expiry_of(idx),
         }
     }
@@ -145,7 +145,10 @@ mod tests {
             .map(|e| {
                 (
                     String::from_utf8(e.key).unwrap(),
-                    String::from_utf8(e.value).unwrap(),
+                    match e.value {
+                        crate::store::Value::String(v) => String::from_utf8(v).unwrap(),
+                        other => panic!("{other:?}"),
+                    },
                     e.expire_at,
                 )
             })

@@ -1,7 +1,7 @@
 //! String commands: GET/SET family, APPEND, STRLEN, INCR family, ranges.
 
 use super::num::{add_float, fmt_f64, fmt_i64, parse_f64, parse_i64};
-use super::{ExpiryUpdate, SetCond, SetOutcome, Store, StoreError, Type, MAX_STRING_LEN};
+use super::{ExpiryUpdate, SetCond, SetOutcome, Store, StoreError, MAX_STRING_LEN};
 
 impl Store {
     /// Live string slot of `key`, WrongType for other types.
@@ -13,7 +13,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<Option<u32>, StoreError> {
         match self.lookup(hash, key, now_ms) {
-            Some(idx) if self.slab[idx as usize].kind() != Type::String => {
+            Some(idx) if !self.slab[idx as usize].is_string() => {
                 Err(StoreError::WrongType)
             }
             other => Ok(other),

@@ -71,8 +71,13 @@ impl Pipeline {
         } else {
             0
         };
+        let id = CmdId::lookup(args.get(0));
         if eq_ic(args.get(0), "msetnx") {
             self.msetnx_across(ctx, args, now, out).await
+        } else if id == Some(CmdId::Smove) {
+            self.smove_across(ctx, args, now, out).await
+        } else if let Some(id) = id.filter(|id| id.spec().group == "set") {
+            self.sets_across(ctx, id, args, now, out).await
         } else {
             self.rename_across(ctx, args, now, out).await
         }
@@ -125,6 +130,112 @@ impl Pipeline {
             mset.extend(kv.iter().copied());
             self.one(ctx, s, ShardOp::Part(CmdId::Mset), &mset, now)
                 .await;
+        }
+        reply::int(out, 1);
+    }
+
+    /// SINTER, SUNION, SDIFF, SINTERCARD and the STORE forms over several shards: each shard
+    /// sends its sets' members (one op per shard), the origin computes the result as a
+    /// single-shard command does (`cmd::sets::algebra`), and a STORE form stores it on the
+    /// destination's shard; the shards are held throughout, so it is atomic.
+    async fn sets_across(&mut self, ctx: &Ctx, id: CmdId, args: &Args<'_>, now: u64, out: &mut Out) {
+        use cmd::sets::{algebra, Algebra, Operand};
+        ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| {
+            let mut sh = ctx.shard.borrow_mut();
+            sh.stats.failed[id as usize] += 1;
+            cmd::write_error(&mut sh, &e, out);
+        };
+        let (op, keys, dst, limit) = match id {
+            CmdId::Sintercard => match cmd::sets::intercard_args(args) {
+                Ok((keys, limit)) => (Algebra::Inter, keys, None, limit),
+                Err(e) => return fail(ctx, e, out),
+            },
+            _ => {
+                let op = match id {
+                    CmdId::Sinter | CmdId::Sinterstore => Algebra::Inter,
+                    CmdId::Sunion | CmdId::Sunionstore => Algebra::Union,
+                    _ => Algebra::Diff,
+                };
+                let store = matches!(id, CmdId::Sinterstore | CmdId::Sunionstore | CmdId::Sdiffstore);
+                let from = if store { 2 } else { 1 };
+                let keys: Vec<&[u8]> = args.iter().skip(from).collect();
+                (op, keys, store.then(|| args.get(1)), 0)
+            }
+        };
+        // One fetch per shard, its keys in argument order.
+        let mut fetched: Vec<Option<Vec<Vec<u8>>>> = vec![None; keys.len()];
+        for s in 0..self.shards {
+            let mine: Vec<usize> =
+                (0..keys.len()).filter(|&i| key_shard(keys[i], self.shards) == s).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let mut fa: Vec<&[u8]> = vec![b""];
+            fa.extend(mine.iter().map(|&i| keys[i]));
+            match self.one(ctx, s, ShardOp::Fetch, &fa, now).await {
+                ShardReply::Members(m) => {
+                    for (&i, v) in mine.iter().zip(m) {
+                        fetched[i] = v;
+                    }
+                }
+                ShardReply::Failed(e) => return fail(ctx, e, out),
+                _ => return fail(ctx, CmdError::Internal("unexpected fetch reply"), out),
+            }
+        }
+        let operands: Vec<Operand<'_>> = fetched
+            .iter()
+            .map(|m| match m {
+                Some(m) => Operand::Sent(m.iter().map(Vec::as_slice).collect()),
+                None => Operand::Missing,
+            })
+            .collect();
+        let members = algebra(op, &operands, limit);
+        let Some(dst) = dst else {
+            if id == CmdId::Sintercard {
+                return reply::int(out, members.len() as i64);
+            }
+            return cmd::sets::reply_members(out, &members);
+        };
+        let mut sa: Vec<&[u8]> = vec![b"", dst];
+        sa.extend(members.iter().map(Vec::as_slice));
+        let step = ShardOp::SetWrite { step: cmd::sets::Step::Store(id) };
+        match self.one(ctx, key_shard(dst, self.shards), step, &sa, now).await {
+            ShardReply::Count(n) => reply::int(out, n as i64),
+            ShardReply::Failed(e) => fail(ctx, e, out),
+            _ => fail(ctx, CmdError::Internal("unexpected store reply"), out),
+        }
+    }
+
+    /// SMOVE between sets on different shards: check both sides, remove, add (the two shards
+    /// are held throughout), with Redis's order of checks.
+    async fn smove_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Out) {
+        let id = CmdId::Smove;
+        ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| {
+            let mut sh = ctx.shard.borrow_mut();
+            sh.stats.failed[id as usize] += 1;
+            cmd::write_error(&mut sh, &e, out);
+        };
+        let (src, dst, member) = (args.get(1), args.get(2), args.get(3));
+        let (s_src, s_dst) = (key_shard(src, self.shards), key_shard(dst, self.shards));
+        match self.one(ctx, s_src, ShardOp::SetCheck, &[b"", src], now).await {
+            ShardReply::Count(0) => return reply::int(out, 0),
+            ShardReply::Failed(e) => return fail(ctx, e, out),
+            _ => {}
+        }
+        if let ShardReply::Failed(e) = self.one(ctx, s_dst, ShardOp::SetCheck, &[b"", dst], now).await {
+            return fail(ctx, e, out);
+        }
+        let remove = ShardOp::SetWrite { step: cmd::sets::Step::Remove };
+        match self.one(ctx, s_src, remove, &[b"", src, member], now).await {
+            ShardReply::Count(1) => {}
+            ShardReply::Failed(e) => return fail(ctx, e, out),
+            _ => return reply::int(out, 0),
+        }
+        let add = ShardOp::SetWrite { step: cmd::sets::Step::Add };
+        if let ShardReply::Failed(e) = self.one(ctx, s_dst, add, &[b"", dst, member], now).await {
+            return fail(ctx, e, out);
         }
         reply::int(out, 1);
     }

@@ -276,6 +276,10 @@ impl Pipeline {
         }
         match spec.route {
             Route::Local => self.single(ctx, sh, self.me, id, &args, None, now, out),
+            // A container whose subcommand takes no key (OBJECT HELP) runs where it is.
+            Route::Key if spec.first_key as usize >= args.len() => {
+                self.single(ctx, sh, self.me, id, &args, None, now, out)
+            }
             Route::Key => {
                 let key = args.get(spec.first_key as usize);
                 let (s, hash) = match plan.key {
@@ -296,19 +300,19 @@ impl Pipeline {
                 Err(e) => self.local_result(sh, Some(id), Err(e), out),
             },
             Route::Barrier => {
-                let (first, last, step) =
-                    (spec.first_key as usize, spec.last_key, spec.step as usize);
-                let last = if last < 0 {
-                    (args.len() as i32 + last) as usize
-                } else {
-                    last as usize
-                };
-                let s = key_shard(args.get(first), self.shards);
-                if (first..=last.min(args.len() - 1))
-                    .step_by(step)
-                    .all(|i| key_shard(args.get(i), self.shards) == s)
-                {
+                // Where its keys live (none: a malformed SINTERCARD, answered where it is).
+                let mut shards_of = None::<(usize, bool)>;
+                cmd::for_each_key(id, &args, |k| {
+                    let ks = key_shard(k, self.shards);
+                    shards_of = Some(match shards_of {
+                        None => (ks, true),
+                        Some((s, same)) => (s, same && s == ks),
+                    });
+                });
+                if let Some((s, true)) = shards_of {
                     self.single(ctx, sh, s, id, &args, None, now, out)
+                } else if shards_of.is_none() {
+                    self.single(ctx, sh, self.me, id, &args, None, now, out)
                 } else if id == CmdId::Msetnx && args.len() % 2 == 0 {
                     self.local_result(
                         sh,
