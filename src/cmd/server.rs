@@ -183,6 +183,8 @@ pub struct ShardCounters {
     /// distinct ones over the shards), and its subscribers closed for their output limit.
     pub pubsub_names: [Vec<u64>; 3],
     pub pubsub_limit_disconnections: u64,
+    /// Elements of removed large values still being freed in steps.
+    pub lazyfree_pending: u64,
 }
 
 impl ShardCounters {
@@ -217,6 +219,7 @@ impl ShardCounters {
             mine.dedup();
         }
         self.pubsub_limit_disconnections += o.pubsub_limit_disconnections;
+        self.lazyfree_pending += o.lazyfree_pending;
         add_columns(&mut self.calls, &o.calls);
         add_columns(&mut self.failed, &o.failed);
         for &(code, n) in &o.errors {
@@ -267,6 +270,7 @@ pub fn stats(sh: &Shard) -> ShardCounters {
         hop_back: (sh.hops.back_ns.get(), sh.hops.back_samples.get()),
         pubsub_names: sh.pubsub.name_hashes(),
         pubsub_limit_disconnections: sh.pubsub.limit_disconnections,
+        lazyfree_pending: sh.store.lazy_free_pending() as u64,
     }
 }
 
@@ -357,7 +361,7 @@ pub fn format_info(
         };
         let _ = write!(
             s,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_lua:{lua}\r\nused_memory_lua_human:{}\r\nused_memory_scripts:{scripts_bytes}\r\nused_memory_scripts_human:{}\r\nnumber_of_cached_scripts:{scripts}\r\nused_memory_dataset:{}\r\nmem_clients_normal:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{frag:.2}\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_lua:{lua}\r\nused_memory_lua_human:{}\r\nused_memory_scripts:{scripts_bytes}\r\nused_memory_scripts_human:{}\r\nnumber_of_cached_scripts:{scripts}\r\nused_memory_dataset:{}\r\nmem_clients_normal:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{frag:.2}\r\nlazyfree_pending_objects:{}\r\n\r\n",
             human(used),
             human(rss),
             human(peak),
@@ -367,6 +371,7 @@ pub fn format_info(
             t.client_bytes,
             human(maxmemory),
             RUNTIME.policy().name(),
+            t.lazyfree_pending,
         );
     }
     if on("persistence") {

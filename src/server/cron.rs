@@ -20,8 +20,11 @@ use std::time::{Duration, Instant};
 const ACTIVE_EXPIRE_BUDGET_US: u128 = 1000;
 /// Keys examined per step of the active-expiry cycle (and evicted per step of [`evict`]).
 const ACTIVE_EXPIRE_STEP: usize = 64;
-/// Elements freed per step of [`lazy_free`].
-const LAZY_FREE_STEP: usize = 4096;
+/// Elements freed per step of [`lazy_free`], steps per [`LAZY_FREE_BUDGET_US`], and the pause
+/// between two such slices.
+const LAZY_FREE_STEP: usize = 1024;
+const LAZY_FREE_BUDGET_US: u128 = 500;
+const LAZY_FREE_PAUSE_US: u64 = 200;
 /// Keys copied per step of a snapshot walk.
 const SNAPSHOT_STEP: usize = 256;
 
@@ -125,15 +128,23 @@ async fn evict(ctx: &Ctx) {
     }
 }
 
-/// Frees the large values removed since the last cycle, [`LAZY_FREE_STEP`] elements at a time,
-/// yielding to requests in between (Redis's lazy free, without a thread: the shard owns them).
+/// Frees the large values removed since the last cycle in slices of about half a millisecond,
+/// pausing between slices so requests run (Redis's lazy free, without a thread: the shard
+/// owns its values).
 async fn lazy_free(ctx: &Ctx) {
     loop {
-        let done = ctx.shard.borrow_mut().store.lazy_free_step(LAZY_FREE_STEP);
-        if done {
-            return;
+        let start = Instant::now();
+        loop {
+            if ctx.shard.borrow_mut().store.lazy_free_step(LAZY_FREE_STEP) {
+                return;
+            }
+            if start.elapsed().as_micros() > LAZY_FREE_BUDGET_US {
+                break;
+            }
         }
-        glommio::yield_if_needed().await;
+        // A yield alone may hand the core straight back to this queue (glommio runs a queue
+        // for its whole time slice); a short sleep lets requests in before the next slice.
+        glommio::timer::sleep(Duration::from_micros(LAZY_FREE_PAUSE_US)).await;
     }
 }
 

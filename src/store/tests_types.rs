@@ -355,3 +355,4 @@ fn a_big_collection_is_freed_in_steps() {
     assert!(steps >= 9, "{steps}");
     assert_eq!(s.lazy_free_pending(), 0);
 }
+
