@@ -52,7 +52,7 @@ pub struct Config {
 
     /// Fields a hash keeps packed in its key's allocation before it becomes a table
     /// (Redis's hash-max-listpack-entries; hash-max-ziplist-entries is an alias)
-    #[arg(long, alias = "hash-max-ziplist-entries", default_value_t = 128)]
+    #[arg(long, alias = "hash-max-ziplist-entries", default_value_t = 512)]
     pub hash_max_listpack_entries: u64,
     /// Longest field or value (bytes) a packed hash holds (hash-max-listpack-value)
     #[arg(long, alias = "hash-max-ziplist-value", default_value_t = 64)]
@@ -387,7 +387,7 @@ pub static RUNTIME: Runtime = Runtime {
     notify_flags: AtomicU64::new(0),
     tracking_table_max_keys: AtomicU64::new(1_000_000),
     encoding_limits: [
-        AtomicU64::new(128),
+        AtomicU64::new(512),
         AtomicU64::new(64),
         AtomicU64::new(512),
         AtomicU64::new(128),

@@ -188,13 +188,13 @@ fn hrandfield_picks_distinct_or_repeated_fields() {
 
 fn encodings(s: &Server) {
     let mut r = s.raw();
-    for i in 0..128 {
+    for i in 0..512 {
         r.call(&["HSET", "h", &format!("f{i}"), "v"]);
     }
     check(&mut r, &["OBJECT", "ENCODING", "h"], &bulk("listpack"));
-    r.call(&["HSET", "h", "f128", "v"]);
+    r.call(&["HSET", "h", "f512", "v"]);
     check(&mut r, &["OBJECT", "ENCODING", "h"], &bulk("hashtable"));
-    check(&mut r, &["HLEN", "h"], &int(129));
+    check(&mut r, &["HLEN", "h"], &int(513));
     check(&mut r, &["HSET", "v", "f", &"x".repeat(64)], &int(1));
     check(&mut r, &["OBJECT", "ENCODING", "v"], &bulk("listpack"));
     check(&mut r, &["HSET", "v", "g", &"x".repeat(65)], &int(1));
@@ -212,7 +212,7 @@ fn encodings(s: &Server) {
         r.call(&["HSET", "{a}t", "1", "1", "2", "2", "3", "3"]);
         r.call(&["OBJECT", "ENCODING", "{a}t"]) == bulk("hashtable")
     }));
-    check(&mut r, &["CONFIG", "SET", "hash-max-listpack-entries", "128"], "+OK\r\n");
+    check(&mut r, &["CONFIG", "SET", "hash-max-listpack-entries", "512"], "+OK\r\n");
     check(&mut r, &["OBJECT", "ENCODING", "nokey"], "$-1\r\n");
 }
 

@@ -143,6 +143,9 @@ pub fn hincrby(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
 /// HINCRBYFLOAT key field increment
 pub fn hincrbyfloat(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let delta = parse_f64(a.get(3)).ok_or(CmdError::NotFloat)?;
+    if !delta.is_finite() {
+        return Err(CmdError::Plain("value is NaN or Infinity"));
+    }
     let v = sh.store.hincrbyfloat(a.get(1), a.get(2), delta, now)?;
     reply::bulk(out, &v);
     Ok(())
