@@ -116,6 +116,8 @@ pub enum CmdError {
     /// A bug answered instead of a panic or a hang: the command that panicked, or what failed.
     Panicked(&'static str),
     Internal(&'static str),
+    /// RESTORE onto an existing key without REPLACE.
+    BusyKey,
     /// `ERR` and this text (Redis's one-off messages).
     Plain(&'static str),
 }
@@ -125,6 +127,7 @@ impl CmdError {
     pub fn code(&self) -> &'static str {
         match self {
             CmdError::WrongType => "WRONGTYPE",
+            CmdError::BusyKey => "BUSYKEY",
             CmdError::NoProto => "NOPROTO",
             CmdError::OutOfMemory => "OOM",
             CmdError::ExecAbort | CmdError::ExecAbortBecause(_) => "EXECABORT",
@@ -293,6 +296,7 @@ impl fmt::Display for CmdError {
             CmdError::CrossSlot => f.write_str("CROSSSLOT Keys in request don't hash to the same slot"),
             CmdError::Panicked(name) => write!(f, "ERR internal error while running '{name}'"),
             CmdError::Plain(text) => write!(f, "ERR {text}"),
+            CmdError::BusyKey => f.write_str("BUSYKEY Target key name already exists."),
             CmdError::Internal(what) => write!(f, "ERR internal error: {what}"),
         }
     }

@@ -29,7 +29,7 @@ pub fn log_write(sh: &mut Shard, id: CmdId, args: &Args, now_ms: u64) {
     match id {
         Expire | Pexpire | Expireat | Pexpireat | Persist => log_expiry(sh, args.get(1), now_ms),
         _ if matches!(id.spec().group, "hash" | "set") => log_effects(sh),
-        _ => super::for_each_key(id, args, |k| log_key(sh, k, now_ms)),
+        _ => super::written_keys(id, args, |k| log_key(sh, k, now_ms)),
     }
 }
 

@@ -31,6 +31,7 @@ pub mod notify;
 pub mod pubsub;
 pub mod pubsub_query;
 pub mod script;
+pub mod serialize;
 pub mod server;
 pub mod sets;
 pub mod state;
@@ -271,6 +272,9 @@ commands! {
     Fcall = "fcall", -3, NOSCRIPT | STALE, (0, 0, 0), Script, "scripting", "Invokes a function.";
     FcallRo = "fcall_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), Script, "scripting", "Invokes a read-only function.";
     Function = "function", -2, NOSCRIPT, (0, 0, 0), Local, "scripting", "A container for function commands.";
+    Dump = "dump", 2, READONLY, (1, 1, 1), Key, "generic", "Return a serialized version of the value stored at the specified key.";
+    Restore = "restore", -4, WRITE | DENYOOM, (1, 1, 1), Key, "generic", "Create a key using the provided serialized value, previously obtained using DUMP.";
+    Copy = "copy", -3, WRITE | DENYOOM, (1, 2, 1), Barrier, "generic", "Copy a key";
     Object = "object", -2, READONLY, (2, 2, 1), Key, "generic", "A container for object introspection commands";
     Randomkey = "randomkey", 1, READONLY, (0, 0, 0), All(AnyNonNull), "generic", "Returns a random key name from the database.";
     // pub/sub (subscriptions are the connection's: see `cmd::pubsub`)
@@ -519,6 +523,7 @@ pub fn written_keys<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8]))
     use CmdId::*;
     match id {
         Sinterstore | Sunionstore | Sdiffstore if args.len() > 1 => f(args.get(1)),
+        Copy if args.len() > 2 => f(args.get(2)),
         _ => for_each_key(id, args, f),
     }
 }
@@ -715,6 +720,9 @@ fn dispatch(sh: &mut Shard, id: CmdId, a: &Args, now: u64, out: &mut Out) -> Res
         Scan => keys::scan(sh, a, now, out),
         Randomkey => keys::randomkey(sh, now, out),
         Object => keys::object(sh, a, now, out),
+        Dump => serialize::dump(sh, a, now, out),
+        Restore => serialize::restore(sh, a, now, out),
+        Copy => serialize::copy(sh, a, now, out),
         // Only a script runs these on a shard; a client's run on every core (`shard::pipeline`).
         Publish => {
             pubsub::publish_here(sh, a, pubsub::Kind::Channel, now, out);

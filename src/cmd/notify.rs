@@ -268,6 +268,8 @@ pub fn after_write(
             emit(sh, flags, GENERIC, b"rename_from", key, now_ms);
             emit(sh, flags, GENERIC, b"rename_to", args.get(2), now_ms);
         }
+        Restore => emit(sh, flags, GENERIC, b"restore", key, now_ms),
+        Copy => emit(sh, flags, GENERIC, b"copy_to", args.get(2), now_ms),
         Hset | Hmset | Hsetnx => emit(sh, flags, HASH, b"hset", key, now_ms),
         Hincrby => emit(sh, flags, HASH, b"hincrby", key, now_ms),
         Hincrbyfloat => emit(sh, flags, HASH, b"hincrbyfloat", key, now_ms),

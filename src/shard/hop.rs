@@ -26,8 +26,10 @@ pub enum ShardOp {
     /// Removes key `args[1]`; answers [`ShardReply::Taken`] (RENAME, step 1).
     Take,
     /// Stores key `args[1]` = the value DUMP-encoded in `args[2]`, overwriting, expiring at `expire_at` unix ms
-    /// (`u64::MAX`: never) (RENAME, step 2); answers `Done` or `Failed`.
-    Put { expire_at: u64 },
+    /// (`u64::MAX`: never) (RENAME or, with `copy`, COPY, step 2); answers `Done` or `Failed`.
+    Put { expire_at: u64, copy: bool },
+    /// Key `args[1]`'s value and expiry, left in place: [`ShardReply::Taken`] (COPY, step 1).
+    Dump,
     /// How many of the keys `args[1..]` exist: [`ShardReply::Count`] (MSETNX, RENAMENX checks;
     /// not a client's EXISTS, so not counted as one).
     CountExisting,
@@ -385,7 +387,17 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
             }
             ShardReply::Taken(taken)
         }
-        ShardOp::Put { expire_at } => {
+        ShardOp::Dump => {
+            let v = sh.store.value(a.get(1), now).map(|v| {
+                let at = match sh.store.expire_time(a.get(1), now) {
+                    crate::store::Ttl::Ms(at) => Some(at),
+                    _ => None,
+                };
+                (crate::persist::rdb::dump(&v), at)
+            });
+            ShardReply::Taken(v)
+        }
+        ShardOp::Put { expire_at, copy } => {
             let expire = (expire_at != u64::MAX).then_some(expire_at);
             let Some(value) = crate::persist::rdb::undump(a.get(2)) else {
                 return ShardReply::Failed(CmdError::Internal("a moved value did not decode"));
@@ -396,7 +408,7 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
                     let notify = cmd::notify::flags();
                     if notify != 0 {
                         let g = cmd::notify::GENERIC;
-                        cmd::notify::emit(sh, notify, g, b"rename_to", a.get(1), now);
+                        cmd::notify::emit(sh, notify, g, if copy { b"copy_to" } else { b"rename_to" }, a.get(1), now);
                     }
                     ShardReply::Done
                 }

@@ -74,6 +74,8 @@ impl Pipeline {
         let id = CmdId::lookup(args.get(0));
         if eq_ic(args.get(0), "msetnx") {
             self.msetnx_across(ctx, args, now, out).await
+        } else if id == Some(CmdId::Copy) {
+            self.copy_across(ctx, args, now, out).await
         } else if id == Some(CmdId::Smove) {
             self.smove_across(ctx, args, now, out).await
         } else if let Some(id) = id.filter(|id| id.spec().group == "set") {
@@ -207,6 +209,45 @@ impl Pipeline {
         }
     }
 
+    /// COPY between keys on different shards: read the source (left in place), check the
+    /// destination unless REPLACE, put (the two shards are held throughout).
+    async fn copy_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Out) {
+        let id = CmdId::Copy;
+        ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| {
+            let mut sh = ctx.shard.borrow_mut();
+            sh.stats.failed[id as usize] += 1;
+            cmd::write_error(&mut sh, &e, out);
+        };
+        let replace = match cmd::serialize::copy_options(args) {
+            Ok(r) => r,
+            Err(e) => return fail(ctx, e, out),
+        };
+        let (src, dst) = (args.get(1), args.get(2));
+        let (s_src, s_dst) = (key_shard(src, self.shards), key_shard(dst, self.shards));
+        let ShardReply::Taken(Some((value, expire))) =
+            self.one(ctx, s_src, ShardOp::Dump, &[b"", src], now).await
+        else {
+            return reply::int(out, 0);
+        };
+        if !replace
+            && matches!(
+                self.one(ctx, s_dst, ShardOp::CountExisting, &[b"", dst], now).await,
+                ShardReply::Count(n) if n > 0
+            )
+        {
+            return reply::int(out, 0);
+        }
+        let put = ShardOp::Put {
+            copy: true,
+            expire_at: expire.unwrap_or(u64::MAX),
+        };
+        if let ShardReply::Failed(e) = self.one(ctx, s_dst, put, &[b"", dst, &value], now).await {
+            return fail(ctx, e, out);
+        }
+        reply::int(out, 1);
+    }
+
     /// SMOVE between sets on different shards: check both sides, remove, add (the two shards
     /// are held throughout), with Redis's order of checks.
     async fn smove_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Out) {
@@ -276,6 +317,7 @@ impl Pipeline {
             return fail(ctx, CmdError::NoSuchKey, out);
         };
         let put = ShardOp::Put {
+            copy: false,
             expire_at: expire.unwrap_or(u64::MAX),
         };
         if let ShardReply::Failed(e) = self.one(ctx, s_dst, put, &[b"", dst, &value], now).await {
