@@ -520,3 +520,25 @@ fn large_and_binary_values() {
         assert_eq!(got, raw_bytes);
     });
 }
+
+/// LCS builds a table of (len1 + 1) x (len2 + 1) cells: a pair of strings whose table would pass
+/// 256 MiB is refused with Redis's error instead of taking the shard's memory, and the shard
+/// answers normally afterwards; a large pair under the bound is computed.
+#[test]
+fn lcs_refuses_a_table_past_its_bound() {
+    each(|s| {
+        let mut r = s.raw();
+        let a = "ab".repeat(5_000);
+        let b = "ba".repeat(5_000);
+        assert_eq!(r.call(&["SET", "{l}a", &a]), "+OK\r\n");
+        assert_eq!(r.call(&["SET", "{l}b", &b]), "+OK\r\n");
+        assert_eq!(
+            r.call(&["LCS", "{l}a", "{l}b", "LEN"]),
+            "-ERR Insufficient memory, transient memory for LCS exceeds available memory\r\n"
+        );
+        assert_eq!(r.call(&["SET", "{l}c", &"ab".repeat(2_000)]), "+OK\r\n");
+        assert_eq!(r.call(&["SET", "{l}d", &"ba".repeat(2_000)]), "+OK\r\n");
+        assert_eq!(r.call(&["LCS", "{l}c", "{l}d", "LEN"]), ":3999\r\n");
+        assert_eq!(r.call(&["PING"]), "+PONG\r\n");
+    });
+}

@@ -69,6 +69,7 @@ pub fn syntax(id: CmdId) -> &'static str {
         Monitor => "",
         Object => "subcommand [argument...]",
         Dump => "key",
+        Lcs => "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]",
         Restore => "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]",
         Copy => "source destination [DB destination-db] [REPLACE]",
         Hset | Hmset => "key (field value)...",

@@ -26,6 +26,7 @@ pub mod docs;
 pub mod effects;
 pub mod hashes;
 pub mod keys;
+pub mod lcs;
 pub mod monitor;
 pub mod notify;
 pub mod pubsub;
@@ -207,6 +208,7 @@ commands! {
     Decrby = "decrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.";
     Incrbyfloat = "incrbyfloat", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.";
     Getrange = "getrange", 4, READONLY, (1, 1, 1), Key, "string", "Returns a substring of the string stored at a key.";
+    Lcs = "lcs", -3, READONLY, (1, 2, 1), Barrier, "string", "Find longest common substring";
     Setrange = "setrange", 4, WRITE | DENYOOM, (1, 1, 1), Key, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
     // keys
     Del = "del", -2, WRITE, (1, -1, 1), Multi { step: 1, gather: SumInt }, "generic", "Deletes one or more keys.";
@@ -669,6 +671,7 @@ fn dispatch(sh: &mut Shard, id: CmdId, a: &Args, now: u64, out: &mut Out) -> Res
         Incrbyfloat => strings::incrbyfloat(sh, a, now, out),
         Getrange => strings::getrange(sh, a, now, out),
         Setrange => strings::setrange(sh, a, now, out),
+        Lcs => lcs::lcs(sh, a, now, out),
         Hset => hashes::hset(sh, a, now, out),
         Hsetnx => hashes::hsetnx(sh, a, now, out),
         Hget => hashes::hget(sh, a, now, out),

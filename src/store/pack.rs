@@ -222,6 +222,8 @@ pub(super) mod ints {
         }
         let at = start + 1 + pos * w;
         let bytes = x.to_le_bytes();
+        // Exactly the room needed, so the slot's boxed slice need not shrink afterwards.
+        v.reserve_exact(w);
         v.splice(at..at, bytes[..w].iter().copied());
     }
 

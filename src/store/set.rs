@@ -134,20 +134,25 @@ impl Store {
                 None => return Ok(0),
             },
         };
-        let mut added: Vec<&[u8]> = Vec::new();
+        // The members themselves are kept only for the log.
+        let logging = self.effects.is_some();
+        let (mut n, mut added): (usize, Vec<&[u8]>) = (0, Vec::new());
         for m in members {
             if self.set_put(idx, m) {
-                added.push(m);
+                n += 1;
+                if logging {
+                    added.push(m);
+                }
             }
         }
-        if !added.is_empty() {
+        if n > 0 {
             self.changed(|| {
                 let mut c = vec![b"SADD".to_vec(), key.to_vec()];
                 c.extend(added.iter().map(|m| m.to_vec()));
                 c
             });
         }
-        Ok(added.len())
+        Ok(n)
     }
 
     /// SREM: how many members were removed; the key goes with its last member.

@@ -74,6 +74,8 @@ impl Pipeline {
         let id = CmdId::lookup(args.get(0));
         if eq_ic(args.get(0), "msetnx") {
             self.msetnx_across(ctx, args, now, out).await
+        } else if id == Some(CmdId::Lcs) {
+            self.lcs_across(ctx, args, now, out).await
         } else if id == Some(CmdId::Copy) {
             self.copy_across(ctx, args, now, out).await
         } else if id == Some(CmdId::Smove) {
@@ -206,6 +208,33 @@ impl Pipeline {
             ShardReply::Count(n) => reply::int(out, n as i64),
             ShardReply::Failed(e) => fail(ctx, e, out),
             _ => fail(ctx, CmdError::Internal("unexpected store reply"), out),
+        }
+    }
+
+    /// LCS of two strings on different shards: each is read where it lives, the origin
+    /// computes (`cmd::lcs`).
+    async fn lcs_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Out) {
+        let id = CmdId::Lcs;
+        ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| {
+            let mut sh = ctx.shard.borrow_mut();
+            sh.stats.failed[id as usize] += 1;
+            cmd::write_error(&mut sh, &e, out);
+        };
+        let mut strings = Vec::with_capacity(2);
+        for key in [args.get(1), args.get(2)] {
+            let s = key_shard(key, self.shards);
+            let value = match self.one(ctx, s, ShardOp::Dump, &[b"", key], now).await {
+                ShardReply::Taken(Some((dump, _))) => crate::persist::rdb::undump(&dump),
+                _ => Some(crate::store::Value::String(Vec::new())),
+            };
+            match value {
+                Some(crate::store::Value::String(v)) => strings.push(v),
+                _ => return fail(ctx, cmd::lcs::NOT_STRINGS, out),
+            }
+        }
+        if let Err(e) = cmd::lcs::reply_for(&strings[0], &strings[1], args, out) {
+            fail(ctx, e, out);
         }
     }
 
