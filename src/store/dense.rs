@@ -85,7 +85,7 @@ impl Dense {
             .find(h, |&i| {
                 slots[i as usize]
                     .as_deref()
-                    .is_some_and(|e| Self::name_of(pairs, e) == name)
+                    .is_some_and(|e| super::bytes_eq(Self::name_of(pairs, e), name))
             })
             .copied()
     }
@@ -133,7 +133,7 @@ impl Dense {
             .find_entry(h, |&i| {
                 slots[i as usize]
                     .as_deref()
-                    .is_some_and(|e| Self::name_of(pairs, e) == name)
+                    .is_some_and(|e| super::bytes_eq(Self::name_of(pairs, e), name))
             })
             .ok()?;
         let (i, _) = entry.remove();

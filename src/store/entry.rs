@@ -239,6 +239,14 @@ impl Slot {
     pub(super) fn prefetch_data(&self) {
         if let Some(last) = self.data.len().checked_sub(1) {
             super::prefetch::prefetch(self.data.as_ptr());
+            // A packed hash or set is scanned through: its middle lines too (up to 512 bytes).
+            if !self.is_string() {
+                let mut at = 64;
+                while at < last.min(512) {
+                    super::prefetch::prefetch(self.data.as_ptr().wrapping_add(at));
+                    at += 64;
+                }
+            }
             super::prefetch::prefetch(self.data.as_ptr().wrapping_add(last));
         }
     }

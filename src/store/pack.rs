@@ -106,7 +106,7 @@ pub(super) fn find_pair(b: &[u8], field: &[u8]) -> Option<(usize, usize, usize)>
     while at < b.len() {
         let (f, vstart) = entry_at(b, at)?;
         let (_, vend) = entry_at(b, vstart)?;
-        if f == field {
+        if super::bytes_eq(f, field) {
             return Some((at, vstart, vend));
         }
         at = vend;
@@ -119,7 +119,7 @@ pub(super) fn find_entry(b: &[u8], member: &[u8]) -> Option<(usize, usize)> {
     let mut at = 0;
     while at < b.len() {
         let (m, next) = entry_at(b, at)?;
-        if m == member {
+        if super::bytes_eq(m, member) {
             return Some((at, next));
         }
         at = next;
