@@ -85,6 +85,13 @@ impl Enc {
         }
     }
 
+    /// Whether the payload ends with spare room and a byte counting it (the packed encodings
+    /// that grow an element at a time: see [`Slot::edit_body`]).
+    #[inline]
+    pub fn has_slack(self) -> bool {
+        matches!(self, Enc::HashPack | Enc::SetPack)
+    }
+
     /// Whether the payload is an index into the object table.
     pub fn is_object(self) -> bool {
         matches!(self, Enc::HashTable | Enc::SetTable)
@@ -143,10 +150,14 @@ impl Slot {
 
     /// A typed slot: `Enc` byte then `body`.
     pub(super) fn new_typed(key: &[u8], enc: Enc, body: &[u8], aux: u32) -> Slot {
-        let mut v = Vec::with_capacity(key.len() + 1 + body.len());
+        let slack = enc.has_slack() as usize;
+        let mut v = Vec::with_capacity(key.len() + 1 + body.len() + slack);
         v.extend_from_slice(key);
         v.push(enc as u8);
         v.extend_from_slice(body);
+        if slack == 1 {
+            v.push(0);
+        }
         Slot {
             data: v.into_boxed_slice(),
             meta: key.len() as u32 | (TAG_TYPED << LEN_BITS),
@@ -177,7 +188,21 @@ impl Slot {
     /// A typed slot's payload after its encoding byte.
     #[inline]
     pub(super) fn body(&self) -> &[u8] {
-        self.data.get(self.key_len() + 1..).unwrap_or(&[])
+        self.data.get(self.key_len() + 1..self.body_end()).unwrap_or(&[])
+    }
+
+    /// Where the body ends: before the spare room and its count, for the encodings that keep
+    /// some.
+    #[inline]
+    fn body_end(&self) -> usize {
+        let n = self.data.len();
+        match self.enc() {
+            Some(e) if e.has_slack() => {
+                let spare = self.data.last().copied().unwrap_or(0) as usize;
+                n.saturating_sub(1 + spare).max(self.key_len() + 1)
+            }
+            _ => n,
+        }
     }
 
     /// The object index a `HashTable`/`SetTable` slot holds.
@@ -196,27 +221,88 @@ impl Slot {
     /// is unchanged.
     pub(super) fn set_typed(&mut self, enc: Enc, body: &[u8]) {
         let kl = self.key_len();
-        if self.data.len() == kl + 1 + body.len() {
+        let slack = enc.has_slack() as usize;
+        if self.data.len() == kl + 1 + body.len() + slack {
             self.data[kl] = enc as u8;
-            self.data[kl + 1..].copy_from_slice(body);
+            self.data[kl + 1..kl + 1 + body.len()].copy_from_slice(body);
+            if slack == 1 {
+                self.data[kl + 1 + body.len()] = 0;
+            }
         } else {
-            let mut v = Vec::with_capacity(kl + 1 + body.len());
+            let mut v = Vec::with_capacity(kl + 1 + body.len() + slack);
             v.extend_from_slice(&self.data[..kl]);
             v.push(enc as u8);
             v.extend_from_slice(body);
+            if slack == 1 {
+                v.push(0);
+            }
             self.data = v.into_boxed_slice();
         }
         self.meta = kl as u32 | (TAG_TYPED << LEN_BITS);
     }
 
-    /// Edits a typed slot's body in place through a `Vec` (whose reallocation can grow in
-    /// place); `f` sees the whole allocation and the offset where the body starts.
+    /// Edits a typed slot's body in place through a `Vec` that ends where the body does; `f`
+    /// sees the allocation and the offset where the body starts.
+    ///
+    /// The packed encodings that grow an element at a time keep spare room after the body, its
+    /// size in the last byte (at most 16 bytes plus an eighth of the body, and 255): an insert
+    /// that fits takes no allocation, and a removal leaves the room for the next insert. So an
+    /// SADD or HSET of a new element reallocates only every few inserts, not on each.
     pub(super) fn edit_body<R>(&mut self, f: impl FnOnce(&mut Vec<u8>, usize) -> R) -> R {
         let start = self.key_len() + 1;
+        let end = self.body_end();
+        let slack = self.enc().is_some_and(Enc::has_slack);
         let mut v = std::mem::take(&mut self.data).into_vec();
+        v.truncate(end);
+        let before = v.len();
         let r = f(&mut v, start);
+        if slack {
+            let len = v.len();
+            let most = (16 + (len - start) / 8).min(255);
+            let grew = len > before;
+            // Keep what the allocation has if it is not too much; after a growth past it (or
+            // with no room left for the count byte), keep the most: one allocation now saves
+            // several later.
+            let spare = match v.capacity().checked_sub(len + 1) {
+                Some(room) if room <= most => room,
+                _ if grew => most,
+                _ => 0,
+            };
+            if v.capacity() < len + spare + 1 {
+                v.reserve_exact(len + spare + 1 - v.len());
+            }
+            v.resize(len + spare, 0);
+            v.push(spare as u8);
+        }
         self.data = v.into_boxed_slice();
         r
+    }
+
+    /// Drops a packed body's spare room (a value built whole in one command keeps none).
+    pub(super) fn trim_slack(&mut self) {
+        if self.enc().is_some_and(Enc::has_slack) && self.data.last().is_some_and(|&s| s > 0) {
+            let end = self.body_end();
+            let mut v = std::mem::take(&mut self.data).into_vec();
+            v.truncate(end);
+            v.push(0);
+            self.data = v.into_boxed_slice();
+        }
+    }
+
+    /// The payload to move this slot's value to another key as is (RENAME): the body, for
+    /// [`Slot::new_typed`] to frame again.
+    pub(super) fn movable_body(data: &[u8], kl: usize) -> &[u8] {
+        let Some(enc) = data.get(kl).and_then(|&b| Enc::from_byte(b)) else {
+            return &[];
+        };
+        let n = data.len();
+        let end = if enc.has_slack() {
+            let spare = data.last().copied().unwrap_or(0) as usize;
+            n.saturating_sub(1 + spare).max(kl + 1)
+        } else {
+            n
+        };
+        data.get(kl + 1..end).unwrap_or(&[])
     }
 
     #[inline]
@@ -330,6 +416,38 @@ mod tests {
         assert_eq!(&b[..3], b"key");
         assert!(s.is_free());
         assert_eq!(s.aux, 7);
+    }
+
+    #[test]
+    fn packed_bodies_keep_spare_room_for_the_next_insert() {
+        let mut s = Slot::new_typed(b"key", Enc::SetPack, &[], NIL);
+        assert_eq!(s.body(), b"");
+        // Grow one byte at a time: the allocation changes only when the room runs out.
+        let mut reallocs = 0;
+        for i in 0..200u8 {
+            let at = s.data.as_ptr();
+            s.edit_body(|v, _| v.push(i));
+            reallocs += (s.data.as_ptr() != at) as usize;
+            assert_eq!(s.body().len(), i as usize + 1);
+            assert_eq!(*s.body().last().unwrap(), i);
+            assert_eq!(s.key(), b"key");
+        }
+        assert!(reallocs < 30, "{reallocs} reallocations for 200 inserts");
+        let spare = *s.data.last().unwrap() as usize;
+        assert_eq!(s.data.len(), 3 + 1 + 200 + spare + 1);
+        // A removal keeps the room; trimming drops it.
+        s.edit_body(|v, start| {
+            v.remove(start);
+        });
+        assert_eq!(s.body()[0], 1);
+        s.trim_slack();
+        assert_eq!(s.data.len(), 3 + 1 + 199 + 1);
+        assert_eq!(Slot::movable_body(&s.data, 3), s.body());
+        // Encodings without spare room are untouched.
+        let mut t = Slot::new_typed(b"k", Enc::SetInts, &[2], NIL);
+        t.edit_body(|v, _| v.extend_from_slice(&[1, 0]));
+        assert_eq!(t.body(), &[2, 1, 0]);
+        assert_eq!(t.data.len(), 1 + 1 + 3);
     }
 
     #[test]

@@ -54,9 +54,6 @@ impl Store {
                     }
                     None if pack::count(body) / 2 < lim.hash_entries => {
                         self.edit_packed(idx, |v, _| {
-                            v.reserve_exact(
-                                pack::entry_size(field.len()) + pack::entry_size(value.len()),
-                            );
                             pack::push(v, field);
                             pack::push(v, value);
                         });
@@ -84,10 +81,14 @@ impl Store {
         now_ms: u64,
     ) -> Result<usize, StoreError> {
         let h = self.hash(key);
+        let created = self.hash_slot(h, key, now_ms)?.is_none();
         let idx = self.hash_slot_or_new(h, key, now_ms)?;
         let mut added = 0;
         for (f, v) in pairs {
             added += self.hash_put(idx, f, v, false) as usize;
+        }
+        if created {
+            self.trim_packed(idx);
         }
         if !pairs.is_empty() {
             self.changed(|| {

@@ -2,6 +2,7 @@
 //! over all keys (SCAN, KEYS, RANDOMKEY, active expiry).
 
 use super::glob::glob_match;
+use super::entry::Slot;
 use super::{ExpireCond, Store, StoreError, Ttl, Value, MAX_STRING_LEN};
 
 /// RANDOMKEY probes this many random slots before falling back to a linear
@@ -176,7 +177,7 @@ impl Store {
         // Cannot fail: dst length checked, and a slot was just freed.
         match enc {
             None => self.insert(hd, dst, data.get(kl..).unwrap_or(&[]), at)?,
-            Some(e) => self.insert_typed(hd, dst, e, data.get(kl + 1..).unwrap_or(&[]), at)?,
+            Some(e) => self.insert_typed(hd, dst, e, Slot::movable_body(&data, kl), at)?,
         };
         Ok(true)
     }

@@ -10,8 +10,10 @@
 //! # Layout
 //! * A slab `Vec<Slot>` of 24-byte slots with an intrusive free list. A live
 //!   slot holds ONE heap allocation (`Box<[u8]>`) with the key bytes followed
-//!   by the value bytes, the key length packed with a type tag in a `u32`, and
-//!   a `u32` back-pointer into the volatile list (or `NIL`).
+//!   by the value (a string's bytes; for other types an encoding byte and a
+//!   compact encoding, or the index of a big value's structure: see `value`),
+//!   the key length packed with a type tag in a `u32`, and a `u32`
+//!   back-pointer into the volatile list (or `NIL`).
 //! * An index `hashbrown::HashTable<u32>` of slab indices: 4 bytes plus one
 //!   control byte per bucket. Hashes are not stored; the table's rehash
 //!   closure recomputes them from the key in the slab (growth is rare and
@@ -54,6 +56,7 @@
 //! use checked/saturating arithmetic, and sizes are bounded by
 //! `MAX_STRING_LEN` before anything is allocated.
 
+/// The table encoding of big hashes and sets.
 mod dense;
 mod entry;
 mod evict;

@@ -124,13 +124,17 @@ impl Store {
     /// SADD: how many members were new.
     pub fn sadd(&mut self, key: &[u8], members: &[&[u8]], now_ms: u64) -> Result<usize, StoreError> {
         let h = self.hash(key);
+        let mut created = false;
         let idx = match self.set_slot(h, key, now_ms)? {
             Some(idx) => {
                 self.snapshot_cow(idx);
                 idx
             }
             None => match members.first() {
-                Some(first) => self.new_set(h, key, first, members.len())?,
+                Some(first) => {
+                    created = true;
+                    self.new_set(h, key, first, members.len())?
+                }
                 None => return Ok(0),
             },
         };
@@ -144,6 +148,9 @@ impl Store {
                     added.push(m);
                 }
             }
+        }
+        if created {
+            self.trim_packed(idx);
         }
         if n > 0 {
             self.changed(|| {

@@ -694,6 +694,15 @@ impl Store {
         r
     }
 
+    /// Drops the spare room of slot `idx`'s packed body (a value created whole by one command).
+    pub(super) fn trim_packed(&mut self, idx: u32) {
+        let slot = &mut self.slab[idx as usize];
+        let before = slot.total_len();
+        slot.trim_slack();
+        let after = slot.total_len();
+        self.account_resize(before, after);
+    }
+
     /// Moves slot `idx`'s packed hash or set into a table.
     pub(super) fn to_table(&mut self, idx: u32) {
         let pairs = self.slab[idx as usize].kind() == Type::Hash;
