@@ -10,6 +10,52 @@ use super::num::{add_float, fmt_f64, fmt_i64, parse_f64, parse_i64};
 use super::pack;
 use super::{HashView, Store, StoreError};
 
+/// The packed body of a new hash of `pairs` (a later pair of the same field wins) and its
+/// field count; `None` when it would not stay packed under `lim`.
+fn packed_hash(pairs: &[(&[u8], &[u8])], lim: &super::Limits) -> Option<(Vec<u8>, usize)> {
+    let mut b = Vec::new();
+    let mut n = 0;
+    for (f, v) in pairs {
+        if f.len() > lim.hash_value || v.len() > lim.hash_value {
+            return None;
+        }
+        match pack::find_pair(&b, f) {
+            Some((_, vs, ve)) => {
+                let mut e = Vec::with_capacity(pack::entry_size(v.len()));
+                pack::push(&mut e, v);
+                b.splice(vs..ve, e);
+            }
+            None if n < lim.hash_entries => {
+                pack::push(&mut b, f);
+                pack::push(&mut b, v);
+                n += 1;
+            }
+            None => return None,
+        }
+    }
+    Some((b, n))
+}
+
+/// The packed body of a new set of `members` and its size; `None` when it would not be a
+/// packed (non-integer) set under `lim`.
+pub(super) fn packed_set(members: &[&[u8]], lim: &super::Limits) -> Option<(Vec<u8>, usize)> {
+    let mut b = Vec::new();
+    let mut n = 0;
+    for m in members {
+        if m.len() > lim.set_value {
+            return None;
+        }
+        if pack::find_entry(&b, m).is_none() {
+            if n >= lim.set_entries {
+                return None;
+            }
+            pack::push(&mut b, m);
+            n += 1;
+        }
+    }
+    Some((b, n))
+}
+
 impl Store {
     /// Live hash slot of `key`, WrongType for another type.
     fn hash_slot(&mut self, h: u64, key: &[u8], now_ms: u64) -> Result<Option<u32>, StoreError> {
@@ -82,14 +128,22 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let h = self.hash(key);
         let created = self.hash_slot(h, key, now_ms)?.is_none();
-        let idx = self.hash_slot_or_new(h, key, now_ms)?;
-        let mut added = 0;
-        for (f, v) in pairs {
-            added += self.hash_put(idx, f, v, false) as usize;
-        }
-        if created {
-            self.trim_packed(idx);
-        }
+        let built = if created { packed_hash(pairs, &self.limits) } else { None };
+        let added = match built {
+            // A new small hash is built whole, in one exact allocation.
+            Some((body, n)) => {
+                self.insert_typed(h, key, Enc::HashPack, &body, None)?;
+                n
+            }
+            None => {
+                let idx = self.hash_slot_or_new(h, key, now_ms)?;
+                let mut added = 0;
+                for (f, v) in pairs {
+                    added += self.hash_put(idx, f, v, false) as usize;
+                }
+                added
+            }
+        };
         if !pairs.is_empty() {
             self.changed(|| {
                 let mut c = vec![b"HSET".to_vec(), key.to_vec()];

@@ -131,6 +131,27 @@ impl Store {
                 idx
             }
             None => match members.first() {
+                // A new packed set of strings is built whole, in one exact allocation.
+                Some(first)
+                    if !(pack::as_int(first).is_some()
+                        && members.len() <= self.limits.set_intset_entries) =>
+                {
+                    match super::hash::packed_set(members, &self.limits) {
+                        Some((body, n)) if members.len() <= self.limits.set_entries => {
+                            self.insert_typed(h, key, Enc::SetPack, &body, None)?;
+                            self.changed(|| {
+                                let mut c = vec![b"SADD".to_vec(), key.to_vec()];
+                                c.extend(pack::entries(&body).map(<[u8]>::to_vec));
+                                c
+                            });
+                            return Ok(n);
+                        }
+                        _ => {
+                            created = true;
+                            self.new_set(h, key, first, members.len())?
+                        }
+                    }
+                }
                 Some(first) => {
                     created = true;
                     self.new_set(h, key, first, members.len())?
