@@ -252,16 +252,7 @@ impl<W: Write> RdbWriter<W> {
         value: &[u8],
         expire_at_ms: Option<u64>,
     ) -> Result<(), RdbError> {
-        if let Some(ms) = expire_at_ms {
-            let ms = i64::try_from(ms).map_err(|_| {
-                RdbError::Io(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "expire_at_ms exceeds i64::MAX",
-                ))
-            })?;
-            self.put(&[OP_EXPIRETIME_MS])?;
-            self.put(&ms.to_le_bytes())?;
-        }
+        self.put_expiry(expire_at_ms)?;
         self.put(&[TYPE_STRING])?;
         self.put_string(key)?;
         self.put_string(value)
@@ -278,6 +269,16 @@ impl<W: Write> RdbWriter<W> {
         if let Value::String(v) = value {
             return self.write_string(key, v, expire_at_ms);
         }
+        self.put_expiry(expire_at_ms)?;
+        let mut b = Vec::new();
+        encode_value(&mut b, value);
+        self.put(&[b[0]])?;
+        self.put_string(key)?;
+        self.put(&b[1..])
+    }
+
+    /// EXPIRETIME_MS before an entry, when it has one.
+    fn put_expiry(&mut self, expire_at_ms: Option<u64>) -> Result<(), RdbError> {
         if let Some(ms) = expire_at_ms {
             let ms = i64::try_from(ms).map_err(|_| {
                 RdbError::Io(io::Error::new(
@@ -288,11 +289,7 @@ impl<W: Write> RdbWriter<W> {
             self.put(&[OP_EXPIRETIME_MS])?;
             self.put(&ms.to_le_bytes())?;
         }
-        let mut b = Vec::new();
-        encode_value(&mut b, value);
-        self.put(&[b[0]])?;
-        self.put_string(key)?;
-        self.put(&b[1..])
+        Ok(())
     }
 
     /// Writes the EOF opcode and the checksum, flushes, and returns the sink.

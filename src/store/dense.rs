@@ -203,6 +203,24 @@ impl Dense {
             .map(|i| i as u32)
     }
 
+    /// `count` distinct random elements (the table holds at least three times as many, so
+    /// random picks rarely repeat).
+    pub fn random_distinct<'a>(
+        &'a self,
+        count: usize,
+        r: &mut impl FnMut() -> u64,
+    ) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let mut seen = hashbrown::HashSet::with_capacity(count);
+        let mut picked = Vec::with_capacity(count);
+        while picked.len() < count {
+            let Some(p) = self.random_position(&mut *r) else { break };
+            if seen.insert(p) {
+                picked.push(p);
+            }
+        }
+        picked.into_iter().filter_map(move |p| self.at(p))
+    }
+
     pub fn at(&self, pos: u32) -> Option<&[u8]> {
         self.slots.get(pos as usize)?.as_deref()
     }

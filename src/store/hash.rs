@@ -85,7 +85,7 @@ impl Store {
         let lim = self.limits;
         if self.slab[idx as usize].enc() == Some(Enc::HashPack) {
             if field.len() > lim.hash_value || value.len() > lim.hash_value {
-                self.to_table(idx);
+                self.make_table(idx);
             } else {
                 let body = self.slab[idx as usize].body();
                 match pack::find_pair(body, field) {
@@ -105,7 +105,7 @@ impl Store {
                         });
                         return true;
                     }
-                    None => self.to_table(idx),
+                    None => self.make_table(idx),
                 }
             }
         }

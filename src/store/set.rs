@@ -56,7 +56,7 @@ impl Store {
                         self.edit_packed(idx, |v, start| ints::insert(v, start, pos, x));
                         return true;
                     }
-                    self.to_table(idx);
+                    self.make_table(idx);
                 } else {
                     let n = ints::len(body);
                     let widest = ints::iter(body)
@@ -72,7 +72,7 @@ impl Store {
                         }
                         self.retype(idx, Enc::SetPack, &b);
                     } else {
-                        self.to_table(idx);
+                        self.make_table(idx);
                     }
                 }
             }
@@ -85,7 +85,7 @@ impl Store {
                     self.edit_packed(idx, |v, _| pack::push(v, m));
                     return true;
                 }
-                self.to_table(idx);
+                self.make_table(idx);
             }
             _ => {}
         }
@@ -339,8 +339,3 @@ impl Store {
     }
 }
 
-/// Which encoding [`Store::store_set`]'s value would get (for tests).
-#[cfg(test)]
-pub(super) fn encoding_of(members: &[&[u8]], lim: &super::Limits) -> Enc {
-    super::value::set_encoding_for(members.iter().copied(), members.len(), lim)
-}

@@ -217,17 +217,7 @@ impl<'a> HashView<'a> {
     ) -> Vec<(&'a [u8], &'a [u8])> {
         match *self {
             HashView::Table(d) if count.saturating_mul(3) <= d.len() => {
-                let mut seen = hashbrown::HashSet::with_capacity(count);
-                let mut out = Vec::with_capacity(count);
-                while out.len() < count {
-                    let Some(p) = d.random_position(&mut *r) else { break };
-                    if seen.insert(p) {
-                        if let Some(e) = d.at(p) {
-                            out.push(split_pair(e));
-                        }
-                    }
-                }
-                out
+                d.random_distinct(count, r).map(split_pair).collect()
             }
             _ => {
                 let mut all = self.pairs();
@@ -242,7 +232,7 @@ impl<'a> HashView<'a> {
     pub fn scan(&self, cursor: u64, count: usize, emit: &mut dyn FnMut(&[u8], &[u8])) -> u64 {
         match *self {
             HashView::Pack(_) => {
-                self.for_each(|f, v| emit(f, v));
+                self.for_each(emit);
                 0
             }
             HashView::Table(d) => d.scan(cursor, count, &mut |e| {
@@ -315,17 +305,7 @@ impl<'a> SetView<'a> {
     pub fn random_distinct(&self, count: usize, r: &mut impl FnMut() -> u64) -> Vec<Member<'a>> {
         match *self {
             SetView::Table(d) if count.saturating_mul(3) <= d.len() => {
-                let mut seen = hashbrown::HashSet::with_capacity(count);
-                let mut out = Vec::with_capacity(count);
-                while out.len() < count {
-                    let Some(p) = d.random_position(&mut *r) else { break };
-                    if seen.insert(p) {
-                        if let Some(e) = d.at(p) {
-                            out.push(Member::Bytes(e));
-                        }
-                    }
-                }
-                out
+                d.random_distinct(count, r).map(Member::Bytes).collect()
             }
             _ => {
                 let mut all = self.members();
@@ -341,7 +321,7 @@ impl<'a> SetView<'a> {
         match *self {
             SetView::Table(d) => d.scan(cursor, count, &mut |e| emit(Member::Bytes(e))),
             _ => {
-                self.for_each(|m| emit(m));
+                self.for_each(emit);
                 0
             }
         }
@@ -704,7 +684,7 @@ impl Store {
     }
 
     /// Moves slot `idx`'s packed hash or set into a table.
-    pub(super) fn to_table(&mut self, idx: u32) {
+    pub(super) fn make_table(&mut self, idx: u32) {
         let pairs = self.slab[idx as usize].kind() == Type::Hash;
         let mut d;
         match self.slab[idx as usize].enc() {

@@ -13,6 +13,13 @@ use crate::resp::reply;
 use crate::resp::reply::Out;
 use crate::shard::{hop, LockStep, ShardOp, ShardReply};
 
+/// A barrier command `id` failed with `e`: counted in its failed calls and errorstats, answered.
+fn failed(ctx: &Ctx, id: CmdId, e: &CmdError, out: &mut Out) {
+    let mut sh = ctx.shard.borrow_mut();
+    sh.stats.failed[id as usize] += 1;
+    cmd::write_error(&mut sh, e, out);
+}
+
 impl Pipeline {
     /// Runs one op on shard `s` now and returns its result (a client command's as `Resp`).
     async fn one(
@@ -145,11 +152,7 @@ impl Pipeline {
     async fn sets_across(&mut self, ctx: &Ctx, id: CmdId, args: &Args<'_>, now: u64, out: &mut Out) {
         use cmd::sets::{algebra, Algebra, Operand};
         ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
-        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| {
-            let mut sh = ctx.shard.borrow_mut();
-            sh.stats.failed[id as usize] += 1;
-            cmd::write_error(&mut sh, &e, out);
-        };
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| failed(ctx, id, &e, out);
         let (op, keys, dst, limit) = match id {
             CmdId::Sintercard => match cmd::sets::intercard_args(args) {
                 Ok((keys, limit)) => (Algebra::Inter, keys, None, limit),
@@ -216,11 +219,7 @@ impl Pipeline {
     async fn lcs_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Out) {
         let id = CmdId::Lcs;
         ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
-        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| {
-            let mut sh = ctx.shard.borrow_mut();
-            sh.stats.failed[id as usize] += 1;
-            cmd::write_error(&mut sh, &e, out);
-        };
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| failed(ctx, id, &e, out);
         let mut strings = Vec::with_capacity(2);
         for key in [args.get(1), args.get(2)] {
             let s = key_shard(key, self.shards);
@@ -243,11 +242,7 @@ impl Pipeline {
     async fn copy_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Out) {
         let id = CmdId::Copy;
         ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
-        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| {
-            let mut sh = ctx.shard.borrow_mut();
-            sh.stats.failed[id as usize] += 1;
-            cmd::write_error(&mut sh, &e, out);
-        };
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| failed(ctx, id, &e, out);
         let replace = match cmd::serialize::copy_options(args) {
             Ok(r) => r,
             Err(e) => return fail(ctx, e, out),
@@ -282,11 +277,7 @@ impl Pipeline {
     async fn smove_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Out) {
         let id = CmdId::Smove;
         ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
-        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| {
-            let mut sh = ctx.shard.borrow_mut();
-            sh.stats.failed[id as usize] += 1;
-            cmd::write_error(&mut sh, &e, out);
-        };
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| failed(ctx, id, &e, out);
         let (src, dst, member) = (args.get(1), args.get(2), args.get(3));
         let (s_src, s_dst) = (key_shard(src, self.shards), key_shard(dst, self.shards));
         match self.one(ctx, s_src, ShardOp::SetCheck, &[b"", src], now).await {
@@ -318,11 +309,7 @@ impl Pipeline {
         let (src, dst) = (args.get(1), args.get(2));
         let (s_src, s_dst) = (key_shard(src, self.shards), key_shard(dst, self.shards));
         ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
-        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| {
-            let mut sh = ctx.shard.borrow_mut();
-            sh.stats.failed[id as usize] += 1;
-            cmd::write_error(&mut sh, &e, out);
-        };
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| failed(ctx, id, &e, out);
         let exists = |r: ShardReply| matches!(r, ShardReply::Count(n) if n > 0);
         if nx
             && !exists(
