@@ -28,6 +28,13 @@ pub fn log_write(sh: &mut Shard, id: CmdId, args: &Args, now_ms: u64) {
     use CmdId::*;
     match id {
         Expire | Pexpire | Expireat | Pexpireat | Persist => log_expiry(sh, args.get(1), now_ms),
+        // A bit's change is the command itself (replayed, it sets the same bit).
+        Setbit => {
+            if let Some(log) = sh.aof.as_mut() {
+                let a: Vec<&[u8]> = args.iter().collect();
+                log.record(&a);
+            }
+        }
         _ if matches!(id.spec().group, "hash" | "set") => log_effects(sh),
         _ => super::written_keys(id, args, |k| log_key(sh, k, now_ms)),
     }

@@ -20,6 +20,7 @@
 
 pub mod admit;
 pub mod args;
+pub mod bitmaps;
 pub mod config_cmd;
 pub mod connection;
 pub mod docs;
@@ -208,6 +209,10 @@ commands! {
     Decrby = "decrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.";
     Incrbyfloat = "incrbyfloat", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.";
     Getrange = "getrange", 4, READONLY, (1, 1, 1), Key, "string", "Returns a substring of the string stored at a key.";
+    Setbit = "setbit", 4, WRITE | DENYOOM, (1, 1, 1), Key, "bitmap", "Sets or clears the bit at offset in the string value stored at key";
+    Getbit = "getbit", 3, READONLY | FAST, (1, 1, 1), Key, "bitmap", "Returns the bit value at offset in the string value stored at key";
+    Bitcount = "bitcount", -2, READONLY, (1, 1, 1), Key, "bitmap", "Count set bits in a string";
+    Bitpos = "bitpos", -3, READONLY, (1, 1, 1), Key, "bitmap", "Find first bit set or clear in a string";
     Lcs = "lcs", -3, READONLY, (1, 2, 1), Barrier, "string", "Find longest common substring";
     Setrange = "setrange", 4, WRITE | DENYOOM, (1, 1, 1), Key, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
     // keys
@@ -577,6 +582,10 @@ pub(crate) fn wrote(sh: &Shard, id: CmdId, args: &Args, reply: &[u8]) -> bool {
 /// apply, SET NX|XX that did not set. SET ... GET and GETSET answer null for a missing key they
 /// did create.
 pub(crate) fn modified(id: CmdId, args: &Args, reply: &[u8]) -> bool {
+    // SETBIT answers the old bit: 0 does not mean nothing changed.
+    if id == CmdId::Setbit {
+        return true;
+    }
     match reply {
         b":0\r\n" => false,
         b"$-1\r\n" | b"_\r\n" => match id {
@@ -672,6 +681,10 @@ fn dispatch(sh: &mut Shard, id: CmdId, a: &Args, now: u64, out: &mut Out) -> Res
         Getrange => strings::getrange(sh, a, now, out),
         Setrange => strings::setrange(sh, a, now, out),
         Lcs => lcs::lcs(sh, a, now, out),
+        Setbit => bitmaps::setbit(sh, a, now, out),
+        Getbit => bitmaps::getbit(sh, a, now, out),
+        Bitcount => bitmaps::bitcount(sh, a, now, out),
+        Bitpos => bitmaps::bitpos(sh, a, now, out),
         Hset => hashes::hset(sh, a, now, out),
         Hsetnx => hashes::hsetnx(sh, a, now, out),
         Hget => hashes::hget(sh, a, now, out),

@@ -237,6 +237,7 @@ pub fn after_write(
         }
         Append => emit(sh, flags, STRING, b"append", key, now_ms),
         Setrange => emit(sh, flags, STRING, b"setrange", key, now_ms),
+        Setbit => emit(sh, flags, STRING, b"setbit", key, now_ms),
         Incr | Decr | Incrby | Decrby => emit(sh, flags, STRING, b"incrby", key, now_ms),
         Incrbyfloat => emit(sh, flags, STRING, b"incrbyfloat", key, now_ms),
         Getdel => emit(sh, flags, GENERIC, b"del", key, now_ms),

@@ -282,4 +282,25 @@ impl Store {
         self.account_resize(before, after);
         Ok(len)
     }
+
+    /// SETBIT: sets bit `offset` (bit 0 is the top bit of byte 0) of the string at `key`,
+    /// zero-extending it (or creating it); returns the bit's old value.
+    pub fn set_bit(
+        &mut self,
+        key: &[u8],
+        offset: u64,
+        on: bool,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let byte = usize::try_from(offset / 8).map_err(|_| StoreError::TooLong)?;
+        let mask = 0x80u8 >> (offset % 8);
+        let h = self.hash(key);
+        let found = self.string_slot(h, key, now_ms)?;
+        let old = found
+            .and_then(|i| self.slab[i as usize].value().get(byte).copied())
+            .unwrap_or(0);
+        let new = if on { old | mask } else { old & !mask };
+        self.set_range(key, byte, &[new], now_ms)?;
+        Ok(old & mask != 0)
+    }
 }
