@@ -1,5 +1,6 @@
-//! Bitmaps against redis-server 7.0 itself: random SETBIT streams, then BITCOUNT and BITPOS over
-//! random ranges in BYTE and BIT units, compared reply for reply at 1 and 4 shards; SETBIT is
+//! Bitmaps against redis-server 7.0 itself: random SETBIT streams, BITOP over sources on several
+//! shards, then BITCOUNT and BITPOS over random ranges in BYTE and BIT units, compared reply for
+//! reply at 1 and 4 shards; SETBIT is
 //! logged as itself (a one-bit change to a big bitmap does not log the bitmap) and replays.
 
 mod common;
@@ -33,6 +34,17 @@ fn bitmaps_answer_as_redis_does() {
                 assert_eq!(c.call(&cmd), rr.call(&cmd), "{cmd:?}");
             }
         }
+        // BITOP over sources on several shards, into a key on yet another.
+        for op in ["AND", "OR", "XOR"] {
+            for dest in ["dst", "b1"] {
+                let cmd = ["BITOP", op, dest, "b1", "b2", "b3", "nokey"];
+                assert_eq!(c.call(&cmd), rr.call(&cmd), "{cmd:?}");
+                assert_eq!(c.call(&["GET", dest]), rr.call(&["GET", dest]), "{cmd:?}");
+            }
+        }
+        let cmd = ["BITOP", "NOT", "dst", "b2"];
+        assert_eq!(c.call(&cmd), rr.call(&cmd));
+        assert_eq!(c.call(&["GET", "dst"]), rr.call(&["GET", "dst"]));
         for _ in 0..400 {
             let key = ["b1", "b2", "b3", "nokey"][(next(&mut x) % 4) as usize];
             let a = (next(&mut x) % 260) as i64 - 130;

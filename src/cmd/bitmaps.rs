@@ -170,3 +170,70 @@ pub fn bitpos(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     reply::int(out, pos);
     Ok(())
 }
+
+/// BITOP's operation, checked before any key is read.
+pub fn bitop_args<'a>(a: &Args<'a>) -> Result<(u8, &'a [u8], Vec<&'a [u8]>), CmdError> {
+    let op = a.get(1);
+    let code = if eq_ic(op, "and") {
+        b'&'
+    } else if eq_ic(op, "or") {
+        b'|'
+    } else if eq_ic(op, "xor") {
+        b'^'
+    } else if eq_ic(op, "not") {
+        b'~'
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let sources: Vec<&[u8]> = a.iter().skip(3).collect();
+    if code == b'~' && sources.len() != 1 {
+        return Err(CmdError::Plain("BITOP NOT must be called with a single source key."));
+    }
+    Ok((code, a.get(2), sources))
+}
+
+/// BITOP's result over `sources` (missing keys are empty strings; shorter strings read as
+/// zero bytes past their end; the result is as long as the longest).
+pub fn bitop_result(code: u8, sources: &[Vec<u8>]) -> Vec<u8> {
+    let len = sources.iter().map(Vec::len).max().unwrap_or(0);
+    let at = |s: &Vec<u8>, i: usize| s.get(i).copied().unwrap_or(0);
+    (0..len)
+        .map(|i| match code {
+            b'~' => !at(&sources[0], i),
+            _ => {
+                let mut it = sources.iter().map(|s| at(s, i));
+                let first = it.next().unwrap_or(0);
+                it.fold(first, |acc, b| match code {
+                    b'&' => acc & b,
+                    b'|' => acc | b,
+                    _ => acc ^ b,
+                })
+            }
+        })
+        .collect()
+}
+
+/// BITOP AND|OR|XOR|NOT destkey key [key ...] (every key on this shard)
+pub fn bitop(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
+    let (code, dest, keys) = bitop_args(a)?;
+    let mut sources = Vec::with_capacity(keys.len());
+    for k in &keys {
+        sources.push(sh.store.get(k, now)?.map(<[u8]>::to_vec).unwrap_or_default());
+    }
+    let result = bitop_result(code, &sources);
+    let n = result.len();
+    if n == 0 {
+        sh.store.del(dest, now);
+    } else {
+        sh.store.set(
+            dest,
+            &result,
+            crate::store::SetCond::Always,
+            crate::store::ExpiryUpdate::Persist,
+            false,
+            now,
+        )?;
+    }
+    reply::int(out, n as i64);
+    Ok(())
+}

@@ -70,6 +70,7 @@ pub fn syntax(id: CmdId) -> &'static str {
         Object => "subcommand [argument...]",
         Dump => "key",
         Setbit => "key offset value",
+        Bitop => "operation destkey key...",
         Getbit => "key offset",
         Bitcount => "key [start end [BYTE|BIT]]",
         Bitpos => "key bit [start [end [BYTE|BIT]]]",

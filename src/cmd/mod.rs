@@ -213,6 +213,7 @@ commands! {
     Getbit = "getbit", 3, READONLY | FAST, (1, 1, 1), Key, "bitmap", "Returns the bit value at offset in the string value stored at key";
     Bitcount = "bitcount", -2, READONLY, (1, 1, 1), Key, "bitmap", "Count set bits in a string";
     Bitpos = "bitpos", -3, READONLY, (1, 1, 1), Key, "bitmap", "Find first bit set or clear in a string";
+    Bitop = "bitop", -4, WRITE | DENYOOM, (2, -1, 1), Barrier, "bitmap", "Perform bitwise operations between strings";
     Lcs = "lcs", -3, READONLY, (1, 2, 1), Barrier, "string", "Find longest common substring";
     Setrange = "setrange", 4, WRITE | DENYOOM, (1, 1, 1), Key, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
     // keys
@@ -530,7 +531,7 @@ pub fn written_keys<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8]))
     use CmdId::*;
     match id {
         Sinterstore | Sunionstore | Sdiffstore if args.len() > 1 => f(args.get(1)),
-        Copy if args.len() > 2 => f(args.get(2)),
+        Copy | Bitop if args.len() > 2 => f(args.get(2)),
         _ => for_each_key(id, args, f),
     }
 }
@@ -685,6 +686,7 @@ fn dispatch(sh: &mut Shard, id: CmdId, a: &Args, now: u64, out: &mut Out) -> Res
         Getbit => bitmaps::getbit(sh, a, now, out),
         Bitcount => bitmaps::bitcount(sh, a, now, out),
         Bitpos => bitmaps::bitpos(sh, a, now, out),
+        Bitop => bitmaps::bitop(sh, a, now, out),
         Hset => hashes::hset(sh, a, now, out),
         Hsetnx => hashes::hsetnx(sh, a, now, out),
         Hget => hashes::hget(sh, a, now, out),

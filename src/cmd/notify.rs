@@ -238,6 +238,14 @@ pub fn after_write(
         Append => emit(sh, flags, STRING, b"append", key, now_ms),
         Setrange => emit(sh, flags, STRING, b"setrange", key, now_ms),
         Setbit => emit(sh, flags, STRING, b"setbit", key, now_ms),
+        Bitop => {
+            let dest = args.get(2);
+            if sh.store.exists(dest, now_ms) {
+                emit(sh, flags, STRING, b"set", dest, now_ms);
+            } else {
+                emit(sh, flags, GENERIC, b"del", dest, now_ms);
+            }
+        }
         Incr | Decr | Incrby | Decrby => emit(sh, flags, STRING, b"incrby", key, now_ms),
         Incrbyfloat => emit(sh, flags, STRING, b"incrbyfloat", key, now_ms),
         Getdel => emit(sh, flags, GENERIC, b"del", key, now_ms),

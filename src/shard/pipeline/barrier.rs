@@ -81,6 +81,8 @@ impl Pipeline {
         let id = CmdId::lookup(args.get(0));
         if eq_ic(args.get(0), "msetnx") {
             self.msetnx_across(ctx, args, now, out).await
+        } else if id == Some(CmdId::Bitop) {
+            self.bitop_across(ctx, args, now, out).await
         } else if id == Some(CmdId::Lcs) {
             self.lcs_across(ctx, args, now, out).await
         } else if id == Some(CmdId::Copy) {
@@ -212,6 +214,43 @@ impl Pipeline {
             ShardReply::Failed(e) => fail(ctx, e, out),
             _ => fail(ctx, CmdError::Internal("unexpected store reply"), out),
         }
+    }
+
+    /// BITOP over keys on several shards: each source is read where it lives, the origin
+    /// computes (`cmd::bitmaps`), and the destination's shard stores it as a SET (or a DEL for
+    /// an empty result), with every hook a client's write gets; the shards are held throughout.
+    async fn bitop_across(&mut self, ctx: &Ctx, args: &Args<'_>, now: u64, out: &mut Out) {
+        let id = CmdId::Bitop;
+        ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| failed(ctx, id, &e, out);
+        let (code, dest, keys) = match cmd::bitmaps::bitop_args(args) {
+            Ok(a) => a,
+            Err(e) => return fail(ctx, e, out),
+        };
+        let mut sources = Vec::with_capacity(keys.len());
+        for key in keys {
+            let s = key_shard(key, self.shards);
+            match self.one(ctx, s, ShardOp::Dump, &[b"", key], now).await {
+                ShardReply::Taken(Some((dump, _))) => match crate::persist::rdb::undump(&dump) {
+                    Some(crate::store::Value::String(v)) => sources.push(v),
+                    _ => return fail(ctx, CmdError::WrongType, out),
+                },
+                _ => sources.push(Vec::new()),
+            }
+        }
+        let result = cmd::bitmaps::bitop_result(code, &sources);
+        let s_dest = key_shard(dest, self.shards);
+        let (op, write): (CmdId, Vec<&[u8]>) = if result.is_empty() {
+            (CmdId::Del, vec![b"del", dest])
+        } else {
+            (CmdId::Set, vec![b"set", dest, &result])
+        };
+        if let ShardReply::Resp(r) = self.one(ctx, s_dest, ShardOp::Part(op), &write, now).await {
+            if r.first() == Some(&b'-') {
+                return fail(ctx, CmdError::Internal("BITOP could not store its result"), out);
+            }
+        }
+        reply::int(out, result.len() as i64);
     }
 
     /// LCS of two strings on different shards: each is read where it lives, the origin
