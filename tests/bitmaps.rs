@@ -1,5 +1,5 @@
 //! Bitmaps against redis-server 7.0 itself: random SETBIT streams, BITOP over sources on several
-//! shards, then BITCOUNT and BITPOS over random ranges in BYTE and BIT units, compared reply for
+//! shards, random BITFIELD GET/SET/INCRBY/OVERFLOW sequences, then BITCOUNT and BITPOS over random ranges in BYTE and BIT units, compared reply for
 //! reply at 1 and 4 shards; SETBIT is
 //! logged as itself (a one-bit change to a big bitmap does not log the bitmap) and replays.
 
@@ -45,6 +45,33 @@ fn bitmaps_answer_as_redis_does() {
         let cmd = ["BITOP", "NOT", "dst", "b2"];
         assert_eq!(c.call(&cmd), rr.call(&cmd));
         assert_eq!(c.call(&["GET", "dst"]), rr.call(&["GET", "dst"]));
+        // BITFIELD: random fields, values and overflow rules, the same answers as Redis.
+        for _ in 0..300 {
+            let mut cmd: Vec<String> = vec!["BITFIELD".into(), "bf".into()];
+            for _ in 0..(1 + next(&mut x) % 4) {
+                let signed = next(&mut x) % 2 == 0;
+                let bits = 1 + next(&mut x) % if signed { 64 } else { 63 };
+                let ty = format!("{}{bits}", if signed { "i" } else { "u" });
+                let off = if next(&mut x) % 3 == 0 {
+                    format!("#{}", next(&mut x) % 8)
+                } else {
+                    (next(&mut x) % 200).to_string()
+                };
+                let value = (next(&mut x) as i64 >> (next(&mut x) % 64)).to_string();
+                match next(&mut x) % 4 {
+                    0 => cmd.extend(["GET".into(), ty, off]),
+                    1 => cmd.extend(["SET".into(), ty, off, value]),
+                    2 => cmd.extend(["INCRBY".into(), ty, off, value]),
+                    _ => cmd.extend([
+                        "OVERFLOW".into(),
+                        ["WRAP", "SAT", "FAIL"][(next(&mut x) % 3) as usize].into(),
+                    ]),
+                }
+            }
+            let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            assert_eq!(c.call(&cmd), rr.call(&cmd), "{cmd:?}");
+        }
+        assert_eq!(c.call(&["GET", "bf"]), rr.call(&["GET", "bf"]));
         for _ in 0..400 {
             let key = ["b1", "b2", "b3", "nokey"][(next(&mut x) % 4) as usize];
             let a = (next(&mut x) % 260) as i64 - 130;

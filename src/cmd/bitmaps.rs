@@ -237,3 +237,209 @@ pub fn bitop(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     reply::int(out, n as i64);
     Ok(())
 }
+
+/// BITFIELD's overflow behaviours.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Overflow {
+    Wrap,
+    Sat,
+    Fail,
+}
+
+#[derive(Clone, Copy)]
+enum FieldOp {
+    Get,
+    Set(i64),
+    Incr(i64),
+}
+
+#[derive(Clone, Copy)]
+struct Field {
+    signed: bool,
+    bits: u32,
+    offset: u64,
+    op: FieldOp,
+    overflow: Overflow,
+}
+
+/// `i1`..`i64` or `u1`..`u63`.
+fn field_type(arg: &[u8]) -> Result<(bool, u32), CmdError> {
+    let bad = CmdError::Plain(
+        "Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.",
+    );
+    let (signed, digits) = match arg.split_first() {
+        Some((b'i' | b'I', d)) => (true, d),
+        Some((b'u' | b'U', d)) => (false, d),
+        _ => return Err(bad),
+    };
+    match parse_i64(digits) {
+        Some(n) if n >= 1 && (n <= 63 || (signed && n == 64)) => Ok((signed, n as u32)),
+        _ => Err(bad),
+    }
+}
+
+/// A field offset: bits, or `#N` for N times the field's width.
+fn field_offset(arg: &[u8], bits: u32) -> Result<u64, CmdError> {
+    let (mul, digits) = match arg.strip_prefix(b"#") {
+        Some(d) => (bits as u64, d),
+        None => (1, arg),
+    };
+    match parse_i64(digits) {
+        Some(n) if n >= 0 => {
+            let off = (n as u64).checked_mul(mul).ok_or(BAD_OFFSET)?;
+            offset(itoa::Buffer::new().format(off).as_bytes())
+        }
+        _ => Err(BAD_OFFSET),
+    }
+}
+
+fn parse_fields(a: &Args, read_only: bool) -> Result<Vec<Field>, CmdError> {
+    let mut fields = Vec::new();
+    let mut overflow = Overflow::Wrap;
+    let mut i = 2;
+    while i < a.len() {
+        let sub = a.get(i);
+        let left = a.len() - i - 1;
+        if eq_ic(sub, "overflow") && left >= 1 {
+            overflow = match a.get(i + 1) {
+                o if eq_ic(o, "wrap") => Overflow::Wrap,
+                o if eq_ic(o, "sat") => Overflow::Sat,
+                o if eq_ic(o, "fail") => Overflow::Fail,
+                _ => return Err(CmdError::Plain("Invalid OVERFLOW type specified")),
+            };
+            i += 2;
+            continue;
+        }
+        let (op, args) = if eq_ic(sub, "get") && left >= 2 {
+            (FieldOp::Get, 2)
+        } else if eq_ic(sub, "set") && left >= 3 {
+            (FieldOp::Set(0), 3)
+        } else if eq_ic(sub, "incrby") && left >= 3 {
+            (FieldOp::Incr(0), 3)
+        } else {
+            return Err(CmdError::Syntax);
+        };
+        let (signed, bits) = field_type(a.get(i + 1))?;
+        let offset = field_offset(a.get(i + 2), bits)?;
+        let op = match op {
+            FieldOp::Get => FieldOp::Get,
+            FieldOp::Set(_) => FieldOp::Set(parse_i64(a.get(i + 3)).ok_or(CmdError::NotInteger)?),
+            FieldOp::Incr(_) => {
+                FieldOp::Incr(parse_i64(a.get(i + 3)).ok_or(CmdError::NotInteger)?)
+            }
+        };
+        if read_only && !matches!(op, FieldOp::Get) {
+            return Err(CmdError::Plain("BITFIELD_RO only supports the GET subcommand"));
+        }
+        fields.push(Field { signed, bits, offset, op, overflow });
+        i += 1 + args;
+    }
+    Ok(fields)
+}
+
+/// The `bits`-bit field at `offset` of `s` (bits past its end read as 0), most significant
+/// bit first, as an unsigned number.
+fn read_field(s: &[u8], offset: u64, bits: u32) -> u64 {
+    (0..bits as u64).fold(0u64, |v, k| v << 1 | bit_at(s, offset + k) as u64)
+}
+
+fn write_field(s: &mut [u8], offset: u64, bits: u32, v: u64) {
+    for k in 0..bits as u64 {
+        let bit = v >> (bits as u64 - 1 - k) & 1 == 1;
+        let at = offset + k;
+        let mask = 0x80u8 >> (at % 8);
+        let b = &mut s[(at / 8) as usize];
+        *b = if bit { *b | mask } else { *b & !mask };
+    }
+}
+
+/// `value + incr` in a field of `bits` under `overflow`: the stored bits, or `None` when FAIL
+/// refuses it (Redis's overflow rules, with exact wide arithmetic).
+fn fit(signed: bool, bits: u32, value: i128, incr: i128, overflow: Overflow) -> Option<i128> {
+    let (min, max) = if signed {
+        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+    } else {
+        (0, (1i128 << bits) - 1)
+    };
+    let sum = value + incr;
+    if (min..=max).contains(&sum) {
+        return Some(sum);
+    }
+    match overflow {
+        Overflow::Fail => None,
+        Overflow::Sat => Some(if sum > max { max } else { min }),
+        Overflow::Wrap => {
+            let m = sum.rem_euclid(1i128 << bits);
+            Some(if signed && m > max { m - (1i128 << bits) } else { m })
+        }
+    }
+}
+
+/// BITFIELD key [GET type offset] [SET type offset value] [INCRBY type offset increment]
+/// [OVERFLOW WRAP|SAT|FAIL] ... and BITFIELD_RO key [GET type offset ...]
+pub fn bitfield(sh: &mut Shard, a: &Args, now: u64, out: &mut Out, read_only: bool) -> R {
+    let fields = parse_fields(a, read_only)?;
+    let key = a.get(1);
+    let writes = fields.iter().any(|f| !matches!(f.op, FieldOp::Get));
+    let mut s = sh.store.get(key, now)?.map(<[u8]>::to_vec);
+    if !writes {
+        let s = s.unwrap_or_default();
+        reply::array(out, fields.len());
+        for f in &fields {
+            reply::int(out, as_signed(f, read_field(&s, f.offset, f.bits)) as i64);
+        }
+        return Ok(());
+    }
+    // Writes make room for the highest field they write first, whatever their outcome (Redis).
+    let need = fields
+        .iter()
+        .filter(|f| !matches!(f.op, FieldOp::Get))
+        .map(|f| ((f.offset + f.bits as u64 - 1) / 8 + 1) as usize)
+        .max()
+        .unwrap_or(0);
+    let mut buf = s.take().unwrap_or_default();
+    let grown = buf.len() < need;
+    if grown {
+        buf.resize(need, 0);
+    }
+    let mut changed = false;
+    reply::array(out, fields.len());
+    for f in &fields {
+        let old = as_signed(f, read_field(&buf, f.offset, f.bits));
+        let (value, incr, answer_old) = match f.op {
+            FieldOp::Get => {
+                reply::int(out, old as i64);
+                continue;
+            }
+            FieldOp::Set(v) => {
+                // An unsigned field takes the value's 64 bits as unsigned, as Redis does.
+                let v = if f.signed { v as i128 } else { v as u64 as i128 };
+                (v, 0, true)
+            }
+            FieldOp::Incr(d) => (old, d as i128, false),
+        };
+        match fit(f.signed, f.bits, value, incr, f.overflow) {
+            Some(new) => {
+                write_field(&mut buf, f.offset, f.bits, new as u64);
+                changed = true;
+                reply::int(out, if answer_old { old } else { new } as i64);
+            }
+            None => reply::null(out),
+        }
+    }
+    if changed || grown {
+        sh.store.set_range(key, 0, &buf, now)?;
+    }
+    Ok(())
+}
+
+/// A field's bits as its signed or unsigned value.
+fn as_signed(f: &Field, raw: u64) -> i128 {
+    if f.signed && f.bits < 64 && raw >> (f.bits - 1) & 1 == 1 {
+        raw as i128 - (1i128 << f.bits)
+    } else if f.signed && f.bits == 64 {
+        raw as i64 as i128
+    } else {
+        raw as i128
+    }
+}

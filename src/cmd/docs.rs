@@ -71,6 +71,8 @@ pub fn syntax(id: CmdId) -> &'static str {
         Dump => "key",
         Setbit => "key offset value",
         Bitop => "operation destkey key...",
+        Bitfield => "key [GET encoding offset|[OVERFLOW WRAP|SAT|FAIL] SET encoding offset value|INCRBY encoding offset increment...]",
+        BitfieldRo => "key [GET encoding offset...]",
         Getbit => "key offset",
         Bitcount => "key [start end [BYTE|BIT]]",
         Bitpos => "key bit [start [end [BYTE|BIT]]]",

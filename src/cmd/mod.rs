@@ -214,6 +214,8 @@ commands! {
     Bitcount = "bitcount", -2, READONLY, (1, 1, 1), Key, "bitmap", "Count set bits in a string";
     Bitpos = "bitpos", -3, READONLY, (1, 1, 1), Key, "bitmap", "Find first bit set or clear in a string";
     Bitop = "bitop", -4, WRITE | DENYOOM, (2, -1, 1), Barrier, "bitmap", "Perform bitwise operations between strings";
+    Bitfield = "bitfield", -2, WRITE | DENYOOM, (1, 1, 1), Key, "bitmap", "Perform arbitrary bitfield integer operations on strings";
+    BitfieldRo = "bitfield_ro", -2, READONLY | FAST, (1, 1, 1), Key, "bitmap", "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD";
     Lcs = "lcs", -3, READONLY, (1, 2, 1), Barrier, "string", "Find longest common substring";
     Setrange = "setrange", 4, WRITE | DENYOOM, (1, 1, 1), Key, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
     // keys
@@ -687,6 +689,8 @@ fn dispatch(sh: &mut Shard, id: CmdId, a: &Args, now: u64, out: &mut Out) -> Res
         Bitcount => bitmaps::bitcount(sh, a, now, out),
         Bitpos => bitmaps::bitpos(sh, a, now, out),
         Bitop => bitmaps::bitop(sh, a, now, out),
+        Bitfield => bitmaps::bitfield(sh, a, now, out, false),
+        BitfieldRo => bitmaps::bitfield(sh, a, now, out, true),
         Hset => hashes::hset(sh, a, now, out),
         Hsetnx => hashes::hsetnx(sh, a, now, out),
         Hget => hashes::hget(sh, a, now, out),
