@@ -118,6 +118,9 @@ pub enum CmdError {
     Internal(&'static str),
     /// RESTORE onto an existing key without REPLACE.
     BusyKey,
+    /// This whole text, its first word the error code (`WRONGTYPE Key is not a valid
+    /// HyperLogLog string value.`).
+    Coded(&'static str),
     /// `ERR` and this text (Redis's one-off messages).
     Plain(&'static str),
 }
@@ -128,6 +131,7 @@ impl CmdError {
         match self {
             CmdError::WrongType => "WRONGTYPE",
             CmdError::BusyKey => "BUSYKEY",
+            CmdError::Coded(text) => text.split(' ').next().unwrap_or("ERR"),
             CmdError::NoProto => "NOPROTO",
             CmdError::OutOfMemory => "OOM",
             CmdError::ExecAbort | CmdError::ExecAbortBecause(_) => "EXECABORT",
@@ -296,6 +300,7 @@ impl fmt::Display for CmdError {
             CmdError::CrossSlot => f.write_str("CROSSSLOT Keys in request don't hash to the same slot"),
             CmdError::Panicked(name) => write!(f, "ERR internal error while running '{name}'"),
             CmdError::Plain(text) => write!(f, "ERR {text}"),
+            CmdError::Coded(text) => f.write_str(text),
             CmdError::BusyKey => f.write_str("BUSYKEY Target key name already exists."),
             CmdError::Internal(what) => write!(f, "ERR internal error: {what}"),
         }

@@ -29,7 +29,7 @@ pub fn log_write(sh: &mut Shard, id: CmdId, args: &Args, now_ms: u64) {
     match id {
         Expire | Pexpire | Expireat | Pexpireat | Persist => log_expiry(sh, args.get(1), now_ms),
         // A bit's change is the command itself (replayed, it sets the same bit).
-        Setbit | Bitfield => {
+        Setbit | Bitfield | Pfadd => {
             if let Some(log) = sh.aof.as_mut() {
                 let a: Vec<&[u8]> = args.iter().collect();
                 log.record(&a);

@@ -26,6 +26,7 @@ pub mod connection;
 pub mod docs;
 pub mod effects;
 pub mod hashes;
+pub mod hll;
 pub mod keys;
 pub mod lcs;
 pub mod monitor;
@@ -216,6 +217,9 @@ commands! {
     Bitop = "bitop", -4, WRITE | DENYOOM, (2, -1, 1), Barrier, "bitmap", "Perform bitwise operations between strings";
     Bitfield = "bitfield", -2, WRITE | DENYOOM, (1, 1, 1), Key, "bitmap", "Perform arbitrary bitfield integer operations on strings";
     BitfieldRo = "bitfield_ro", -2, READONLY | FAST, (1, 1, 1), Key, "bitmap", "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD";
+    Pfadd = "pfadd", -2, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "hyperloglog", "Adds the specified elements to the specified HyperLogLog.";
+    Pfcount = "pfcount", -2, READONLY, (1, -1, 1), Barrier, "hyperloglog", "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).";
+    Pfmerge = "pfmerge", -2, WRITE | DENYOOM, (1, -1, 1), Barrier, "hyperloglog", "Merge N different HyperLogLogs into a single one.";
     Lcs = "lcs", -3, READONLY, (1, 2, 1), Barrier, "string", "Find longest common substring";
     Setrange = "setrange", 4, WRITE | DENYOOM, (1, 1, 1), Key, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
     // keys
@@ -534,6 +538,7 @@ pub fn written_keys<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8]))
     match id {
         Sinterstore | Sunionstore | Sdiffstore if args.len() > 1 => f(args.get(1)),
         Copy | Bitop if args.len() > 2 => f(args.get(2)),
+        Pfmerge if args.len() > 1 => f(args.get(1)),
         _ => for_each_key(id, args, f),
     }
 }
@@ -689,6 +694,9 @@ fn dispatch(sh: &mut Shard, id: CmdId, a: &Args, now: u64, out: &mut Out) -> Res
         Bitcount => bitmaps::bitcount(sh, a, now, out),
         Bitpos => bitmaps::bitpos(sh, a, now, out),
         Bitop => bitmaps::bitop(sh, a, now, out),
+        Pfadd => hll::pfadd(sh, a, now, out),
+        Pfcount => hll::pfcount(sh, a, now, out),
+        Pfmerge => hll::pfmerge(sh, a, now, out),
         Bitfield => bitmaps::bitfield(sh, a, now, out, false),
         BitfieldRo => bitmaps::bitfield(sh, a, now, out, true),
         Hset => hashes::hset(sh, a, now, out),

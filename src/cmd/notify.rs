@@ -238,6 +238,7 @@ pub fn after_write(
         Append => emit(sh, flags, STRING, b"append", key, now_ms),
         Setrange => emit(sh, flags, STRING, b"setrange", key, now_ms),
         Setbit => emit(sh, flags, STRING, b"setbit", key, now_ms),
+        Pfadd | Pfmerge => emit(sh, flags, STRING, b"pfadd", key, now_ms),
         Bitfield if args.iter().any(|a| eq_ic(a, "set") || eq_ic(a, "incrby")) => {
             emit(sh, flags, STRING, b"setbit", key, now_ms)
         }

@@ -81,6 +81,8 @@ impl Pipeline {
         let id = CmdId::lookup(args.get(0));
         if eq_ic(args.get(0), "msetnx") {
             self.msetnx_across(ctx, args, now, out).await
+        } else if matches!(id, Some(CmdId::Pfcount | CmdId::Pfmerge)) {
+            self.hll_across(ctx, id.unwrap_or(CmdId::Pfcount), args, now, out).await
         } else if id == Some(CmdId::Bitop) {
             self.bitop_across(ctx, args, now, out).await
         } else if id == Some(CmdId::Lcs) {
@@ -214,6 +216,42 @@ impl Pipeline {
             ShardReply::Failed(e) => fail(ctx, e, out),
             _ => fail(ctx, CmdError::Internal("unexpected store reply"), out),
         }
+    }
+
+    /// PFCOUNT / PFMERGE over keys on several shards: each HLL is read where it lives, the origin
+    /// merges; PFMERGE stores the result on the destination's shard (a SETRANGE part, keeping
+    /// its TTL, with every hook a client's write gets); the shards are held throughout.
+    async fn hll_across(&mut self, ctx: &Ctx, id: CmdId, args: &Args<'_>, now: u64, out: &mut Out) {
+        ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
+        let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| failed(ctx, id, &e, out);
+        let mut strings = Vec::new();
+        for key in args.iter().skip(1) {
+            let s = key_shard(key, self.shards);
+            match self.one(ctx, s, ShardOp::Dump, &[b"", key], now).await {
+                ShardReply::Taken(Some((dump, _))) => match crate::persist::rdb::undump(&dump) {
+                    Some(crate::store::Value::String(v)) => strings.push(Some(v)),
+                    _ => return fail(ctx, CmdError::WrongType, out),
+                },
+                _ => strings.push(None),
+            }
+        }
+        let regs = match cmd::hll::registers_of(&strings) {
+            Ok(r) => r,
+            Err(e) => return fail(ctx, e, out),
+        };
+        if id == CmdId::Pfcount {
+            return reply::int(out, cmd::hll::union_count(&regs) as i64);
+        }
+        let dest = args.get(1);
+        let value = cmd::hll::merged(&regs);
+        let write: [&[u8]; 4] = [b"setrange", dest, b"0", &value];
+        let part = ShardOp::Part(CmdId::Setrange);
+        if let ShardReply::Resp(r) = self.one(ctx, key_shard(dest, self.shards), part, &write, now).await {
+            if r.first() == Some(&b'-') {
+                return fail(ctx, CmdError::Internal("PFMERGE could not store its result"), out);
+            }
+        }
+        reply::ok(out);
     }
 
     /// BITOP over keys on several shards: each source is read where it lives, the origin
