@@ -182,9 +182,78 @@ fn load(sh: &mut Shard, key: &[u8], now: u64) -> Result<Option<(Vec<u8>, Vec<u8>
     }
 }
 
+/// Register `i` of a dense HLL's register bytes.
+#[inline]
+fn dense_get(p: &[u8], i: usize) -> u8 {
+    let byte = i * 6 / 8;
+    let fb = (i * 6) & 7;
+    let b0 = p[byte] as u16;
+    let b1 = p.get(byte + 1).copied().unwrap_or(0) as u16;
+    (((b0 >> fb) | (b1 << (8 - fb))) & 63) as u8
+}
+
+/// The two bytes (offset from the registers' start, and their new values) that set register
+/// `i` to `v` in `p`.
+#[inline]
+fn dense_set(p: &[u8], i: usize, v: u8) -> (usize, [u8; 2]) {
+    let byte = i * 6 / 8;
+    let fb = (i * 6) & 7;
+    let v = v as u16;
+    let b0 = (p[byte] as u16 & !(63u16 << fb) | (v << fb)) as u8;
+    let b1 = match p.get(byte + 1) {
+        Some(&b) => ((b as u16 & !(63u16 >> (8 - fb))) | (v >> (8 - fb))) as u8,
+        None => 0,
+    };
+    (byte, [b0, b1])
+}
+
+/// PFADD into an existing dense HLL, in place: only the registers that grow are written (two
+/// bytes each) and the cached count is marked stale. `None` when the key is not a dense HLL.
+fn pfadd_dense(sh: &mut Shard, key: &[u8], elements: &[&[u8]], now: u64) -> Result<Option<bool>, CmdError> {
+    let Some(s) = sh.store.get(key, now)? else {
+        return Ok(None);
+    };
+    if s.len() != DENSE_LEN || &s[..5] != b"HYLL\x00" {
+        return Ok(None);
+    }
+    let mut regs_changed: Vec<(usize, u8)> = Vec::new();
+    for e in elements {
+        let (i, n) = pattern(e);
+        let cur = regs_changed
+            .iter()
+            .rev()
+            .find(|(j, _)| *j == i)
+            .map_or_else(|| dense_get(&s[HEADER..], i), |&(_, v)| v);
+        if n > cur {
+            regs_changed.push((i, n));
+        }
+    }
+    if regs_changed.is_empty() {
+        return Ok(Some(false));
+    }
+    // One register at a time, each reading the bytes as the last write left them (neighbouring
+    // registers share a byte).
+    let stale = s[15] | 0x80;
+    for &(i, v) in &regs_changed {
+        let (at, bytes) = match sh.store.get(key, now)? {
+            Some(s) => dense_set(&s[HEADER..], i, v),
+            None => return Ok(None),
+        };
+        let n = if at + 1 < REGISTERS * 6 / 8 { 2 } else { 1 };
+        sh.store.set_range(key, HEADER + at, &bytes[..n], now)?;
+    }
+    sh.store.set_range(key, 15, &[stale], now)?;
+    Ok(Some(true))
+}
+
 /// PFADD key [element ...]
 pub fn pfadd(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let key = a.get(1);
+    let elements: Vec<&[u8]> = a.iter().skip(2).collect();
+    if let Some(updated) = pfadd_dense(sh, key, &elements, now)? {
+        reply::int(out, updated as i64);
+        return Ok(());
+    }
     let (mut regs, created) = match load(sh, key, now)? {
         Some((r, _)) => (r, false),
         None => (vec![0u8; REGISTERS], true),
