@@ -414,9 +414,15 @@ impl Runtime {
         for (knob, v) in RUNTIME.encoding_limits.iter().zip(limits) {
             knob.store(v, Ordering::Relaxed);
         }
-        RUNTIME.lazyfree_user_del.store(cfg.lazyfree_lazy_user_del, Ordering::Relaxed);
-        RUNTIME.lazyfree_server_del.store(cfg.lazyfree_lazy_server_del, Ordering::Relaxed);
-        RUNTIME.lazyfree_user_flush.store(cfg.lazyfree_lazy_user_flush, Ordering::Relaxed);
+        RUNTIME
+            .lazyfree_user_del
+            .store(cfg.lazyfree_lazy_user_del, Ordering::Relaxed);
+        RUNTIME
+            .lazyfree_server_del
+            .store(cfg.lazyfree_lazy_server_del, Ordering::Relaxed);
+        RUNTIME
+            .lazyfree_user_flush
+            .store(cfg.lazyfree_lazy_user_flush, Ordering::Relaxed);
         RUNTIME
             .busy_reply_threshold_ms
             .store(cfg.busy_reply_threshold, Ordering::Relaxed);

@@ -97,7 +97,14 @@ fn bitmaps_answer_as_redis_does() {
 fn setbit_is_logged_as_itself_and_replays() {
     for shards in SHARD_COUNTS {
         let dir = temp_dir(&format!("bitmap-aof-{shards}"));
-        let args = ["--appendonly", "yes", "--dir", dir.to_str().unwrap(), "--appendfsync", "always"];
+        let args = [
+            "--appendonly",
+            "yes",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--appendfsync",
+            "always",
+        ];
         let s = Server::start_with(shards, &args);
         let mut r = s.raw();
         check(&mut r, &["SETBIT", "big", "8000000", "1"], ":0\r\n");
@@ -111,9 +118,17 @@ fn setbit_is_logged_as_itself_and_replays() {
         };
         let before = size(&dir);
         for i in 0..10 {
-            check(&mut r, &["SETBIT", "big", &(i * 3).to_string(), "1"], ":0\r\n");
+            check(
+                &mut r,
+                &["SETBIT", "big", &(i * 3).to_string(), "1"],
+                ":0\r\n",
+            );
         }
-        assert!(size(&dir) - before < 1000, "10 SETBITs logged {} bytes", size(&dir) - before);
+        assert!(
+            size(&dir) - before < 1000,
+            "10 SETBITs logged {} bytes",
+            size(&dir) - before
+        );
         check(&mut r, &["BITCOUNT", "big"], ":11\r\n");
         drop(r);
         s.stop();

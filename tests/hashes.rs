@@ -49,18 +49,50 @@ fn semantics(s: &Server) {
         &["HGETALL", "h"],
         "*8\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n$1\r\nd\r\n$1\r\n4\r\n$1\r\ne\r\n$1\r\n5\r\n",
     );
-    check(&mut r, &["HKEYS", "h"], "*4\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n$1\r\ne\r\n");
-    check(&mut r, &["HVALS", "h"], "*4\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n$1\r\n5\r\n");
+    check(
+        &mut r,
+        &["HKEYS", "h"],
+        "*4\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n$1\r\ne\r\n",
+    );
+    check(
+        &mut r,
+        &["HVALS", "h"],
+        "*4\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n$1\r\n5\r\n",
+    );
     // Increments.
     check(&mut r, &["HINCRBY", "h", "b", "5"], &int(7));
     check(&mut r, &["HINCRBY", "h", "new", "-3"], &int(-3));
-    check(&mut r, &["HINCRBY", "h", "b", "x"], "-ERR value is not an integer or out of range\r\n");
+    check(
+        &mut r,
+        &["HINCRBY", "h", "b", "x"],
+        "-ERR value is not an integer or out of range\r\n",
+    );
     check(&mut r, &["HSET", "h", "s", "abc"], &int(1));
-    check(&mut r, &["HINCRBY", "h", "s", "1"], "-ERR hash value is not an integer\r\n");
-    check(&mut r, &["HINCRBYFLOAT", "h", "s", "1"], "-ERR hash value is not a float\r\n");
-    check(&mut r, &["HINCRBYFLOAT", "h", "s", "x"], "-ERR value is not a valid float\r\n");
-    check(&mut r, &["HSET", "h", "big", "9223372036854775807"], &int(1));
-    check(&mut r, &["HINCRBY", "h", "big", "1"], "-ERR increment or decrement would overflow\r\n");
+    check(
+        &mut r,
+        &["HINCRBY", "h", "s", "1"],
+        "-ERR hash value is not an integer\r\n",
+    );
+    check(
+        &mut r,
+        &["HINCRBYFLOAT", "h", "s", "1"],
+        "-ERR hash value is not a float\r\n",
+    );
+    check(
+        &mut r,
+        &["HINCRBYFLOAT", "h", "s", "x"],
+        "-ERR value is not a valid float\r\n",
+    );
+    check(
+        &mut r,
+        &["HSET", "h", "big", "9223372036854775807"],
+        &int(1),
+    );
+    check(
+        &mut r,
+        &["HINCRBY", "h", "big", "1"],
+        "-ERR increment or decrement would overflow\r\n",
+    );
     check(&mut r, &["HINCRBYFLOAT", "h", "f", "1.5"], &bulk("1.5"));
     check(&mut r, &["HINCRBYFLOAT", "h", "f", "-1.5"], &bulk("0"));
     check(&mut r, &["HINCRBYFLOAT", "h", "f", "0.1"], &bulk("0.1"));
@@ -125,7 +157,11 @@ fn resp3(s: &Server) {
     let mut r = s.raw();
     assert!(r.call(&["HELLO", "3"]).starts_with('%'));
     check(&mut r, &["HSET", "h", "a", "1", "b", "2"], &int(2));
-    check(&mut r, &["HGETALL", "h"], "%2\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    check(
+        &mut r,
+        &["HGETALL", "h"],
+        "%2\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n",
+    );
     check(&mut r, &["HGETALL", "nokey"], "%0\r\n");
     check(&mut r, &["HGET", "h", "zz"], "_\r\n");
     check(&mut r, &["HRANDFIELD", "nokey"], "_\r\n");
@@ -144,17 +180,30 @@ fn randfield(s: &Server) {
     let mut r = s.raw();
     let mut con = s.client();
     for (name, n) in [("small", 5usize), ("large", 500)] {
-        let pairs: Vec<(String, String)> = (0..n).map(|i| (format!("f{i}"), format!("v{i}"))).collect();
-        let _: () = redis::cmd("HSET").arg(name).arg(&pairs).query(&mut con).unwrap();
+        let pairs: Vec<(String, String)> =
+            (0..n).map(|i| (format!("f{i}"), format!("v{i}"))).collect();
+        let _: () = redis::cmd("HSET")
+            .arg(name)
+            .arg(&pairs)
+            .query(&mut con)
+            .unwrap();
         let all: HashMap<String, String> = pairs.iter().cloned().collect();
         // One field, a field of the hash.
         let one: String = redis::cmd("HRANDFIELD").arg(name).query(&mut con).unwrap();
         assert!(all.contains_key(&one));
         // Distinct fields, at most the hash's size.
         for count in [1usize, 3, n, n + 10] {
-            let got: Vec<String> = redis::cmd("HRANDFIELD").arg(name).arg(count).query(&mut con).unwrap();
+            let got: Vec<String> = redis::cmd("HRANDFIELD")
+                .arg(name)
+                .arg(count)
+                .query(&mut con)
+                .unwrap();
             assert_eq!(got.len(), count.min(n));
-            assert_eq!(got.iter().collect::<HashSet<_>>().len(), got.len(), "distinct");
+            assert_eq!(
+                got.iter().collect::<HashSet<_>>().len(),
+                got.len(),
+                "distinct"
+            );
             assert!(got.iter().all(|f| all.contains_key(f)));
         }
         // A negative count repeats: exactly |count| picks, with their values.
@@ -170,10 +219,26 @@ fn randfield(s: &Server) {
         }
     }
     check(&mut r, &["HRANDFIELD", "small", "0"], "*0\r\n");
-    check(&mut r, &["HRANDFIELD", "small", "x"], "-ERR value is not an integer or out of range\r\n");
-    check(&mut r, &["HRANDFIELD", "small", "1", "WITHVALUES", "x"], "-ERR syntax error\r\n");
-    check(&mut r, &["HRANDFIELD", "small", "1", "BAD"], "-ERR syntax error\r\n");
-    check(&mut r, &["HRANDFIELD", "small", "-9223372036854775807", "WITHVALUES"], "-ERR value is out of range\r\n");
+    check(
+        &mut r,
+        &["HRANDFIELD", "small", "x"],
+        "-ERR value is not an integer or out of range\r\n",
+    );
+    check(
+        &mut r,
+        &["HRANDFIELD", "small", "1", "WITHVALUES", "x"],
+        "-ERR syntax error\r\n",
+    );
+    check(
+        &mut r,
+        &["HRANDFIELD", "small", "1", "BAD"],
+        "-ERR syntax error\r\n",
+    );
+    check(
+        &mut r,
+        &["HRANDFIELD", "small", "-9223372036854775807", "WITHVALUES"],
+        "-ERR value is out of range\r\n",
+    );
     check(
         &mut r,
         &["HRANDFIELD", "small", "-9223372036854775808"],
@@ -201,7 +266,11 @@ fn encodings(s: &Server) {
     check(&mut r, &["OBJECT", "ENCODING", "v"], &bulk("hashtable"));
     check(&mut r, &["HGET", "v", "f"], &bulk(&"x".repeat(64)));
     // CONFIG SET reaches every shard (within a cron cycle on the others).
-    check(&mut r, &["CONFIG", "SET", "hash-max-listpack-entries", "2"], "+OK\r\n");
+    check(
+        &mut r,
+        &["CONFIG", "SET", "hash-max-listpack-entries", "2"],
+        "+OK\r\n",
+    );
     check(
         &mut r,
         &["CONFIG", "GET", "hash-max-listpack-entries"],
@@ -212,7 +281,11 @@ fn encodings(s: &Server) {
         r.call(&["HSET", "{a}t", "1", "1", "2", "2", "3", "3"]);
         r.call(&["OBJECT", "ENCODING", "{a}t"]) == bulk("hashtable")
     }));
-    check(&mut r, &["CONFIG", "SET", "hash-max-listpack-entries", "512"], "+OK\r\n");
+    check(
+        &mut r,
+        &["CONFIG", "SET", "hash-max-listpack-entries", "512"],
+        "+OK\r\n",
+    );
     check(&mut r, &["OBJECT", "ENCODING", "nokey"], "$-1\r\n");
 }
 
@@ -225,16 +298,31 @@ fn hscan(s: &Server) {
     let mut con = s.client();
     let mut r = s.raw();
     let n = 3000;
-    let pairs: Vec<(String, String)> = (0..n).map(|i| (format!("field:{i}"), format!("{i}"))).collect();
-    let _: () = redis::cmd("HSET").arg("big").arg(&pairs).query(&mut con).unwrap();
+    let pairs: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("field:{i}"), format!("{i}")))
+        .collect();
+    let _: () = redis::cmd("HSET")
+        .arg("big")
+        .arg(&pairs)
+        .query(&mut con)
+        .unwrap();
     let mut seen = HashMap::new();
     let mut cursor = "0".to_string();
     let mut calls = 0;
     loop {
-        let (next, items): (String, Vec<String>) =
-            redis::cmd("HSCAN").arg("big").arg(&cursor).arg("COUNT").arg(100).query(&mut con).unwrap();
+        let (next, items): (String, Vec<String>) = redis::cmd("HSCAN")
+            .arg("big")
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(100)
+            .query(&mut con)
+            .unwrap();
         for p in items.chunks(2) {
-            assert!(seen.insert(p[0].clone(), p[1].clone()).is_none(), "{} twice", p[0]);
+            assert!(
+                seen.insert(p[0].clone(), p[1].clone()).is_none(),
+                "{} twice",
+                p[0]
+            );
         }
         calls += 1;
         if next == "0" {
@@ -244,15 +332,34 @@ fn hscan(s: &Server) {
     }
     assert_eq!(seen.len(), n);
     assert!(calls > 10, "COUNT is honoured: {calls} calls");
-    let (_, items): (String, Vec<String>) =
-        redis::cmd("HSCAN").arg("big").arg(0).arg("MATCH").arg("field:1?").arg("COUNT").arg(10000).query(&mut con).unwrap();
+    let (_, items): (String, Vec<String>) = redis::cmd("HSCAN")
+        .arg("big")
+        .arg(0)
+        .arg("MATCH")
+        .arg("field:1?")
+        .arg("COUNT")
+        .arg(10000)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(items.len(), 20);
     check(&mut r, &["HSCAN", "big", "x"], "-ERR invalid cursor\r\n");
-    check(&mut r, &["HSCAN", "big", "0", "COUNT", "0"], "-ERR syntax error\r\n");
-    check(&mut r, &["HSCAN", "big", "0", "MATCH"], "-ERR syntax error\r\n");
+    check(
+        &mut r,
+        &["HSCAN", "big", "0", "COUNT", "0"],
+        "-ERR syntax error\r\n",
+    );
+    check(
+        &mut r,
+        &["HSCAN", "big", "0", "MATCH"],
+        "-ERR syntax error\r\n",
+    );
     check(&mut r, &["HSCAN", "nokey", "0"], "*2\r\n$1\r\n0\r\n*0\r\n");
     check(&mut r, &["HSET", "small", "a", "1"], &int(1));
-    check(&mut r, &["HSCAN", "small", "0"], "*2\r\n$1\r\n0\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+    check(
+        &mut r,
+        &["HSCAN", "small", "0"],
+        "*2\r\n$1\r\n0\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n",
+    );
 }
 
 #[test]

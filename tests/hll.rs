@@ -46,7 +46,12 @@ fn counts_match_redis_and_survive_dump_restore() {
         for key in ["small2", "big"] {
             let from_redis: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut rcon).unwrap();
             let name = format!("{key}:from-redis");
-            let _: () = redis::cmd("RESTORE").arg(&name).arg(0).arg(&from_redis).query(&mut con).unwrap();
+            let _: () = redis::cmd("RESTORE")
+                .arg(&name)
+                .arg(0)
+                .arg(&from_redis)
+                .query(&mut con)
+                .unwrap();
             let want: i64 = redis::cmd("PFCOUNT").arg(key).query(&mut rcon).unwrap();
             let got: i64 = redis::cmd("PFCOUNT").arg(&name).query(&mut con).unwrap();
             assert_eq!(got, want, "{key} restored from Redis");
@@ -58,7 +63,12 @@ fn counts_match_redis_and_survive_dump_restore() {
             assert_eq!(c.call(&["PFCOUNT", &name]), rr.call(&["PFCOUNT", key]));
             let from_corekv: Vec<u8> = redis::cmd("DUMP").arg(&name).query(&mut con).unwrap();
             let back = format!("{key}:back");
-            let _: () = redis::cmd("RESTORE").arg(&back).arg(0).arg(&from_corekv).query(&mut rcon).unwrap();
+            let _: () = redis::cmd("RESTORE")
+                .arg(&back)
+                .arg(0)
+                .arg(&from_corekv)
+                .query(&mut rcon)
+                .unwrap();
             let got: i64 = redis::cmd("PFCOUNT").arg(&back).query(&mut rcon).unwrap();
             let want: i64 = redis::cmd("PFCOUNT").arg(key).query(&mut rcon).unwrap();
             assert_eq!(got, want, "{key} restored into Redis");
@@ -66,8 +76,15 @@ fn counts_match_redis_and_survive_dump_restore() {
         // A damaged HLL is Redis's error, not a panic.
         let mut bad = b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
         bad.push(0x7f); // a run of 128 zero registers, then nothing: short of 16,384
-        let _: () = redis::cmd("SET").arg("bad").arg(&bad).query(&mut con).unwrap();
-        assert_eq!(c.call(&["PFCOUNT", "bad"]), "-INVALIDOBJ Corrupted HLL object detected\r\n");
+        let _: () = redis::cmd("SET")
+            .arg("bad")
+            .arg(&bad)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(
+            c.call(&["PFCOUNT", "bad"]),
+            "-INVALIDOBJ Corrupted HLL object detected\r\n"
+        );
         assert_eq!(c.call(&["PING"]), "+PONG\r\n");
     }
 }

@@ -41,16 +41,27 @@ fn semantics(s: &Server) {
     check(&mut r, &["SISMEMBER", "s", "x"], &int(1));
     check(&mut r, &["SISMEMBER", "s", "y"], &int(0));
     check(&mut r, &["SISMEMBER", "nokey", "y"], &int(0));
-    check(&mut r, &["SMISMEMBER", "s", "1", "9", "x"], "*3\r\n:1\r\n:0\r\n:1\r\n");
+    check(
+        &mut r,
+        &["SMISMEMBER", "s", "1", "9", "x"],
+        "*3\r\n:1\r\n:0\r\n:1\r\n",
+    );
     check(&mut r, &["SMISMEMBER", "nokey", "1"], "*1\r\n:0\r\n");
     check(&mut r, &["SCARD", "s"], &int(4));
     check(&mut r, &["SCARD", "nokey"], &int(0));
-    assert_eq!(members(&mut con, &["SMEMBERS", "s"]), strs(&["1", "2", "3", "x"]));
+    assert_eq!(
+        members(&mut con, &["SMEMBERS", "s"]),
+        strs(&["1", "2", "3", "x"])
+    );
     check(&mut r, &["SMEMBERS", "nokey"], "*0\r\n");
     check(&mut r, &["SREM", "s", "1", "1", "nope"], &int(1));
     check(&mut r, &["SREM", "nokey", "1"], &int(0));
     // Intset members are canonical integers only.
-    check(&mut r, &["SADD", "i", "1", "-5", "70000", "9223372036854775807"], &int(4));
+    check(
+        &mut r,
+        &["SADD", "i", "1", "-5", "70000", "9223372036854775807"],
+        &int(4),
+    );
     check(&mut r, &["OBJECT", "ENCODING", "i"], &bulk("intset"));
     check(&mut r, &["SISMEMBER", "i", "01"], &int(0));
     check(&mut r, &["SISMEMBER", "i", "-5"], &int(1));
@@ -61,18 +72,38 @@ fn semantics(s: &Server) {
     // SPOP / SRANDMEMBER.
     check(&mut r, &["SPOP", "nokey"], "$-1\r\n");
     check(&mut r, &["SPOP", "nokey", "2"], "*0\r\n");
-    check(&mut r, &["SPOP", "s", "-1"], "-ERR value is out of range, must be positive\r\n");
-    check(&mut r, &["SPOP", "s", "x"], "-ERR value is out of range, must be positive\r\n");
+    check(
+        &mut r,
+        &["SPOP", "s", "-1"],
+        "-ERR value is out of range, must be positive\r\n",
+    );
+    check(
+        &mut r,
+        &["SPOP", "s", "x"],
+        "-ERR value is out of range, must be positive\r\n",
+    );
     check(&mut r, &["SPOP", "s", "1", "2"], "-ERR syntax error\r\n");
     check(&mut r, &["SRANDMEMBER", "nokey"], "$-1\r\n");
     check(&mut r, &["SRANDMEMBER", "nokey", "3"], "*0\r\n");
     check(&mut r, &["SRANDMEMBER", "s", "0"], "*0\r\n");
-    check(&mut r, &["SRANDMEMBER", "s", "x"], "-ERR value is not an integer or out of range\r\n");
+    check(
+        &mut r,
+        &["SRANDMEMBER", "s", "x"],
+        "-ERR value is not an integer or out of range\r\n",
+    );
     let all: HashSet<String> = ["2", "3", "x"].iter().map(|s| s.to_string()).collect();
-    let got: Vec<String> = redis::cmd("SRANDMEMBER").arg("s").arg(-10).query(&mut con).unwrap();
+    let got: Vec<String> = redis::cmd("SRANDMEMBER")
+        .arg("s")
+        .arg(-10)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(got.len(), 10);
     assert!(got.iter().all(|m| all.contains(m)));
-    let got: Vec<String> = redis::cmd("SRANDMEMBER").arg("s").arg(10).query(&mut con).unwrap();
+    let got: Vec<String> = redis::cmd("SRANDMEMBER")
+        .arg("s")
+        .arg(10)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(got.iter().cloned().collect::<HashSet<_>>(), all);
     let popped: Vec<String> = redis::cmd("SPOP").arg("s").arg(2).query(&mut con).unwrap();
     assert_eq!(popped.len(), 2);
@@ -119,23 +150,67 @@ fn algebra(s: &Server) {
     check(&mut r, &["SADD", "b", "2", "3", "4", "x"], &int(4));
     check(&mut r, &["SADD", "c", "3", "x", "y"], &int(3));
     check(&mut r, &["SET", "str", "v"], "+OK\r\n");
-    assert_eq!(members(&mut con, &["SINTER", "a", "b", "c"]), strs(&["3", "x"]));
+    assert_eq!(
+        members(&mut con, &["SINTER", "a", "b", "c"]),
+        strs(&["3", "x"])
+    );
     assert_eq!(members(&mut con, &["SINTER", "a", "nokey"]), strs(&[]));
-    assert_eq!(members(&mut con, &["SUNION", "a", "b", "c", "nokey"]), strs(&["1", "2", "3", "4", "x", "y"]));
-    assert_eq!(members(&mut con, &["SDIFF", "a", "b", "nokey"]), strs(&["1"]));
+    assert_eq!(
+        members(&mut con, &["SUNION", "a", "b", "c", "nokey"]),
+        strs(&["1", "2", "3", "4", "x", "y"])
+    );
+    assert_eq!(
+        members(&mut con, &["SDIFF", "a", "b", "nokey"]),
+        strs(&["1"])
+    );
     assert_eq!(members(&mut con, &["SDIFF", "nokey", "a"]), strs(&[]));
     check(&mut r, &["SINTERCARD", "3", "a", "b", "c"], &int(2));
-    check(&mut r, &["SINTERCARD", "3", "a", "b", "c", "LIMIT", "1"], &int(1));
-    check(&mut r, &["SINTERCARD", "2", "a", "b", "LIMIT", "0"], &int(3));
-    check(&mut r, &["SINTERCARD", "0", "a"], "-ERR numkeys should be greater than 0\r\n");
-    check(&mut r, &["SINTERCARD", "x", "a"], "-ERR numkeys should be greater than 0\r\n");
-    check(&mut r, &["SINTERCARD", "3", "a", "b"], "-ERR Number of keys can't be greater than number of args\r\n");
-    check(&mut r, &["SINTERCARD", "1", "a", "LIMIT", "-1"], "-ERR LIMIT can't be negative\r\n");
-    check(&mut r, &["SINTERCARD", "1", "a", "LIMIT"], "-ERR syntax error\r\n");
-    check(&mut r, &["SINTERCARD", "1", "a", "FOO", "1"], "-ERR syntax error\r\n");
+    check(
+        &mut r,
+        &["SINTERCARD", "3", "a", "b", "c", "LIMIT", "1"],
+        &int(1),
+    );
+    check(
+        &mut r,
+        &["SINTERCARD", "2", "a", "b", "LIMIT", "0"],
+        &int(3),
+    );
+    check(
+        &mut r,
+        &["SINTERCARD", "0", "a"],
+        "-ERR numkeys should be greater than 0\r\n",
+    );
+    check(
+        &mut r,
+        &["SINTERCARD", "x", "a"],
+        "-ERR numkeys should be greater than 0\r\n",
+    );
+    check(
+        &mut r,
+        &["SINTERCARD", "3", "a", "b"],
+        "-ERR Number of keys can't be greater than number of args\r\n",
+    );
+    check(
+        &mut r,
+        &["SINTERCARD", "1", "a", "LIMIT", "-1"],
+        "-ERR LIMIT can't be negative\r\n",
+    );
+    check(
+        &mut r,
+        &["SINTERCARD", "1", "a", "LIMIT"],
+        "-ERR syntax error\r\n",
+    );
+    check(
+        &mut r,
+        &["SINTERCARD", "1", "a", "FOO", "1"],
+        "-ERR syntax error\r\n",
+    );
     // STORE forms: the destination may be of any type; an empty result deletes it.
     check(&mut r, &["SINTERSTORE", "d", "a", "b"], &int(3));
-    assert_eq!(members(&mut con, &["SMEMBERS", "d"]), strs(&["2", "3", "x"]));
+    assert_eq!(
+        members(&mut con, &["SMEMBERS", "d"]),
+        strs(&["2", "3", "x"])
+    );
     check(&mut r, &["SUNIONSTORE", "str", "a", "c"], &int(5));
     check(&mut r, &["TYPE", "str"], "+set\r\n");
     check(&mut r, &["SDIFFSTORE", "d", "a", "a"], &int(0));
@@ -200,7 +275,11 @@ fn smove_and_the_store_forms_are_atomic_across_shards() {
                 let mut moved = 0;
                 while Instant::now() < deadline {
                     let m = &all[i % all.len()];
-                    let (a, b) = if i % 3 == 0 { (right, left) } else { (left, right) };
+                    let (a, b) = if i % 3 == 0 {
+                        (right, left)
+                    } else {
+                        (left, right)
+                    };
                     let rep = r.call(&["SMOVE", a, b, m]);
                     assert!(rep == ":1\r\n" || rep == ":0\r\n", "{rep}");
                     moved += (rep == ":1\r\n") as u32;
@@ -213,13 +292,31 @@ fn smove_and_the_store_forms_are_atomic_across_shards() {
     let mut con = s.client();
     let mut reads = 0;
     while Instant::now() < deadline {
-        let union: Vec<String> = redis::cmd("SUNION").arg(left).arg(right).query(&mut con).unwrap();
+        let union: Vec<String> = redis::cmd("SUNION")
+            .arg(left)
+            .arg(right)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(union.len(), n, "a torn SUNION");
-        let inter: Vec<String> = redis::cmd("SINTER").arg(left).arg(right).query(&mut con).unwrap();
+        let inter: Vec<String> = redis::cmd("SINTER")
+            .arg(left)
+            .arg(right)
+            .query(&mut con)
+            .unwrap();
         assert!(inter.is_empty(), "a member in both sets: {inter:?}");
-        let card: i64 = redis::cmd("SINTERCARD").arg(2).arg(left).arg(right).query(&mut con).unwrap();
+        let card: i64 = redis::cmd("SINTERCARD")
+            .arg(2)
+            .arg(left)
+            .arg(right)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(card, 0);
-        let stored: i64 = redis::cmd("SUNIONSTORE").arg("copy").arg(left).arg(right).query(&mut con).unwrap();
+        let stored: i64 = redis::cmd("SUNIONSTORE")
+            .arg("copy")
+            .arg(left)
+            .arg(right)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(stored, n as i64, "a torn SUNIONSTORE");
         let (l, r): (i64, i64) = redis::pipe()
             .atomic()
@@ -244,15 +341,28 @@ fn big_sets(s: &Server) {
     let mut con = s.client();
     let n = 5000;
     let m: Vec<String> = (0..n).map(|i| format!("member:{i}")).collect();
-    let added: i64 = redis::cmd("SADD").arg("big").arg(&m).query(&mut con).unwrap();
+    let added: i64 = redis::cmd("SADD")
+        .arg("big")
+        .arg(&m)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(added, n as i64);
-    let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg("big").query(&mut con).unwrap();
+    let enc: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg("big")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(enc, "hashtable");
     let mut seen = HashSet::new();
     let mut cursor = "0".to_string();
     loop {
-        let (next, items): (String, Vec<String>) =
-            redis::cmd("SSCAN").arg("big").arg(&cursor).arg("COUNT").arg(200).query(&mut con).unwrap();
+        let (next, items): (String, Vec<String>) = redis::cmd("SSCAN")
+            .arg("big")
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(200)
+            .query(&mut con)
+            .unwrap();
         for x in items {
             assert!(seen.insert(x), "SSCAN returned a member twice");
         }
@@ -275,7 +385,11 @@ fn big_sets(s: &Server) {
     // Popping everything empties the set through random picks of the table.
     let mut popped = HashSet::new();
     for _ in 0..n / 500 {
-        let p: Vec<String> = redis::cmd("SPOP").arg("big").arg(500).query(&mut con).unwrap();
+        let p: Vec<String> = redis::cmd("SPOP")
+            .arg("big")
+            .arg(500)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(p.len(), 500);
         popped.extend(p);
     }
@@ -284,15 +398,35 @@ fn big_sets(s: &Server) {
     assert_eq!(exists, 0);
     // Intsets grow wide and then into a table past set-max-intset-entries.
     let ints: Vec<i64> = (0..600).map(|i| i * 1_000_000_007).collect();
-    let _: i64 = redis::cmd("SADD").arg("ints").arg(&ints[..512]).query(&mut con).unwrap();
-    let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg("ints").query(&mut con).unwrap();
+    let _: i64 = redis::cmd("SADD")
+        .arg("ints")
+        .arg(&ints[..512])
+        .query(&mut con)
+        .unwrap();
+    let enc: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg("ints")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(enc, "intset");
-    let _: i64 = redis::cmd("SADD").arg("ints").arg(&ints[512..]).query(&mut con).unwrap();
-    let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg("ints").query(&mut con).unwrap();
+    let _: i64 = redis::cmd("SADD")
+        .arg("ints")
+        .arg(&ints[512..])
+        .query(&mut con)
+        .unwrap();
+    let enc: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg("ints")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(enc, "hashtable");
     let card: i64 = redis::cmd("SCARD").arg("ints").query(&mut con).unwrap();
     assert_eq!(card, 600);
-    let is: i64 = redis::cmd("SISMEMBER").arg("ints").arg(ints[599]).query(&mut con).unwrap();
+    let is: i64 = redis::cmd("SISMEMBER")
+        .arg("ints")
+        .arg(ints[599])
+        .query(&mut con)
+        .unwrap();
     assert_eq!(is, 1);
 }
 
@@ -303,8 +437,14 @@ fn big_sets_scan_once_and_pop_empty() {
 
 fn lazyfree_pending(r: &mut Raw) -> i64 {
     let info = r.call(&["INFO", "memory"]);
-    let line = info.lines().find(|l| l.starts_with("lazyfree_pending_objects:")).unwrap();
-    line["lazyfree_pending_objects:".len()..].trim().parse().unwrap()
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("lazyfree_pending_objects:"))
+        .unwrap();
+    line["lazyfree_pending_objects:".len()..]
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// UNLINK of a million-member set frees it in steps (the shard answers in between; the worst
@@ -333,7 +473,10 @@ fn a_large_set_is_freed_in_steps() {
     r.send(&both);
     assert_eq!(r.reply_string(), int(1));
     let info = r.reply_string();
-    assert!(info.contains("lazyfree_pending_objects:1000000\r\n"), "{info}");
+    assert!(
+        info.contains("lazyfree_pending_objects:1000000\r\n"),
+        "{info}"
+    );
     let mut worst = Duration::ZERO;
     let start = Instant::now();
     while lazyfree_pending(&mut r) > 0 {
@@ -346,12 +489,22 @@ fn a_large_set_is_freed_in_steps() {
     check(&mut r, &["EXISTS", "huge"], &int(0));
     fill(&mut r);
     check(&mut r, &["DEL", "huge"], &int(1));
-    assert_eq!(lazyfree_pending(&mut r), 0, "DEL frees at once with lazyfree-lazy-user-del no");
-    check(&mut r, &["CONFIG", "SET", "lazyfree-lazy-user-del", "yes"], "+OK\r\n");
+    assert_eq!(
+        lazyfree_pending(&mut r),
+        0,
+        "DEL frees at once with lazyfree-lazy-user-del no"
+    );
+    check(
+        &mut r,
+        &["CONFIG", "SET", "lazyfree-lazy-user-del", "yes"],
+        "+OK\r\n",
+    );
     fill(&mut r);
     let mut both = cmd(&["DEL", "huge"]);
     both.extend(cmd(&["INFO", "memory"]));
     r.send(&both);
     assert_eq!(r.reply_string(), int(1));
-    assert!(r.reply_string().contains("lazyfree_pending_objects:1000000\r\n"));
+    assert!(r
+        .reply_string()
+        .contains("lazyfree_pending_objects:1000000\r\n"));
 }

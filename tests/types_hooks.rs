@@ -25,7 +25,11 @@ fn hash_and_set_writes_notify_as_redis_does() {
     each(|s| {
         let mut c = s.raw();
         let mut sub = s.raw();
-        check(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "KEA"], "+OK\r\n");
+        check(
+            &mut c,
+            &["CONFIG", "SET", "notify-keyspace-events", "KEA"],
+            "+OK\r\n",
+        );
         sub.call(&["PSUBSCRIBE", "__keyevent@0__:*"]);
         for cmd in [
             vec!["HSET", "h", "a", "1"],
@@ -52,16 +56,37 @@ fn hash_and_set_writes_notify_as_redis_does() {
         // Events on one key come in order; keys on different shards may interleave, so compare
         // each key's own sequence (the whole list is redis-server 7.0.15's for this script).
         let want: Vec<(&str, &str)> = vec![
-            ("hset", "h"), ("hset", "h"), ("hincrby", "h"), ("hincrbyfloat", "h"), ("hdel", "h"),
-            ("del", "h"), ("sadd", "s"), ("srem", "s"), ("spop", "s"), ("del", "s"), ("sadd", "x"),
-            ("srem", "x"), ("del", "x"), ("sadd", "y"), ("sinterstore", "d"), ("del", "d"),
-            ("copy_to", "z"), ("spop", "y"), ("del", "y"),
+            ("hset", "h"),
+            ("hset", "h"),
+            ("hincrby", "h"),
+            ("hincrbyfloat", "h"),
+            ("hdel", "h"),
+            ("del", "h"),
+            ("sadd", "s"),
+            ("srem", "s"),
+            ("spop", "s"),
+            ("del", "s"),
+            ("sadd", "x"),
+            ("srem", "x"),
+            ("del", "x"),
+            ("sadd", "y"),
+            ("sinterstore", "d"),
+            ("del", "d"),
+            ("copy_to", "z"),
+            ("spop", "y"),
+            ("del", "y"),
         ];
         for key in ["h", "s", "x", "y", "d", "z"] {
             let of = |v: Vec<(String, String)>| -> Vec<String> {
-                v.into_iter().filter(|(_, k)| k == key).map(|(e, _)| e).collect()
+                v.into_iter()
+                    .filter(|(_, k)| k == key)
+                    .map(|(e, _)| e)
+                    .collect()
             };
-            let w = want.iter().map(|(e, k)| (e.to_string(), k.to_string())).collect();
+            let w = want
+                .iter()
+                .map(|(e, k)| (e.to_string(), k.to_string()))
+                .collect();
             assert_eq!(of(got.clone()), of(w), "events of {key}");
         }
         check(&mut sub, &["PING"], "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
@@ -109,9 +134,15 @@ fn tracked_hash_and_set_reads_are_invalidated() {
         check(&mut c, &["HGET", "h", "f"], "$1\r\nv\r\n");
         check(&mut c, &["SISMEMBER", "s", "m"], ":1\r\n");
         check(&mut w, &["HINCRBY", "h", "n", "1"], ":1\r\n");
-        assert_eq!(c.reply_string(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nh\r\n");
+        assert_eq!(
+            c.reply_string(),
+            ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nh\r\n"
+        );
         check(&mut w, &["SINTERSTORE", "s", "s", "{x}other"], ":0\r\n");
-        assert_eq!(c.reply_string(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\ns\r\n");
+        assert_eq!(
+            c.reply_string(),
+            ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\ns\r\n"
+        );
         check(&mut c, &["PING"], "+PONG\r\n");
     });
 }

@@ -30,8 +30,20 @@ fn state(con: &mut redis::Connection, key: &str) -> String {
 }
 
 const KEYS: &[&str] = &[
-    "h:small", "h:big", "h:long", "h:ttl", "h:renamed", "h:gone", "s:ints", "s:wide", "s:pack",
-    "s:big", "s:moved", "s:stored", "s:popped", "plain",
+    "h:small",
+    "h:big",
+    "h:long",
+    "h:ttl",
+    "h:renamed",
+    "h:gone",
+    "s:ints",
+    "s:wide",
+    "s:pack",
+    "s:big",
+    "s:moved",
+    "s:stored",
+    "s:popped",
+    "plain",
 ];
 
 /// Hash and set writes of every kind, over keys that spread across shards.
@@ -96,14 +108,24 @@ fn log_bytes(dir: &std::path::Path) -> u64 {
 fn the_log_replays_every_hash_and_set_write() {
     for shards in SHARD_COUNTS {
         let dir = temp_dir(&format!("types-aof-{shards}"));
-        let args = ["--appendonly", "yes", "--dir", dir.to_str().unwrap(), "--appendfsync", "always"];
+        let args = [
+            "--appendonly",
+            "yes",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--appendfsync",
+            "always",
+        ];
         let s = Server::start_with(shards, &args);
         let mut r = s.raw();
         write_everything(&mut r);
         // A one-field change to a 600-field hash logs one field, not the hash.
         let before = log_bytes(&dir);
         for i in 0..10 {
-            assert_eq!(r.call(&["HSET", "h:big", "f1", &format!("changed{i}")]), ":0\r\n");
+            assert_eq!(
+                r.call(&["HSET", "h:big", "f1", &format!("changed{i}")]),
+                ":0\r\n"
+            );
         }
         assert_eq!(r.call(&["SADD", "s:big", "one-more"]), ":1\r\n");
         let grown = log_bytes(&dir) - before;
@@ -115,20 +137,46 @@ fn the_log_replays_every_hash_and_set_write() {
         assert_eq!(states(&s), want, "after replay at {shards} shards");
         let mut r = s.raw();
         assert_eq!(r.call(&["HGET", "h:big", "f1"]), "$8\r\nchanged9\r\n");
-        assert_eq!(r.call(&["OBJECT", "ENCODING", "h:big"]), "$9\r\nhashtable\r\n");
-        assert_eq!(r.call(&["OBJECT", "ENCODING", "s:ints"]), "$6\r\nintset\r\n");
+        assert_eq!(
+            r.call(&["OBJECT", "ENCODING", "h:big"]),
+            "$9\r\nhashtable\r\n"
+        );
+        assert_eq!(
+            r.call(&["OBJECT", "ENCODING", "s:ints"]),
+            "$6\r\nintset\r\n"
+        );
     }
 }
 
 fn start_redis(dir: &std::path::Path) -> (std::process::Child, Raw, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir", dir.to_str().unwrap()])
-        .args(["--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            dir.to_str().unwrap(),
+        ])
+        .args([
+            "--dbfilename",
+            "dump.rdb",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    assert!(eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()));
+    assert!(eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
     let mut r = Raw::connect(port);
     assert!(eventually(Duration::from_secs(10), || r.call(&["PING"]) == "+PONG\r\n"));
     (child, r, port)
@@ -147,21 +195,42 @@ fn snapshots_of_hashes_and_sets_move_between_corekv_and_redis() {
     assert_eq!(r.call(&["SAVE"]), "+OK\r\n");
     drop(r);
     s.stop();
-    let checked = Command::new("redis-check-rdb").arg(dir.join("dump.rdb")).output().unwrap();
+    let checked = Command::new("redis-check-rdb")
+        .arg(dir.join("dump.rdb"))
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&checked.stdout);
-    assert!(checked.status.success() && text.contains("RDB looks OK"), "{text}");
+    assert!(
+        checked.status.success() && text.contains("RDB looks OK"),
+        "{text}"
+    );
     // redis-server loads corekv's file: the same keys and contents.
     let (mut redis, mut rr, port) = start_redis(&dir);
-    let mut con = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+    let mut con = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
     let got: Vec<String> = KEYS.iter().map(|k| state(&mut con, k)).collect();
     assert_eq!(got, want, "redis-server's view of corekv's snapshot");
     // Redis chose its own encodings on load.
-    assert_eq!(rr.call(&["OBJECT", "ENCODING", "h:small"]), "$8\r\nlistpack\r\n");
-    assert_eq!(rr.call(&["OBJECT", "ENCODING", "s:ints"]), "$6\r\nintset\r\n");
-    assert_eq!(rr.call(&["OBJECT", "ENCODING", "s:big"]), "$9\r\nhashtable\r\n");
+    assert_eq!(
+        rr.call(&["OBJECT", "ENCODING", "h:small"]),
+        "$8\r\nlistpack\r\n"
+    );
+    assert_eq!(
+        rr.call(&["OBJECT", "ENCODING", "s:ints"]),
+        "$6\r\nintset\r\n"
+    );
+    assert_eq!(
+        rr.call(&["OBJECT", "ENCODING", "s:big"]),
+        "$9\r\nhashtable\r\n"
+    );
     // And redis-server's own dump (listpack and hashtable hashes, intset and hashtable sets)
     // loads into corekv over 4 shards.
-    assert_eq!(rr.call(&["HSET", "r:lp", "a", "1", "b", "-20000", "c", "text"]), ":3\r\n");
+    assert_eq!(
+        rr.call(&["HSET", "r:lp", "a", "1", "b", "-20000", "c", "text"]),
+        ":3\r\n"
+    );
     let mut args = vec!["HSET".to_string(), "r:ht".into()];
     for i in 0..1000 {
         args.push(format!("f{i}"));
@@ -169,9 +238,15 @@ fn snapshots_of_hashes_and_sets_move_between_corekv_and_redis() {
     }
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     assert_eq!(rr.call(&a), ":1000\r\n");
-    assert_eq!(rr.call(&["SADD", "r:is", "1", "70000", "-5000000000"]), ":3\r\n");
+    assert_eq!(
+        rr.call(&["SADD", "r:is", "1", "70000", "-5000000000"]),
+        ":3\r\n"
+    );
     assert_eq!(rr.call(&["SADD", "r:hs", "x", "y", "z"]), ":3\r\n");
-    assert_eq!(rr.call(&["OBJECT", "ENCODING", "r:lp"]), "$8\r\nlistpack\r\n");
+    assert_eq!(
+        rr.call(&["OBJECT", "ENCODING", "r:lp"]),
+        "$8\r\nlistpack\r\n"
+    );
     assert_eq!(rr.call(&["OBJECT", "ENCODING", "r:is"]), "$6\r\nintset\r\n");
     let redis_keys = ["r:lp", "r:ht", "r:is", "r:hs", "h:small", "s:big"];
     let from_redis: Vec<String> = redis_keys.iter().map(|k| state(&mut con, k)).collect();
@@ -183,7 +258,10 @@ fn snapshots_of_hashes_and_sets_move_between_corekv_and_redis() {
     let got: Vec<String> = redis_keys.iter().map(|k| state(&mut con, k)).collect();
     assert_eq!(got, from_redis, "corekv's view of redis-server's dump");
     let mut r = s.raw();
-    assert_eq!(r.call(&["OBJECT", "ENCODING", "r:ht"]), "$9\r\nhashtable\r\n");
+    assert_eq!(
+        r.call(&["OBJECT", "ENCODING", "r:ht"]),
+        "$9\r\nhashtable\r\n"
+    );
     assert_eq!(r.call(&["OBJECT", "ENCODING", "r:is"]), "$6\r\nintset\r\n");
     assert_eq!(r.call(&["HGET", "r:lp", "b"]), "$6\r\n-20000\r\n");
 }
@@ -229,26 +307,55 @@ fn dump_and_restore_move_keys_between_redis_and_corekv() {
             let payload: Vec<u8> = redis::cmd("DUMP").arg(k).query(&mut rcon).unwrap();
             let pttl: i64 = redis::cmd("PTTL").arg(k).query(&mut rcon).unwrap();
             let ttl = pttl.max(0);
-            let _: () = redis::cmd("RESTORE").arg(k).arg(ttl).arg(&payload).query(&mut con).unwrap();
+            let _: () = redis::cmd("RESTORE")
+                .arg(k)
+                .arg(ttl)
+                .arg(&payload)
+                .query(&mut con)
+                .unwrap();
             assert_eq!(state(&mut con, k), state(&mut rcon, k), "{k} into corekv");
             // Back: corekv's payload restores in redis-server under another name.
             let back: Vec<u8> = redis::cmd("DUMP").arg(k).query(&mut con).unwrap();
             let name = format!("{k}:back{shards}");
-            let _: () = redis::cmd("RESTORE").arg(&name).arg(ttl).arg(&back).query(&mut rcon).unwrap();
-            assert_eq!(state(&mut rcon, &name), state(&mut rcon, k), "{k} back into redis");
+            let _: () = redis::cmd("RESTORE")
+                .arg(&name)
+                .arg(ttl)
+                .arg(&back)
+                .query(&mut rcon)
+                .unwrap();
+            assert_eq!(
+                state(&mut rcon, &name),
+                state(&mut rcon, k),
+                "{k} back into redis"
+            );
         }
         let mut r = s.raw();
-        assert_eq!(r.call(&["RESTORE", "str", "0", "x"]), "-BUSYKEY Target key name already exists.\r\n");
-        assert_eq!(r.call(&["RESTORE", "new", "0", "garbage"]), "-ERR DUMP payload version or checksum are wrong\r\n");
-        assert_eq!(r.call(&["RESTORE", "new", "-1", "x"]), "-ERR Invalid TTL value, must be >= 0\r\n");
+        assert_eq!(
+            r.call(&["RESTORE", "str", "0", "x"]),
+            "-BUSYKEY Target key name already exists.\r\n"
+        );
+        assert_eq!(
+            r.call(&["RESTORE", "new", "0", "garbage"]),
+            "-ERR DUMP payload version or checksum are wrong\r\n"
+        );
+        assert_eq!(
+            r.call(&["RESTORE", "new", "-1", "x"]),
+            "-ERR Invalid TTL value, must be >= 0\r\n"
+        );
         // COPY within a shard and across shards (a hash tag pins one pair together).
         assert_eq!(r.call(&["COPY", "lp", "{lp}copy"]), ":1\r\n");
         assert_eq!(r.call(&["COPY", "lp", "{lp}copy"]), ":0\r\n");
         assert_eq!(r.call(&["COPY", "big", "big2"]), ":1\r\n");
         assert_eq!(r.call(&["COPY", "hs", "hs2", "REPLACE"]), ":1\r\n");
         assert_eq!(r.call(&["COPY", "nokey", "x"]), ":0\r\n");
-        assert_eq!(r.call(&["COPY", "lp", "lp"]), "-ERR source and destination objects are the same\r\n");
-        assert_eq!(r.call(&["COPY", "lp", "x", "DB", "1"]), "-ERR DB index is out of range\r\n");
+        assert_eq!(
+            r.call(&["COPY", "lp", "lp"]),
+            "-ERR source and destination objects are the same\r\n"
+        );
+        assert_eq!(
+            r.call(&["COPY", "lp", "x", "DB", "1"]),
+            "-ERR DB index is out of range\r\n"
+        );
         assert_eq!(state(&mut con, "{lp}copy"), state(&mut con, "lp"));
         assert_eq!(state(&mut con, "big2"), state(&mut con, "big"));
         assert_eq!(state(&mut con, "hs2"), state(&mut con, "hs"));

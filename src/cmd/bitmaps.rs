@@ -160,7 +160,11 @@ pub fn bitpos(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
         reply::int(out, -1);
         return Ok(());
     };
-    let (from_bit, to_bit) = if isbit { (from, to) } else { (from * 8, to * 8 + 7) };
+    let (from_bit, to_bit) = if isbit {
+        (from, to)
+    } else {
+        (from * 8, to * 8 + 7)
+    };
     let pos = match find_bit(s, from_bit, to_bit, bit) {
         Some(p) => p as i64,
         // Past the end, a string reads as zeros, unless the range's end was given.
@@ -187,7 +191,9 @@ pub fn bitop_args<'a>(a: &Args<'a>) -> Result<(u8, &'a [u8], Vec<&'a [u8]>), Cmd
     };
     let sources: Vec<&[u8]> = a.iter().skip(3).collect();
     if code == b'~' && sources.len() != 1 {
-        return Err(CmdError::Plain("BITOP NOT must be called with a single source key."));
+        return Err(CmdError::Plain(
+            "BITOP NOT must be called with a single source key.",
+        ));
     }
     Ok((code, a.get(2), sources))
 }
@@ -218,7 +224,12 @@ pub fn bitop(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     let (code, dest, keys) = bitop_args(a)?;
     let mut sources = Vec::with_capacity(keys.len());
     for k in &keys {
-        sources.push(sh.store.get(k, now)?.map(<[u8]>::to_vec).unwrap_or_default());
+        sources.push(
+            sh.store
+                .get(k, now)?
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default(),
+        );
     }
     let result = bitop_result(code, &sources);
     let n = result.len();
@@ -324,14 +335,20 @@ fn parse_fields(a: &Args, read_only: bool) -> Result<Vec<Field>, CmdError> {
         let op = match op {
             FieldOp::Get => FieldOp::Get,
             FieldOp::Set(_) => FieldOp::Set(parse_i64(a.get(i + 3)).ok_or(CmdError::NotInteger)?),
-            FieldOp::Incr(_) => {
-                FieldOp::Incr(parse_i64(a.get(i + 3)).ok_or(CmdError::NotInteger)?)
-            }
+            FieldOp::Incr(_) => FieldOp::Incr(parse_i64(a.get(i + 3)).ok_or(CmdError::NotInteger)?),
         };
         if read_only && !matches!(op, FieldOp::Get) {
-            return Err(CmdError::Plain("BITFIELD_RO only supports the GET subcommand"));
+            return Err(CmdError::Plain(
+                "BITFIELD_RO only supports the GET subcommand",
+            ));
         }
-        fields.push(Field { signed, bits, offset, op, overflow });
+        fields.push(Field {
+            signed,
+            bits,
+            offset,
+            op,
+            overflow,
+        });
         i += 1 + args;
     }
     Ok(fields)
@@ -370,7 +387,11 @@ fn fit(signed: bool, bits: u32, value: i128, incr: i128, overflow: Overflow) -> 
         Overflow::Sat => Some(if sum > max { max } else { min }),
         Overflow::Wrap => {
             let m = sum.rem_euclid(1i128 << bits);
-            Some(if signed && m > max { m - (1i128 << bits) } else { m })
+            Some(if signed && m > max {
+                m - (1i128 << bits)
+            } else {
+                m
+            })
         }
     }
 }
@@ -413,7 +434,11 @@ pub fn bitfield(sh: &mut Shard, a: &Args, now: u64, out: &mut Out, read_only: bo
             }
             FieldOp::Set(v) => {
                 // An unsigned field takes the value's 64 bits as unsigned, as Redis does.
-                let v = if f.signed { v as i128 } else { v as u64 as i128 };
+                let v = if f.signed {
+                    v as i128
+                } else {
+                    v as u64 as i128
+                };
                 (v, 0, true)
             }
             FieldOp::Incr(d) => (old, d as i128, false),

@@ -107,9 +107,15 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
         ("set-max-listpack-value", limit(4)),
         ("lazyfree-lazy-eviction", "yes".into()),
         ("lazyfree-lazy-expire", "yes".into()),
-        ("lazyfree-lazy-server-del", yes_no(&RUNTIME.lazyfree_server_del)),
+        (
+            "lazyfree-lazy-server-del",
+            yes_no(&RUNTIME.lazyfree_server_del),
+        ),
         ("lazyfree-lazy-user-del", yes_no(&RUNTIME.lazyfree_user_del)),
-        ("lazyfree-lazy-user-flush", yes_no(&RUNTIME.lazyfree_user_flush)),
+        (
+            "lazyfree-lazy-user-flush",
+            yes_no(&RUNTIME.lazyfree_user_flush),
+        ),
         (
             "notify-keyspace-events",
             super::notify::format_flags(RUNTIME.notify_flags.load(Ordering::Relaxed)),
@@ -119,7 +125,9 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
 
 /// One of the compact encodings' thresholds (`RUNTIME.encoding_limits[i]`), as text.
 fn limit(i: usize) -> String {
-    RUNTIME.encoding_limits[i].load(Ordering::Relaxed).to_string()
+    RUNTIME.encoding_limits[i]
+        .load(Ordering::Relaxed)
+        .to_string()
 }
 
 /// `client-output-buffer-limit` as CONFIG GET shows it.

@@ -19,7 +19,10 @@ fn pairs<'a>(a: &Args<'a>, name: &str) -> Result<Vec<(&'a [u8], &'a [u8])>, CmdE
     if a.len() % 2 != 0 {
         return Err(CmdError::WrongArity(name.into()));
     }
-    Ok((2..a.len()).step_by(2).map(|i| (a.get(i), a.get(i + 1))).collect())
+    Ok((2..a.len())
+        .step_by(2)
+        .map(|i| (a.get(i), a.get(i + 1)))
+        .collect())
 }
 
 /// HSET key field value [field value ...]
@@ -47,7 +50,11 @@ pub fn hsetnx(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
 
 /// HGET key field
 pub fn hget(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
-    match sh.store.hash_view(a.get(1), now)?.and_then(|h| h.get(a.get(2))) {
+    match sh
+        .store
+        .hash_view(a.get(1), now)?
+        .and_then(|h| h.get(a.get(2)))
+    {
         Some(v) => reply::bulk(out, v),
         None => reply::null(out),
     }
@@ -77,7 +84,10 @@ pub fn hdel(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
 
 /// HEXISTS key field
 pub fn hexists(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
-    let found = sh.store.hash_view(a.get(1), now)?.and_then(|h| h.get(a.get(2)));
+    let found = sh
+        .store
+        .hash_view(a.get(1), now)?
+        .and_then(|h| h.get(a.get(2)));
     reply::int(out, found.is_some() as i64);
     Ok(())
 }

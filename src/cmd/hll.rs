@@ -19,7 +19,8 @@ const Q: u32 = 64 - P;
 const HEADER: usize = 16;
 const DENSE_LEN: usize = HEADER + REGISTERS * 6 / 8;
 
-pub const NOT_HLL: CmdError = CmdError::Coded("WRONGTYPE Key is not a valid HyperLogLog string value.");
+pub const NOT_HLL: CmdError =
+    CmdError::Coded("WRONGTYPE Key is not a valid HyperLogLog string value.");
 pub const CORRUPT: CmdError = CmdError::Coded("INVALIDOBJ Corrupted HLL object detected");
 
 /// Redis's MurmurHash64A.
@@ -91,7 +92,10 @@ fn registers(s: &[u8]) -> Result<Vec<u8>, CmdError> {
                     ((b & 3) as usize + 1, ((b >> 2) & 0x1F) + 1)
                 };
                 i += 1;
-                let end = at.checked_add(len).filter(|&e| e <= REGISTERS).ok_or(CORRUPT)?;
+                let end = at
+                    .checked_add(len)
+                    .filter(|&e| e <= REGISTERS)
+                    .ok_or(CORRUPT)?;
                 regs[at..end].iter_mut().for_each(|r| *r = val);
                 at = end;
             }
@@ -209,7 +213,12 @@ fn dense_set(p: &[u8], i: usize, v: u8) -> (usize, [u8; 2]) {
 
 /// PFADD into an existing dense HLL, in place: only the registers that grow are written (two
 /// bytes each) and the cached count is marked stale. `None` when the key is not a dense HLL.
-fn pfadd_dense(sh: &mut Shard, key: &[u8], elements: &[&[u8]], now: u64) -> Result<Option<bool>, CmdError> {
+fn pfadd_dense(
+    sh: &mut Shard,
+    key: &[u8],
+    elements: &[&[u8]],
+    now: u64,
+) -> Result<Option<bool>, CmdError> {
     let Some(s) = sh.store.get(key, now)? else {
         return Ok(None);
     };

@@ -66,8 +66,17 @@ pub fn lcs(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
         crate::store::StoreError::WrongType => NOT_STRINGS,
         e => CmdError::from(e),
     };
-    let x = sh.store.get(a.get(1), now).map_err(not_string)?.map(<[u8]>::to_vec).unwrap_or_default();
-    let y = sh.store.get(a.get(2), now).map_err(not_string)?.unwrap_or_default();
+    let x = sh
+        .store
+        .get(a.get(1), now)
+        .map_err(not_string)?
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    let y = sh
+        .store
+        .get(a.get(2), now)
+        .map_err(not_string)?
+        .unwrap_or_default();
     reply_for(&x, y, a, out)
 }
 

@@ -47,7 +47,9 @@ fn restore_options(a: &Args) -> Result<(bool, bool), CmdError> {
             match parse_i64(a.get(i)) {
                 Some(v) if (0..=255).contains(&v) => {}
                 Some(_) => {
-                    return Err(CmdError::Plain("Invalid FREQ value, must be >= 0 and <= 255"))
+                    return Err(CmdError::Plain(
+                        "Invalid FREQ value, must be >= 0 and <= 255",
+                    ))
                 }
                 None => return Err(CmdError::NotInteger),
             }
@@ -70,8 +72,9 @@ pub fn restore(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
     if !replace && sh.store.exists(key, now) {
         return Err(CmdError::BusyKey);
     }
-    let value = rdb::undump(a.get(3))
-        .ok_or(CmdError::Plain("DUMP payload version or checksum are wrong"))?;
+    let value = rdb::undump(a.get(3)).ok_or(CmdError::Plain(
+        "DUMP payload version or checksum are wrong",
+    ))?;
     let expire = match ttl {
         0 => None,
         t if absttl => Some(t as u64),
@@ -103,7 +106,9 @@ pub fn copy_options(a: &Args) -> Result<bool, CmdError> {
         i += 1;
     }
     if a.get(1) == a.get(2) {
-        return Err(CmdError::Plain("source and destination objects are the same"));
+        return Err(CmdError::Plain(
+            "source and destination objects are the same",
+        ));
     }
     Ok(replace)
 }

@@ -34,7 +34,10 @@ pub fn srem(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
 
 /// SISMEMBER key member
 pub fn sismember(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
-    let found = sh.store.set_view(a.get(1), now)?.is_some_and(|s| s.contains(a.get(2)));
+    let found = sh
+        .store
+        .set_view(a.get(1), now)?
+        .is_some_and(|s| s.contains(a.get(2)));
     reply::int(out, found as i64);
     Ok(())
 }
@@ -79,7 +82,8 @@ pub fn spop(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
         return Err(CmdError::Syntax);
     }
     let count = if a.len() == 3 {
-        let c = parse_i64(a.get(2)).ok_or(CmdError::Plain("value is out of range, must be positive"))?;
+        let c = parse_i64(a.get(2))
+            .ok_or(CmdError::Plain("value is out of range, must be positive"))?;
         if c < 0 {
             return Err(CmdError::Plain("value is out of range, must be positive"));
         }
@@ -223,8 +227,7 @@ pub fn algebra(op: Algebra, sets: &[Operand<'_>], limit: usize) -> Vec<Vec<u8>> 
             order.sort_by_key(|&i| sets[i].len());
             let (first, rest) = order.split_first().expect("at least one key");
             sets[*first].for_each(|m| {
-                if (limit == 0 || out.len() < limit) && rest.iter().all(|&j| sets[j].contains(m))
-                {
+                if (limit == 0 || out.len() < limit) && rest.iter().all(|&j| sets[j].contains(m)) {
                     out.push(m.to_vec());
                 }
             });
@@ -298,7 +301,9 @@ pub fn intercard_args<'a>(a: &Args<'a>) -> Result<(Vec<&'a [u8]>, usize), CmdErr
         _ => return Err(CmdError::Plain("numkeys should be greater than 0")),
     };
     if numkeys > a.len() - 2 {
-        return Err(CmdError::Plain("Number of keys can't be greater than number of args"));
+        return Err(CmdError::Plain(
+            "Number of keys can't be greater than number of args",
+        ));
     }
     let keys: Vec<&[u8]> = (2..2 + numkeys).map(|i| a.get(i)).collect();
     let mut limit = 0usize;
@@ -345,7 +350,10 @@ pub fn write_step(sh: &mut Shard, step: Step, a: &Args, now: u64) -> Result<u64,
     let n = match step {
         Step::Remove => sh.store.srem(key, &[a.get(2)], now),
         Step::Add => sh.store.sadd(key, &[a.get(2)], now),
-        Step::Store(_) => sh.store.store_set(key, a.iter().skip(2).map(<[u8]>::to_vec).collect(), now),
+        Step::Store(_) => {
+            sh.store
+                .store_set(key, a.iter().skip(2).map(<[u8]>::to_vec).collect(), now)
+        }
     };
     if sh.aof.is_some() {
         super::effects::log_effects(sh);

@@ -271,7 +271,10 @@ fn lzf_decoding() {
         ],
         None,
     );
-    assert_eq!(read_all(&f).unwrap()[0].value, Value::String(b"aaaaaaaaaa".to_vec()));
+    assert_eq!(
+        read_all(&f).unwrap()[0].value,
+        Value::String(b"aaaaaaaaaa".to_vec())
+    );
 }
 
 #[test]

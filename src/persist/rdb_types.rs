@@ -47,8 +47,16 @@ fn int_text(v: i64) -> Vec<u8> {
 /// The members of an intset blob, as their decimal text.
 pub fn parse_intset(b: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let mut at = 0;
-    let width = u32::from_le_bytes(take(b, &mut at, 4, "intset header")?.try_into().unwrap_or_default());
-    let count = u32::from_le_bytes(take(b, &mut at, 4, "intset header")?.try_into().unwrap_or_default());
+    let width = u32::from_le_bytes(
+        take(b, &mut at, 4, "intset header")?
+            .try_into()
+            .unwrap_or_default(),
+    );
+    let count = u32::from_le_bytes(
+        take(b, &mut at, 4, "intset header")?
+            .try_into()
+            .unwrap_or_default(),
+    );
     if !matches!(width, 2 | 4 | 8) {
         return Err(format!("intset width {width}"));
     }
@@ -72,7 +80,11 @@ pub fn parse_intset(b: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 /// The entries of a listpack blob.
 pub fn parse_listpack(b: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let mut at = 0;
-    let total = u32::from_le_bytes(take(b, &mut at, 4, "listpack header")?.try_into().unwrap_or_default());
+    let total = u32::from_le_bytes(
+        take(b, &mut at, 4, "listpack header")?
+            .try_into()
+            .unwrap_or_default(),
+    );
     take(b, &mut at, 2, "listpack header")?;
     if total as usize != b.len() {
         return Err("listpack size does not match its blob".into());
@@ -101,7 +113,11 @@ pub fn parse_listpack(b: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         } else {
             match e {
                 0xF0 => {
-                    let n = u32::from_le_bytes(take(b, &mut at, 4, "listpack length")?.try_into().unwrap_or_default());
+                    let n = u32::from_le_bytes(
+                        take(b, &mut at, 4, "listpack length")?
+                            .try_into()
+                            .unwrap_or_default(),
+                    );
                     take(b, &mut at, n as usize, "listpack string")?.to_vec()
                 }
                 0xF1 => {
@@ -141,7 +157,11 @@ pub fn parse_listpack(b: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 /// The entries of a ziplist blob.
 pub fn parse_ziplist(b: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let mut at = 0;
-    let total = u32::from_le_bytes(take(b, &mut at, 4, "ziplist header")?.try_into().unwrap_or_default());
+    let total = u32::from_le_bytes(
+        take(b, &mut at, 4, "ziplist header")?
+            .try_into()
+            .unwrap_or_default(),
+    );
     take(b, &mut at, 6, "ziplist header")?;
     if total as usize != b.len() {
         return Err("ziplist size does not match its blob".into());
@@ -285,7 +305,10 @@ mod fuzz {
         vec![
             Value::String(b"hello".to_vec()),
             Value::String(b"12345".to_vec()),
-            Value::Hash(vec![(b"f".to_vec(), b"v".to_vec()), (b"n".to_vec(), b"-7".to_vec())]),
+            Value::Hash(vec![
+                (b"f".to_vec(), b"v".to_vec()),
+                (b"n".to_vec(), b"-7".to_vec()),
+            ]),
             Value::Set(vec![b"a".to_vec(), b"300".to_vec()]),
         ]
     }

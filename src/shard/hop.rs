@@ -408,7 +408,14 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
                     let notify = cmd::notify::flags();
                     if notify != 0 {
                         let g = cmd::notify::GENERIC;
-                        cmd::notify::emit(sh, notify, g, if copy { b"copy_to" } else { b"rename_to" }, a.get(1), now);
+                        cmd::notify::emit(
+                            sh,
+                            notify,
+                            g,
+                            if copy { b"copy_to" } else { b"rename_to" },
+                            a.get(1),
+                            now,
+                        );
                     }
                     ShardReply::Done
                 }

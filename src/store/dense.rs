@@ -119,7 +119,11 @@ impl Dense {
         };
         let (slots, hasher, pairs) = (&self.slots, &self.hasher, self.pairs);
         self.index.insert_unique(h, i, |&j| {
-            hasher.hash_one(slots[j as usize].as_deref().map_or(&[][..], |e| Self::name_of(pairs, e)))
+            hasher.hash_one(
+                slots[j as usize]
+                    .as_deref()
+                    .map_or(&[][..], |e| Self::name_of(pairs, e)),
+            )
         });
         true
     }
@@ -213,7 +217,9 @@ impl Dense {
         let mut seen = hashbrown::HashSet::with_capacity(count);
         let mut picked = Vec::with_capacity(count);
         while picked.len() < count {
-            let Some(p) = self.random_position(&mut *r) else { break };
+            let Some(p) = self.random_position(&mut *r) else {
+                break;
+            };
             if seen.insert(p) {
                 picked.push(p);
             }

@@ -176,7 +176,9 @@ impl Slot {
         if self.is_string() {
             return None;
         }
-        self.data.get(self.key_len()).and_then(|&b| Enc::from_byte(b))
+        self.data
+            .get(self.key_len())
+            .and_then(|&b| Enc::from_byte(b))
     }
 
     #[inline]
@@ -188,7 +190,9 @@ impl Slot {
     /// A typed slot's payload after its encoding byte.
     #[inline]
     pub(super) fn body(&self) -> &[u8] {
-        self.data.get(self.key_len() + 1..self.body_end()).unwrap_or(&[])
+        self.data
+            .get(self.key_len() + 1..self.body_end())
+            .unwrap_or(&[])
     }
 
     /// Where the body ends: before the spare room and its count, for the encodings that keep

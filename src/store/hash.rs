@@ -128,7 +128,11 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let h = self.hash(key);
         let created = self.hash_slot(h, key, now_ms)?.is_none();
-        let built = if created { packed_hash(pairs, &self.limits) } else { None };
+        let built = if created {
+            packed_hash(pairs, &self.limits)
+        } else {
+            None
+        };
         let added = match built {
             // A new small hash is built whole, in one exact allocation.
             Some((body, n)) => {
@@ -169,7 +173,14 @@ impl Store {
         let idx = self.hash_slot_or_new(h, key, now_ms)?;
         let set = self.hash_put(idx, field, value, true);
         if set {
-            self.changed(|| vec![b"HSET".to_vec(), key.to_vec(), field.to_vec(), value.to_vec()]);
+            self.changed(|| {
+                vec![
+                    b"HSET".to_vec(),
+                    key.to_vec(),
+                    field.to_vec(),
+                    value.to_vec(),
+                ]
+            });
         }
         Ok(set)
     }
@@ -194,7 +205,8 @@ impl Store {
                     None => false,
                 }
             } else {
-                self.with_table(idx, |d| d.remove(f).is_some()).unwrap_or(false)
+                self.with_table(idx, |d| d.remove(f).is_some())
+                    .unwrap_or(false)
             };
             if gone {
                 removed.push(f);

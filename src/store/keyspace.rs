@@ -1,8 +1,8 @@
 //! Generic key commands: existence, deletion, expiry, rename, and the walks
 //! over all keys (SCAN, KEYS, RANDOMKEY, active expiry).
 
-use super::glob::glob_match;
 use super::entry::Slot;
+use super::glob::glob_match;
 use super::{ExpireCond, Store, StoreError, Ttl, Value, MAX_STRING_LEN};
 
 /// RANDOMKEY probes this many random slots before falling back to a linear

@@ -61,8 +61,8 @@ mod dense;
 mod entry;
 mod evict;
 mod glob;
-mod keyspace;
 mod hash;
+mod keyspace;
 mod num;
 mod pack;
 mod prefetch;
@@ -87,10 +87,10 @@ use entry::{heap_size, Slot, NIL};
 use hashbrown::HashTable;
 
 pub use entry::Type;
-pub use value::{HashView, Limits, Member, SetView, Value, LAZY_FREE_THRESHOLD};
 pub use evict::{Policy, WriteAdmission, SAMPLES as EVICTION_SAMPLES};
 pub use glob::glob_match;
 pub use snapshot::SnapEntry;
+pub use value::{HashView, Limits, Member, SetView, Value, LAZY_FREE_THRESHOLD};
 
 /// Largest string value (and key) in bytes, as Redis' proto-max-bulk-len.
 pub const MAX_STRING_LEN: usize = 512 * 1024 * 1024;

@@ -348,14 +348,18 @@ fn apply(s: &mut Store, m: &mut Model, now: u64, op: &Op) {
         }
         Op::Take(k) => {
             let want = live(m, KEYS[k], now).cloned();
-            assert_eq!(s.take(KEYS[k], now), want.clone().map(|(v, at)| (Value::String(v), at)));
+            assert_eq!(
+                s.take(KEYS[k], now),
+                want.clone().map(|(v, at)| (Value::String(v), at))
+            );
             if want.is_some() {
                 m.remove(KEYS[k]);
             }
         }
         Op::Put(k, v, d) => {
             let at = d.map(|d| (now + d).saturating_sub(2));
-            s.put(KEYS[k], &Value::String(VALS[v].to_vec()), at, now).unwrap();
+            s.put(KEYS[k], &Value::String(VALS[v].to_vec()), at, now)
+                .unwrap();
             if at.is_some_and(|t| t <= now) {
                 m.remove(KEYS[k]);
             } else {

@@ -271,7 +271,10 @@ mod tests {
         assert_eq!(entry_at(&v, f).unwrap().0, b"bb");
         assert_eq!(entry_at(&v, vs).unwrap(), (&b""[..], ve));
         assert!(find_pair(&v, b"1").is_none(), "values are not fields");
-        assert_eq!(entry_at(&v, find_pair(&v, b"").unwrap().1).unwrap().0, b"zz");
+        assert_eq!(
+            entry_at(&v, find_pair(&v, b"").unwrap().1).unwrap().0,
+            b"zz"
+        );
     }
 
     #[test]

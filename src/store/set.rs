@@ -30,7 +30,13 @@ impl Store {
     }
 
     /// A new empty set for `first`, sized for `hint` members (Redis's `setTypeCreate`).
-    fn new_set(&mut self, h: u64, key: &[u8], first: &[u8], hint: usize) -> Result<u32, StoreError> {
+    fn new_set(
+        &mut self,
+        h: u64,
+        key: &[u8],
+        first: &[u8],
+        hint: usize,
+    ) -> Result<u32, StoreError> {
         let lim = self.limits;
         if pack::as_int(first).is_some() && hint <= lim.set_intset_entries {
             self.insert_typed(h, key, Enc::SetInts, &ints::build(&[]), None)
@@ -63,8 +69,7 @@ impl Store {
                         .map(|x| itoa::Buffer::new().format(x).len())
                         .max()
                         .unwrap_or(0);
-                    if n < lim.set_entries && m.len() <= lim.set_value && widest <= lim.set_value
-                    {
+                    if n < lim.set_entries && m.len() <= lim.set_value && widest <= lim.set_value {
                         let mut b = Vec::new();
                         let mut buf = [0u8; 20];
                         for x in ints::iter(body) {
@@ -91,7 +96,9 @@ impl Store {
         }
         match self.slab[idx as usize].enc() {
             Some(Enc::SetInts | Enc::SetPack) => self.set_put(idx, m),
-            _ => self.with_table(idx, |d| d.upsert(m.into())).unwrap_or(false),
+            _ => self
+                .with_table(idx, |d| d.upsert(m.into()))
+                .unwrap_or(false),
         }
     }
 
@@ -117,12 +124,19 @@ impl Store {
                 }
                 None => false,
             },
-            _ => self.with_table(idx, |d| d.remove(m).is_some()).unwrap_or(false),
+            _ => self
+                .with_table(idx, |d| d.remove(m).is_some())
+                .unwrap_or(false),
         }
     }
 
     /// SADD: how many members were new.
-    pub fn sadd(&mut self, key: &[u8], members: &[&[u8]], now_ms: u64) -> Result<usize, StoreError> {
+    pub fn sadd(
+        &mut self,
+        key: &[u8],
+        members: &[&[u8]],
+        now_ms: u64,
+    ) -> Result<usize, StoreError> {
         let h = self.hash(key);
         let mut created = false;
         let idx = match self.set_slot(h, key, now_ms)? {
@@ -184,7 +198,12 @@ impl Store {
     }
 
     /// SREM: how many members were removed; the key goes with its last member.
-    pub fn srem(&mut self, key: &[u8], members: &[&[u8]], now_ms: u64) -> Result<usize, StoreError> {
+    pub fn srem(
+        &mut self,
+        key: &[u8],
+        members: &[&[u8]],
+        now_ms: u64,
+    ) -> Result<usize, StoreError> {
         let h = self.hash(key);
         let Some(idx) = self.set_slot(h, key, now_ms)? else {
             return Ok(0);
@@ -331,11 +350,12 @@ impl Store {
             self.change_seq += 1;
             if let Some(e) = self.effects.as_mut() {
                 e.push(vec![b"DEL".to_vec(), key.to_vec()]);
-                value.commands(key, 1000, |c| e.push(c.iter().map(|a| a.to_vec()).collect()));
+                value.commands(key, 1000, |c| {
+                    e.push(c.iter().map(|a| a.to_vec()).collect())
+                });
             }
         }
         self.insert_value(h, key, &value, None)?;
         Ok(n)
     }
 }
-

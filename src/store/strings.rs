@@ -13,9 +13,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<Option<u32>, StoreError> {
         match self.lookup(hash, key, now_ms) {
-            Some(idx) if !self.slab[idx as usize].is_string() => {
-                Err(StoreError::WrongType)
-            }
+            Some(idx) if !self.slab[idx as usize].is_string() => Err(StoreError::WrongType),
             other => Ok(other),
         }
     }

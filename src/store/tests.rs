@@ -451,17 +451,23 @@ fn del_and_exists() {
 fn take_and_put() {
     let mut s = Store::new();
     set_px(&mut s, "k", "v", T0 + 100);
-    assert_eq!(s.take(b"k", T0), Some((Value::String(b"v".to_vec()), Some(T0 + 100))));
+    assert_eq!(
+        s.take(b"k", T0),
+        Some((Value::String(b"v".to_vec()), Some(T0 + 100)))
+    );
     assert_eq!(s.take(b"k", T0), None);
     set(&mut s, "p", "v");
     assert_eq!(s.take(b"p", T0), Some((Value::String(b"v".to_vec()), None)));
     set_px(&mut s, "d", "old", T0 + 5);
-    s.put(b"d", &Value::String(b"new".to_vec()), None, T0).unwrap();
+    s.put(b"d", &Value::String(b"new".to_vec()), None, T0)
+        .unwrap();
     assert_eq!(get(&mut s, "d", T0), Some("new".into()));
     assert_eq!(s.ttl(b"d", T0), Ttl::Persistent);
-    s.put(b"d", &Value::String(b"newer".to_vec()), Some(T0 + 7), T0).unwrap();
+    s.put(b"d", &Value::String(b"newer".to_vec()), Some(T0 + 7), T0)
+        .unwrap();
     assert_eq!(s.expire_time(b"d", T0), Ttl::Ms(T0 + 7));
-    s.put(b"d", &Value::String(b"gone".to_vec()), Some(T0), T0).unwrap();
+    s.put(b"d", &Value::String(b"gone".to_vec()), Some(T0), T0)
+        .unwrap();
     assert!(!s.exists(b"d", T0));
     s.check_invariants();
 }
@@ -568,7 +574,10 @@ fn oversize_inputs_do_not_panic() {
         Err(StoreError::TooLong)
     );
     assert_eq!(s.rename(b"k", &big, false, T0), Err(StoreError::TooLong));
-    assert_eq!(s.put(&big, &Value::String(b"v".to_vec()), None, T0), Err(StoreError::TooLong));
+    assert_eq!(
+        s.put(&big, &Value::String(b"v".to_vec()), None, T0),
+        Err(StoreError::TooLong)
+    );
     assert_eq!(s.len(), 1);
     assert_eq!(s.ttl(b"k", u64::MAX), Ttl::Persistent);
     assert!(s.expire_at(b"k", u64::MAX, ExpireCond::Always, 0));

@@ -17,7 +17,15 @@ enum M {
 
 const KEYS: &[&[u8]] = &[b"a", b"b", b"c"];
 const NAMES: &[&[u8]] = &[
-    b"1", b"2", b"-3", b"70000", b"9223372036854775807", b"007", b"x", b"yy", b"",
+    b"1",
+    b"2",
+    b"-3",
+    b"70000",
+    b"9223372036854775807",
+    b"007",
+    b"x",
+    b"yy",
+    b"",
     b"a long member past the tiny value limit",
 ];
 
@@ -41,7 +49,11 @@ fn op() -> impl Strategy<Value = Op> {
     let k = 0..KEYS.len();
     let n = 0..NAMES.len();
     prop_oneof![
-        (k.clone(), prop::collection::vec((n.clone(), n.clone()), 1..6)).prop_map(|(k, p)| Op::Hset(k, p)),
+        (
+            k.clone(),
+            prop::collection::vec((n.clone(), n.clone()), 1..6)
+        )
+            .prop_map(|(k, p)| Op::Hset(k, p)),
         (k.clone(), prop::collection::vec(n.clone(), 1..4)).prop_map(|(k, f)| Op::Hdel(k, f)),
         (k.clone(), n.clone(), -3i64..3).prop_map(|(k, f, d)| Op::Hincr(k, f, d)),
         (k.clone(), prop::collection::vec(n.clone(), 1..7)).prop_map(|(k, m)| Op::Sadd(k, m)),
@@ -121,7 +133,13 @@ fn apply(s: &mut Store, m: &mut BTreeMap<Vec<u8>, M>, op: &Op) {
             let f: Vec<&[u8]> = fields.iter().map(|&i| NAMES[i]).collect();
             match m.get_mut(KEYS[*k]) {
                 Some(M::Hash(h)) => {
-                    let n = f.iter().copied().collect::<BTreeSet<&[u8]>>().into_iter().filter(|x| h.remove(*x).is_some()).count();
+                    let n = f
+                        .iter()
+                        .copied()
+                        .collect::<BTreeSet<&[u8]>>()
+                        .into_iter()
+                        .filter(|x| h.remove(*x).is_some())
+                        .count();
                     assert_eq!(s.hdel(KEYS[*k], &f, T0), Ok(n));
                     if h.is_empty() {
                         m.remove(KEYS[*k]);
@@ -167,7 +185,13 @@ fn apply(s: &mut Store, m: &mut BTreeMap<Vec<u8>, M>, op: &Op) {
             let v: Vec<&[u8]> = members.iter().map(|&i| NAMES[i]).collect();
             match m.get_mut(KEYS[*k]) {
                 Some(M::Set(set)) => {
-                    let n = v.iter().copied().collect::<BTreeSet<&[u8]>>().into_iter().filter(|x| set.remove(*x)).count();
+                    let n = v
+                        .iter()
+                        .copied()
+                        .collect::<BTreeSet<&[u8]>>()
+                        .into_iter()
+                        .filter(|x| set.remove(*x))
+                        .count();
                     assert_eq!(s.srem(KEYS[*k], &v, T0), Ok(n));
                     if set.is_empty() {
                         m.remove(KEYS[*k]);
@@ -232,7 +256,10 @@ fn apply(s: &mut Store, m: &mut BTreeMap<Vec<u8>, M>, op: &Op) {
                 }
             }
             let n = union.len();
-            assert_eq!(s.store_set(KEYS[*dst], union.iter().cloned().collect(), T0), Ok(n));
+            assert_eq!(
+                s.store_set(KEYS[*dst], union.iter().cloned().collect(), T0),
+                Ok(n)
+            );
             if n == 0 {
                 m.remove(KEYS[*dst]);
             } else {
@@ -240,7 +267,15 @@ fn apply(s: &mut Store, m: &mut BTreeMap<Vec<u8>, M>, op: &Op) {
             }
         }
         Op::SetStr(k) => {
-            s.set(KEYS[*k], b"str", SetCond::Always, ExpiryUpdate::Persist, false, T0).unwrap();
+            s.set(
+                KEYS[*k],
+                b"str",
+                SetCond::Always,
+                ExpiryUpdate::Persist,
+                false,
+                T0,
+            )
+            .unwrap();
             m.insert(key(*k), M::Str(b"str".to_vec()));
         }
         Op::Del(k) => {
@@ -251,7 +286,10 @@ fn apply(s: &mut Store, m: &mut BTreeMap<Vec<u8>, M>, op: &Op) {
                 assert_eq!(s.rename(KEYS[*a], KEYS[*b], false, T0), Ok(true));
                 m.insert(key(*b), v);
             }
-            None => assert_eq!(s.rename(KEYS[*a], KEYS[*b], false, T0), Err(StoreError::NoSuchKey)),
+            None => assert_eq!(
+                s.rename(KEYS[*a], KEYS[*b], false, T0),
+                Err(StoreError::NoSuchKey)
+            ),
         },
         Op::Move(a, b) => {
             // A cross-shard RENAME: take the value out, put it back as an owned value.
@@ -323,7 +361,11 @@ fn effects_are_the_fine_grained_commands() {
     let e: Vec<Vec<String>> = s
         .take_effects()
         .into_iter()
-        .map(|c| c.into_iter().map(|a| String::from_utf8(a).unwrap()).collect())
+        .map(|c| {
+            c.into_iter()
+                .map(|a| String::from_utf8(a).unwrap())
+                .collect()
+        })
         .collect();
     assert_eq!(
         e,
@@ -337,7 +379,11 @@ fn effects_are_the_fine_grained_commands() {
     let before = s.changes();
     s.srem(b"s", &[b"zz"], T0).unwrap();
     s.hset(b"h", &[(b"g", b"7")], T0).unwrap();
-    assert_eq!(s.changes(), before + 1, "HSET of the same value still counts as a write");
+    assert_eq!(
+        s.changes(),
+        before + 1,
+        "HSET of the same value still counts as a write"
+    );
 }
 
 #[test]
@@ -355,4 +401,3 @@ fn a_big_collection_is_freed_in_steps() {
     assert!(steps >= 9, "{steps}");
     assert_eq!(s.lazy_free_pending(), 0);
 }
-

@@ -506,7 +506,11 @@ impl Store {
     }
 
     /// The hash at `key`, if any.
-    pub fn hash_view(&mut self, key: &[u8], now_ms: u64) -> Result<Option<HashView<'_>>, StoreError> {
+    pub fn hash_view(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<HashView<'_>>, StoreError> {
         let h = self.hash(key);
         match self.lookup(h, key, now_ms) {
             None => Ok(None),
@@ -539,7 +543,12 @@ impl Store {
         match slot.kind() {
             Type::String => Value::String(slot.value().to_vec()),
             Type::Hash => match self.hash_view_at(idx) {
-                Ok(v) => Value::Hash(v.pairs().into_iter().map(|(f, x)| (f.to_vec(), x.to_vec())).collect()),
+                Ok(v) => Value::Hash(
+                    v.pairs()
+                        .into_iter()
+                        .map(|(f, x)| (f.to_vec(), x.to_vec()))
+                        .collect(),
+                ),
                 Err(_) => Value::Hash(Vec::new()),
             },
             Type::Set => match self.set_view_at(idx) {
@@ -631,7 +640,8 @@ impl Store {
                 }
             }
         };
-        self.insert_typed(hash, key, enc, &body, expire_at).map(Some)
+        self.insert_typed(hash, key, enc, &body, expire_at)
+            .map(Some)
     }
 
     /// Inserts an absent key holding a typed body.
@@ -665,7 +675,11 @@ impl Store {
     }
 
     /// Edits slot `idx`'s compact body in place, accounting the bytes.
-    pub(super) fn edit_packed<R>(&mut self, idx: u32, f: impl FnOnce(&mut Vec<u8>, usize) -> R) -> R {
+    pub(super) fn edit_packed<R>(
+        &mut self,
+        idx: u32,
+        f: impl FnOnce(&mut Vec<u8>, usize) -> R,
+    ) -> R {
         let slot = &mut self.slab[idx as usize];
         let before = slot.total_len();
         let r = slot.edit_body(f);

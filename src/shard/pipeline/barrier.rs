@@ -82,7 +82,8 @@ impl Pipeline {
         if eq_ic(args.get(0), "msetnx") {
             self.msetnx_across(ctx, args, now, out).await
         } else if matches!(id, Some(CmdId::Pfcount | CmdId::Pfmerge)) {
-            self.hll_across(ctx, id.unwrap_or(CmdId::Pfcount), args, now, out).await
+            self.hll_across(ctx, id.unwrap_or(CmdId::Pfcount), args, now, out)
+                .await
         } else if id == Some(CmdId::Bitop) {
             self.bitop_across(ctx, args, now, out).await
         } else if id == Some(CmdId::Lcs) {
@@ -153,7 +154,14 @@ impl Pipeline {
     /// sends its sets' members (one op per shard), the origin computes the result as a
     /// single-shard command does (`cmd::sets::algebra`), and a STORE form stores it on the
     /// destination's shard; the shards are held throughout, so it is atomic.
-    async fn sets_across(&mut self, ctx: &Ctx, id: CmdId, args: &Args<'_>, now: u64, out: &mut Out) {
+    async fn sets_across(
+        &mut self,
+        ctx: &Ctx,
+        id: CmdId,
+        args: &Args<'_>,
+        now: u64,
+        out: &mut Out,
+    ) {
         use cmd::sets::{algebra, Algebra, Operand};
         ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
         let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| failed(ctx, id, &e, out);
@@ -168,7 +176,10 @@ impl Pipeline {
                     CmdId::Sunion | CmdId::Sunionstore => Algebra::Union,
                     _ => Algebra::Diff,
                 };
-                let store = matches!(id, CmdId::Sinterstore | CmdId::Sunionstore | CmdId::Sdiffstore);
+                let store = matches!(
+                    id,
+                    CmdId::Sinterstore | CmdId::Sunionstore | CmdId::Sdiffstore
+                );
                 let from = if store { 2 } else { 1 };
                 let keys: Vec<&[u8]> = args.iter().skip(from).collect();
                 (op, keys, store.then(|| args.get(1)), 0)
@@ -177,8 +188,9 @@ impl Pipeline {
         // One fetch per shard, its keys in argument order.
         let mut fetched: Vec<Option<Vec<Vec<u8>>>> = vec![None; keys.len()];
         for s in 0..self.shards {
-            let mine: Vec<usize> =
-                (0..keys.len()).filter(|&i| key_shard(keys[i], self.shards) == s).collect();
+            let mine: Vec<usize> = (0..keys.len())
+                .filter(|&i| key_shard(keys[i], self.shards) == s)
+                .collect();
             if mine.is_empty() {
                 continue;
             }
@@ -210,8 +222,13 @@ impl Pipeline {
         };
         let mut sa: Vec<&[u8]> = vec![b"", dst];
         sa.extend(members.iter().map(Vec::as_slice));
-        let step = ShardOp::SetWrite { step: cmd::sets::Step::Store(id) };
-        match self.one(ctx, key_shard(dst, self.shards), step, &sa, now).await {
+        let step = ShardOp::SetWrite {
+            step: cmd::sets::Step::Store(id),
+        };
+        match self
+            .one(ctx, key_shard(dst, self.shards), step, &sa, now)
+            .await
+        {
             ShardReply::Count(n) => reply::int(out, n as i64),
             ShardReply::Failed(e) => fail(ctx, e, out),
             _ => fail(ctx, CmdError::Internal("unexpected store reply"), out),
@@ -246,9 +263,16 @@ impl Pipeline {
         let value = cmd::hll::merged(&regs);
         let write: [&[u8]; 4] = [b"setrange", dest, b"0", &value];
         let part = ShardOp::Part(CmdId::Setrange);
-        if let ShardReply::Resp(r) = self.one(ctx, key_shard(dest, self.shards), part, &write, now).await {
+        if let ShardReply::Resp(r) = self
+            .one(ctx, key_shard(dest, self.shards), part, &write, now)
+            .await
+        {
             if r.first() == Some(&b'-') {
-                return fail(ctx, CmdError::Internal("PFMERGE could not store its result"), out);
+                return fail(
+                    ctx,
+                    CmdError::Internal("PFMERGE could not store its result"),
+                    out,
+                );
             }
         }
         reply::ok(out);
@@ -285,7 +309,11 @@ impl Pipeline {
         };
         if let ShardReply::Resp(r) = self.one(ctx, s_dest, ShardOp::Part(op), &write, now).await {
             if r.first() == Some(&b'-') {
-                return fail(ctx, CmdError::Internal("BITOP could not store its result"), out);
+                return fail(
+                    ctx,
+                    CmdError::Internal("BITOP could not store its result"),
+                    out,
+                );
             }
         }
         reply::int(out, result.len() as i64);
@@ -357,21 +385,31 @@ impl Pipeline {
         let fail = |ctx: &Ctx, e: CmdError, out: &mut Out| failed(ctx, id, &e, out);
         let (src, dst, member) = (args.get(1), args.get(2), args.get(3));
         let (s_src, s_dst) = (key_shard(src, self.shards), key_shard(dst, self.shards));
-        match self.one(ctx, s_src, ShardOp::SetCheck, &[b"", src], now).await {
+        match self
+            .one(ctx, s_src, ShardOp::SetCheck, &[b"", src], now)
+            .await
+        {
             ShardReply::Count(0) => return reply::int(out, 0),
             ShardReply::Failed(e) => return fail(ctx, e, out),
             _ => {}
         }
-        if let ShardReply::Failed(e) = self.one(ctx, s_dst, ShardOp::SetCheck, &[b"", dst], now).await {
+        if let ShardReply::Failed(e) = self
+            .one(ctx, s_dst, ShardOp::SetCheck, &[b"", dst], now)
+            .await
+        {
             return fail(ctx, e, out);
         }
-        let remove = ShardOp::SetWrite { step: cmd::sets::Step::Remove };
+        let remove = ShardOp::SetWrite {
+            step: cmd::sets::Step::Remove,
+        };
         match self.one(ctx, s_src, remove, &[b"", src, member], now).await {
             ShardReply::Count(1) => {}
             ShardReply::Failed(e) => return fail(ctx, e, out),
             _ => return reply::int(out, 0),
         }
-        let add = ShardOp::SetWrite { step: cmd::sets::Step::Add };
+        let add = ShardOp::SetWrite {
+            step: cmd::sets::Step::Add,
+        };
         if let ShardReply::Failed(e) = self.one(ctx, s_dst, add, &[b"", dst, member], now).await {
             return fail(ctx, e, out);
         }
