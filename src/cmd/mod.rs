@@ -23,6 +23,7 @@ pub mod args;
 pub mod bitmaps;
 pub mod config_cmd;
 pub mod connection;
+mod dispatch;
 pub mod docs;
 pub mod effects;
 pub mod hashes;
@@ -452,7 +453,7 @@ pub fn run(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, counted: bool
         shard.store.set_free_sync(frees_at_once(id, args));
     }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        dispatch(shard, id, args, now_ms, out)
+        dispatch::dispatch(shard, id, args, now_ms, out)
     }));
     shard.store.set_free_sync(false);
     if shard.store.has_expired_journal() {
@@ -631,145 +632,6 @@ pub fn after_write(shard: &mut Shard, keys: &[&[u8]], now_ms: u64) {
 pub fn write_error(shard: &mut Shard, e: &CmdError, out: &mut Out) {
     shard.stats.count_error(e.code());
     reply::error(out, e.to_string().as_bytes());
-}
-
-fn dispatch(sh: &mut Shard, id: CmdId, a: &Args, now: u64, out: &mut Out) -> Result<(), CmdError> {
-    use CmdId::*;
-    match id {
-        Ping => server::ping(a, out),
-        Echo => {
-            reply::bulk(out, a.get(1));
-            Ok(())
-        }
-        Command => server::command(a, out),
-        Config => config_cmd::config(sh, a, out),
-        // INFO runs on every shard as `ShardOp::Stats`; run here it reports this shard alone.
-        Info => {
-            let counters = server::stats(sh);
-            server::format_info(server::info_sections(a), &[&counters], &sh.settings, out);
-            Ok(())
-        }
-        Dbsize => {
-            reply::int(out, sh.store.len() as i64);
-            Ok(())
-        }
-        Flushdb | Flushall => server::flush(sh, a, out),
-        Time => server::time(out),
-        Lastsave => {
-            reply::int(out, crate::persist::snapshot::last_save() as i64);
-            Ok(())
-        }
-        Memory => server::memory(sh, a, now, out),
-        Eval => script::eval(sh, a, now, out, script::Eval::Body, false),
-        Evalsha => script::eval(sh, a, now, out, script::Eval::Sha, false),
-        EvalRo => script::eval(sh, a, now, out, script::Eval::Body, true),
-        EvalshaRo => script::eval(sh, a, now, out, script::Eval::Sha, true),
-        Fcall => script::fcall(sh, a, now, out, false),
-        FcallRo => script::fcall(sh, a, now, out, true),
-        Function => script::function(sh, a, out),
-        Script => script::script(sh, a, out),
-        Get => strings::get(sh, a, now, out),
-        Set => strings::set(sh, a, now, out),
-        Setnx => strings::setnx(sh, a, now, out),
-        Setex => strings::setex(sh, a, now, out, 1000, "setex"),
-        Psetex => strings::setex(sh, a, now, out, 1, "psetex"),
-        Getset => strings::getset(sh, a, now, out),
-        Getdel => strings::getdel(sh, a, now, out),
-        Getex => strings::getex(sh, a, now, out),
-        Mget => strings::mget(sh, a, now, out),
-        Mset => strings::mset(sh, a, now, out),
-        Msetnx => strings::msetnx(sh, a, now, out),
-        Append => strings::append(sh, a, now, out),
-        Strlen => strings::strlen(sh, a, now, out),
-        Incr => strings::incr_by(sh, a.get(1), 1, now, out),
-        Decr => strings::incr_by(sh, a.get(1), -1, now, out),
-        Incrby => strings::incrby(sh, a, now, out, false),
-        Decrby => strings::incrby(sh, a, now, out, true),
-        Incrbyfloat => strings::incrbyfloat(sh, a, now, out),
-        Getrange => strings::getrange(sh, a, now, out),
-        Setrange => strings::setrange(sh, a, now, out),
-        Lcs => lcs::lcs(sh, a, now, out),
-        Setbit => bitmaps::setbit(sh, a, now, out),
-        Getbit => bitmaps::getbit(sh, a, now, out),
-        Bitcount => bitmaps::bitcount(sh, a, now, out),
-        Bitpos => bitmaps::bitpos(sh, a, now, out),
-        Bitop => bitmaps::bitop(sh, a, now, out),
-        Pfadd => hll::pfadd(sh, a, now, out),
-        Pfcount => hll::pfcount(sh, a, now, out),
-        Pfmerge => hll::pfmerge(sh, a, now, out),
-        Bitfield => bitmaps::bitfield(sh, a, now, out, false),
-        BitfieldRo => bitmaps::bitfield(sh, a, now, out, true),
-        Hset => hashes::hset(sh, a, now, out),
-        Hsetnx => hashes::hsetnx(sh, a, now, out),
-        Hget => hashes::hget(sh, a, now, out),
-        Hmset => hashes::hmset(sh, a, now, out),
-        Hmget => hashes::hmget(sh, a, now, out),
-        Hdel => hashes::hdel(sh, a, now, out),
-        Hexists => hashes::hexists(sh, a, now, out),
-        Hlen => hashes::hlen(sh, a, now, out),
-        Hstrlen => hashes::hstrlen(sh, a, now, out),
-        Hkeys => hashes::hgetall(sh, a, now, out, hashes::Part::Keys),
-        Hvals => hashes::hgetall(sh, a, now, out, hashes::Part::Values),
-        Hgetall => hashes::hgetall(sh, a, now, out, hashes::Part::Both),
-        Hincrby => hashes::hincrby(sh, a, now, out),
-        Hincrbyfloat => hashes::hincrbyfloat(sh, a, now, out),
-        Hrandfield => hashes::hrandfield(sh, a, now, out),
-        Hscan => hashes::hscan(sh, a, now, out),
-        Sadd => sets::sadd(sh, a, now, out),
-        Srem => sets::srem(sh, a, now, out),
-        Sismember => sets::sismember(sh, a, now, out),
-        Smismember => sets::smismember(sh, a, now, out),
-        Scard => sets::scard(sh, a, now, out),
-        Smembers => sets::smembers(sh, a, now, out),
-        Spop => sets::spop(sh, a, now, out),
-        Srandmember => sets::srandmember(sh, a, now, out),
-        Sscan => sets::sscan(sh, a, now, out),
-        Smove => sets::smove(sh, a, now, out),
-        Sinter => sets::combine(sh, a, now, out, sets::Algebra::Inter),
-        Sunion => sets::combine(sh, a, now, out, sets::Algebra::Union),
-        Sdiff => sets::combine(sh, a, now, out, sets::Algebra::Diff),
-        Sintercard => sets::intercard(sh, a, now, out),
-        Sinterstore => sets::combine_store(sh, a, now, out, sets::Algebra::Inter),
-        Sunionstore => sets::combine_store(sh, a, now, out, sets::Algebra::Union),
-        Sdiffstore => sets::combine_store(sh, a, now, out, sets::Algebra::Diff),
-        Del | Delete | Unlink => keys::del(sh, a, now, out),
-        Exists | Touch => keys::exists(sh, a, now, out),
-        Type => keys::key_type(sh, a, now, out),
-        Expire => keys::expire(sh, a, now, out, 1000, false),
-        Pexpire => keys::expire(sh, a, now, out, 1, false),
-        Expireat => keys::expire(sh, a, now, out, 1000, true),
-        Pexpireat => keys::expire(sh, a, now, out, 1, true),
-        Ttl => keys::ttl(sh, a, now, out, false, 1000),
-        Pttl => keys::ttl(sh, a, now, out, false, 1),
-        Expiretime => keys::ttl(sh, a, now, out, true, 1000),
-        Pexpiretime => keys::ttl(sh, a, now, out, true, 1),
-        Persist => keys::persist(sh, a, now, out),
-        Rename => keys::rename(sh, a, now, out, false),
-        Renamenx => keys::rename(sh, a, now, out, true),
-        Keys => keys::keys(sh, a, now, out),
-        Scan => keys::scan(sh, a, now, out),
-        Randomkey => keys::randomkey(sh, now, out),
-        Object => keys::object(sh, a, now, out),
-        Dump => serialize::dump(sh, a, now, out),
-        Restore => serialize::restore(sh, a, now, out),
-        Copy => serialize::copy(sh, a, now, out),
-        // Only a script runs these on a shard; a client's run on every core (`shard::pipeline`).
-        Publish => {
-            pubsub::publish_here(sh, a, pubsub::Kind::Channel, now, out);
-            Ok(())
-        }
-        Spublish => {
-            pubsub::publish_here(sh, a, pubsub::Kind::Shard, now, out);
-            Ok(())
-        }
-        Pubsub => Err(CmdError::Internal("PUBSUB routed to one shard")),
-        Quit | Reset | Select | Hello | Client | Auth | Shutdown | Save | Bgsave | Bgrewriteaof
-        | Multi | Exec | Discard | Watch | Unwatch | Subscribe | Unsubscribe | Psubscribe
-        | Punsubscribe | Ssubscribe | Sunsubscribe | Monitor => {
-            // Connection commands never reach a shard; the connection runs them itself.
-            Err(CmdError::Internal("connection command routed to a shard"))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -292,7 +292,7 @@ impl Store {
     /// A random u64 for the random-member commands (splitmix64 over the store's own state).
     pub(super) fn next_random(&mut self) -> u64 {
         self.rng = self.rng.wrapping_add(1);
-        super::value::splitmix(self.rng.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        super::views::splitmix(self.rng.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 
     /// HRANDFIELD: with `count` None one field; Some(n >= 0) up to n distinct; Some(n < 0)
@@ -305,7 +305,7 @@ impl Store {
         now_ms: u64,
         emit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Result<bool, StoreError> {
-        let mut r = super::value::random_source(self.next_random());
+        let mut r = super::views::random_source(self.next_random());
         let Some(view): Option<HashView<'_>> = self.hash_view(key, now_ms)? else {
             return Ok(false);
         };

@@ -9,18 +9,12 @@ use super::{ExpireCond, Store, StoreError, Ttl, Value, MAX_STRING_LEN};
 /// walk; with a slab at least 1/8 full the fallback is rarer than 2^-8.
 const RANDOM_PROBES: usize = 64;
 
+use super::views::below;
+
 /// splitmix64: a tiny, good-enough generator for RANDOMKEY probes.
 fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Unbiased-enough map of a random u64 onto 0..n (Lemire's multiply-shift).
-fn below(r: u64, n: usize) -> usize {
-    ((u128::from(r) * n as u128) >> 64) as usize
+    super::views::splitmix(*state)
 }
 
 impl Store {

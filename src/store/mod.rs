@@ -70,6 +70,7 @@ mod set;
 mod snapshot;
 mod strings;
 mod value;
+mod views;
 
 #[cfg(test)]
 mod model_tests;
@@ -90,7 +91,8 @@ pub use entry::Type;
 pub use evict::{Policy, WriteAdmission, SAMPLES as EVICTION_SAMPLES};
 pub use glob::glob_match;
 pub use snapshot::SnapEntry;
-pub use value::{HashView, Limits, Member, SetView, Value, LAZY_FREE_THRESHOLD};
+pub use value::{Limits, Value, LAZY_FREE_THRESHOLD};
+pub use views::{HashView, Member, SetView};
 
 /// Largest string value (and key) in bytes, as Redis' proto-max-bulk-len.
 pub const MAX_STRING_LEN: usize = 512 * 1024 * 1024;

@@ -238,7 +238,7 @@ impl Store {
             return Ok(None);
         };
         self.snapshot_cow(idx);
-        let mut r = super::value::random_source(self.next_random());
+        let mut r = super::views::random_source(self.next_random());
         let view = self.set_view_at(idx)?;
         let picked: Vec<Vec<u8>> = if count >= view.len() {
             view.members().iter().map(Member::to_vec).collect()
@@ -272,7 +272,7 @@ impl Store {
         now_ms: u64,
         emit: &mut dyn FnMut(Member<'_>),
     ) -> Result<bool, StoreError> {
-        let mut r = super::value::random_source(self.next_random());
+        let mut r = super::views::random_source(self.next_random());
         let Some(view): Option<SetView<'_>> = self.set_view(key, now_ms)? else {
             return Ok(false);
         };
