@@ -66,6 +66,16 @@ pub struct Config {
     /// Longest member (bytes) a packed set holds (set-max-listpack-value)
     #[arg(long, default_value_t = 64)]
     pub set_max_listpack_value: u64,
+    /// A list chunk's bound: -1..-5 for 4..64 KB, a positive count of elements
+    /// (list-max-listpack-size)
+    #[arg(long, alias = "list-max-ziplist-size", default_value_t = -2, allow_hyphen_values = true)]
+    pub list_max_listpack_size: i64,
+    /// Members a sorted set keeps packed (zset-max-listpack-entries)
+    #[arg(long, alias = "zset-max-ziplist-entries", default_value_t = 128)]
+    pub zset_max_listpack_entries: u64,
+    /// Longest member (bytes) a packed sorted set holds (zset-max-listpack-value)
+    #[arg(long, alias = "zset-max-ziplist-value", default_value_t = 64)]
+    pub zset_max_listpack_value: u64,
     /// DEL frees a large value in steps, like UNLINK (lazyfree-lazy-user-del)
     #[arg(long, default_value = "no", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
     pub lazyfree_lazy_user_del: bool,
@@ -345,8 +355,10 @@ pub struct Runtime {
     /// tracking-table-max-keys (0: no limit), over all shards.
     pub tracking_table_max_keys: AtomicU64,
     /// hash-max-listpack-entries, hash-max-listpack-value, set-max-intset-entries,
-    /// set-max-listpack-entries, set-max-listpack-value (see `store::Limits`).
-    pub encoding_limits: [AtomicU64; 5],
+    /// set-max-listpack-entries, set-max-listpack-value, list-max-listpack-size (an i64 in
+    /// two's complement), zset-max-listpack-entries, zset-max-listpack-value (see
+    /// `store::Limits`).
+    pub encoding_limits: [AtomicU64; 8],
     /// lazyfree-lazy-user-del, lazyfree-lazy-server-del, lazyfree-lazy-user-flush.
     pub lazyfree_user_del: AtomicBool,
     pub lazyfree_server_del: AtomicBool,
@@ -392,6 +404,9 @@ pub static RUNTIME: Runtime = Runtime {
         AtomicU64::new(512),
         AtomicU64::new(128),
         AtomicU64::new(64),
+        AtomicU64::new(-2i64 as u64),
+        AtomicU64::new(128),
+        AtomicU64::new(64),
     ],
     lazyfree_user_del: AtomicBool::new(false),
     lazyfree_server_del: AtomicBool::new(false),
@@ -410,6 +425,9 @@ impl Runtime {
             cfg.set_max_intset_entries,
             cfg.set_max_listpack_entries,
             cfg.set_max_listpack_value,
+            cfg.list_max_listpack_size as u64,
+            cfg.zset_max_listpack_entries,
+            cfg.zset_max_listpack_value,
         ];
         for (knob, v) in RUNTIME.encoding_limits.iter().zip(limits) {
             knob.store(v, Ordering::Relaxed);
@@ -526,6 +544,9 @@ impl Runtime {
             set_intset_entries: l(2).min(1 << 30),
             set_entries: l(3),
             set_value: l(4),
+            list_fill: self.encoding_limits[5].load(Ordering::Relaxed) as i64,
+            zset_entries: l(6),
+            zset_value: l(7),
         });
     }
 

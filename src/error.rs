@@ -319,6 +319,7 @@ impl From<StoreError> for CmdError {
             StoreError::NoSuchKey => CmdError::NoSuchKey,
             StoreError::HashNotInteger => CmdError::HashNotInteger,
             StoreError::HashNotFloat => CmdError::HashNotFloat,
+            StoreError::OutOfRange => CmdError::Plain("index out of range"),
         }
     }
 }

@@ -105,6 +105,18 @@ fn config_params(sh: &Shard) -> Vec<(&'static str, String)> {
         ("set-max-intset-entries", limit(2)),
         ("set-max-listpack-entries", limit(3)),
         ("set-max-listpack-value", limit(4)),
+        (
+            "list-max-listpack-size",
+            (RUNTIME.encoding_limits[5].load(Ordering::Relaxed) as i64).to_string(),
+        ),
+        (
+            "list-max-ziplist-size",
+            (RUNTIME.encoding_limits[5].load(Ordering::Relaxed) as i64).to_string(),
+        ),
+        ("zset-max-listpack-entries", limit(6)),
+        ("zset-max-ziplist-entries", limit(6)),
+        ("zset-max-listpack-value", limit(7)),
+        ("zset-max-ziplist-value", limit(7)),
         ("lazyfree-lazy-eviction", "yes".into()),
         ("lazyfree-lazy-expire", "yes".into()),
         (
@@ -262,6 +274,18 @@ pub fn config(sh: &mut Shard, a: &Args, out: &mut Out) -> R {
                 "set-max-intset-entries" => Update::Atomic(&RUNTIME.encoding_limits[2], int()?),
                 "set-max-listpack-entries" => Update::Atomic(&RUNTIME.encoding_limits[3], int()?),
                 "set-max-listpack-value" => Update::Atomic(&RUNTIME.encoding_limits[4], int()?),
+                "list-max-listpack-size" | "list-max-ziplist-size" => {
+                    let v = value
+                        .parse::<i64>()
+                        .map_err(|_| bad("argument couldn't be parsed into an integer"))?;
+                    Update::Atomic(&RUNTIME.encoding_limits[5], v as u64)
+                }
+                "zset-max-listpack-entries" | "zset-max-ziplist-entries" => {
+                    Update::Atomic(&RUNTIME.encoding_limits[6], int()?)
+                }
+                "zset-max-listpack-value" | "zset-max-ziplist-value" => {
+                    Update::Atomic(&RUNTIME.encoding_limits[7], int()?)
+                }
                 "lazyfree-lazy-user-del" | "lazyfree-lazy-server-del" | "lazyfree-lazy-user-flush"
                 | "lazyfree-lazy-eviction" | "lazyfree-lazy-expire" => {
                     let on = crate::config::parse_yes_no(&value)

@@ -189,6 +189,31 @@ pub struct KillFilter {
     pub args: Vec<Vec<u8>>,
 }
 
+/// CLIENT UNBLOCK client-id [TIMEOUT|ERROR]: the client and whether it gets the error.
+pub fn parse_unblock(a: &Args) -> Result<(u64, bool), CmdError> {
+    if a.len() < 3 {
+        return Err(CmdError::WrongArity("client|unblock".into()));
+    }
+    if a.len() > 4 {
+        return Err(CmdError::SubcommandOrArity {
+            cmd: "CLIENT",
+            sub: b"UNBLOCK".to_vec(),
+        });
+    }
+    let id = super::args::parse_i64(a.get(2)).ok_or(CmdError::NotInteger)?;
+    let error = match a.len() {
+        4 if super::args::eq_ic(a.get(3), "error") => true,
+        4 if super::args::eq_ic(a.get(3), "timeout") => false,
+        4 => {
+            return Err(CmdError::Plain(
+                "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+        _ => false,
+    };
+    Ok((id as u64, error))
+}
+
 /// CLIENT KILL addr | CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [SKIPME yes|no] ...
 pub fn parse_kill(caller: u64, a: &Args) -> Result<KillFilter, CmdError> {
     let (mut id, mut addr, mut laddr, mut skipme) = (Vec::new(), Vec::new(), Vec::new(), true);

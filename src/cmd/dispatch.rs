@@ -101,6 +101,41 @@ pub(super) fn dispatch(
         Srandmember => sets::srandmember(sh, a, now, out),
         Sscan => sets::sscan(sh, a, now, out),
         Smove => sets::smove(sh, a, now, out),
+        Lpush => lists::push(sh, a, true, true, now, out),
+        Rpush => lists::push(sh, a, false, true, now, out),
+        Lpushx => lists::push(sh, a, true, false, now, out),
+        Rpushx => lists::push(sh, a, false, false, now, out),
+        Lpop => lists::pop(sh, a, true, now, out),
+        Rpop => lists::pop(sh, a, false, now, out),
+        Llen => lists::llen(sh, a, now, out),
+        Lrange => lists::lrange(sh, a, now, out),
+        Lindex => lists::lindex(sh, a, now, out),
+        Lset => lists::lset(sh, a, now, out),
+        Linsert => lists::linsert(sh, a, now, out),
+        Lrem => lists::lrem(sh, a, now, out),
+        Ltrim => lists::ltrim(sh, a, now, out),
+        Lpos => lists::lpos(sh, a, now, out),
+        Lmove => {
+            let sides = lists::move_sides(a, Some(3))?;
+            lists::lmove(sh, a, sides, now, out)
+        }
+        Rpoplpush => lists::lmove(sh, a, (false, true), now, out),
+        Lmpop => lists::lmpop(sh, a, 1, now, out),
+        Blpop => lists::bpop(sh, a, true, now, out),
+        Brpop => lists::bpop(sh, a, false, now, out),
+        Blmove => {
+            let sides = lists::move_sides(a, Some(3))?;
+            blocking::timeout_ms(a.get(5), now)?;
+            lists::lmove(sh, a, sides, now, out)
+        }
+        Brpoplpush => {
+            blocking::timeout_ms(a.get(3), now)?;
+            lists::lmove(sh, a, (false, true), now, out)
+        }
+        Blmpop => {
+            blocking::timeout_ms(a.get(1), now)?;
+            lists::lmpop(sh, a, 2, now, out)
+        }
         Sinter => sets::combine(sh, a, now, out, sets::Algebra::Inter),
         Sunion => sets::combine(sh, a, now, out, sets::Algebra::Union),
         Sdiff => sets::combine(sh, a, now, out, sets::Algebra::Diff),

@@ -21,6 +21,7 @@
 pub mod admit;
 pub mod args;
 pub mod bitmaps;
+pub mod blocking;
 pub mod config_cmd;
 pub mod connection;
 mod dispatch;
@@ -30,6 +31,7 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lcs;
+pub mod lists;
 pub mod monitor;
 pub mod notify;
 pub mod pubsub;
@@ -112,6 +114,8 @@ pub mod flags {
     pub const PUBSUB: u32 = 1 << 10;
     /// The keys are found from the arguments (SINTERCARD's numkeys), not first/last/step.
     pub const MOVABLE_KEYS: u32 = 1 << 11;
+    /// May block the client (BLPOP and family): the connection runs it (`cmd::blocking`).
+    pub const BLOCKING: u32 = 1 << 12;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -278,6 +282,29 @@ commands! {
     Sinterstore = "sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), Barrier, "set", "Intersect multiple sets and store the resulting set in a key";
     Sunionstore = "sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), Barrier, "set", "Add multiple sets and store the resulting set in a key";
     Sdiffstore = "sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), Barrier, "set", "Subtract multiple sets and store the resulting set in a key";
+    // lists
+    Lpush = "lpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "list", "Prepend one or multiple elements to a list";
+    Rpush = "rpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "list", "Append one or multiple elements to a list";
+    Lpushx = "lpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "list", "Prepend an element to a list, only if the list exists";
+    Rpushx = "rpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "list", "Append an element to a list, only if the list exists";
+    Lpop = "lpop", -2, WRITE | FAST, (1, 1, 1), Key, "list", "Remove and get the first elements in a list";
+    Rpop = "rpop", -2, WRITE | FAST, (1, 1, 1), Key, "list", "Remove and get the last elements in a list";
+    Llen = "llen", 2, READONLY | FAST, (1, 1, 1), Key, "list", "Get the length of a list";
+    Lrange = "lrange", 4, READONLY, (1, 1, 1), Key, "list", "Get a range of elements from a list";
+    Lindex = "lindex", 3, READONLY, (1, 1, 1), Key, "list", "Get an element from a list by its index";
+    Lset = "lset", 4, WRITE | DENYOOM, (1, 1, 1), Key, "list", "Set the value of an element in a list by its index";
+    Linsert = "linsert", 5, WRITE | DENYOOM, (1, 1, 1), Key, "list", "Insert an element before or after another element in a list";
+    Lrem = "lrem", 4, WRITE, (1, 1, 1), Key, "list", "Remove elements from a list";
+    Ltrim = "ltrim", 4, WRITE, (1, 1, 1), Key, "list", "Trim a list to the specified range";
+    Lpos = "lpos", -3, READONLY, (1, 1, 1), Key, "list", "Return the index of matching elements on a list";
+    Lmove = "lmove", 5, WRITE | DENYOOM, (1, 2, 1), Barrier, "list", "Pop an element from a list, push it to another list and return it";
+    Rpoplpush = "rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), Barrier, "list", "Remove the last element in a list, prepend it to another list and return it";
+    Lmpop = "lmpop", -4, WRITE | MOVABLE_KEYS, (0, 0, 0), Barrier, "list", "Pop elements from a list";
+    Blpop = "blpop", -3, WRITE | BLOCKING, (1, -2, 1), Barrier, "list", "Remove and get the first element in a list, or block until one is available";
+    Brpop = "brpop", -3, WRITE | BLOCKING, (1, -2, 1), Barrier, "list", "Remove and get the last element in a list, or block until one is available";
+    Blmove = "blmove", 6, WRITE | DENYOOM | BLOCKING, (1, 2, 1), Barrier, "list", "Pop an element from a list, push it to another list and return it; or block until one is available";
+    Brpoplpush = "brpoplpush", 4, WRITE | DENYOOM | BLOCKING, (1, 2, 1), Barrier, "list", "Pop an element from a list, push it to another list and return it; or block until one is available";
+    Blmpop = "blmpop", -5, WRITE | MOVABLE_KEYS | BLOCKING, (0, 0, 0), Barrier, "list", "Pop elements from a list, or block until one is available";
     // scripting
     Eval = "eval", -3, NOSCRIPT | STALE, (0, 0, 0), Script, "scripting", "Executes a server-side Lua script.";
     Evalsha = "evalsha", -3, NOSCRIPT | STALE, (0, 0, 0), Script, "scripting", "Executes a server-side Lua script by SHA1 digest.";
@@ -486,6 +513,9 @@ pub fn run(shard: &mut Shard, id: CmdId, args: &Args, now_ms: u64, counted: bool
                 if !shard.watch.is_empty() && wrote(shard, id, args, &out[start..]) {
                     written_keys(id, args, |k| shard.watch.touch(k));
                 }
+                if shard.blocking.has_waiters() {
+                    written_keys(id, args, |k| shard.blocking.mark(k));
+                }
                 count_dirty(shard.id);
             }
             return;
@@ -559,6 +589,13 @@ pub fn for_each_key<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8]))
         }
         return;
     }
+    if matches!(id, CmdId::Lmpop | CmdId::Blmpop) {
+        let first = if id == CmdId::Lmpop { 1 } else { 2 };
+        if let Ok((keys, _, _)) = lists::mpop_args(args, first) {
+            keys.into_iter().for_each(f);
+        }
+        return;
+    }
     if spec.first_key <= 0 {
         return;
     }
@@ -578,7 +615,7 @@ pub fn for_each_key<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8]))
 /// a collection command by the store's own report (HSET of an existing field answers 0 and
 /// still changed it), others by their reply ([`modified`]).
 pub(crate) fn wrote(sh: &Shard, id: CmdId, args: &Args, reply: &[u8]) -> bool {
-    if matches!(id.spec().group, "hash" | "set") {
+    if matches!(id.spec().group, "hash" | "set" | "list") {
         sh.store.changes() != sh.changes_before
     } else {
         modified(id, args, reply)
@@ -624,6 +661,7 @@ pub fn after_write(shard: &mut Shard, keys: &[&[u8]], now_ms: u64) {
             effects::log_key(shard, k, now_ms);
         }
         shard.watch.touch(k);
+        shard.blocking.mark(k);
     }
     count_dirty(shard.id);
 }

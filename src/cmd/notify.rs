@@ -297,8 +297,53 @@ pub fn after_write(
         Sinterstore | Sunionstore | Sdiffstore => {
             stored(sh, flags, id.spec().name.as_bytes(), key, now_ms)
         }
+        Lpush | Lpushx => emit(sh, flags, LIST, b"lpush", key, now_ms),
+        Rpush | Rpushx => emit(sh, flags, LIST, b"rpush", key, now_ms),
+        Lpop => removed(sh, flags, LIST, b"lpop", key, now_ms),
+        Rpop => removed(sh, flags, LIST, b"rpop", key, now_ms),
+        Lset => emit(sh, flags, LIST, b"lset", key, now_ms),
+        Linsert => emit(sh, flags, LIST, b"linsert", key, now_ms),
+        Lrem => removed(sh, flags, LIST, b"lrem", key, now_ms),
+        Ltrim => removed(sh, flags, LIST, b"ltrim", key, now_ms),
+        Lmove | Blmove | Rpoplpush | Brpoplpush => {
+            let (from_left, to_left) = if matches!(id, Lmove | Blmove) {
+                (eq_ic(args.get(3), "left"), eq_ic(args.get(4), "left"))
+            } else {
+                (false, true)
+            };
+            let pop: &[u8] = if from_left { b"lpop" } else { b"rpop" };
+            removed(sh, flags, LIST, pop, key, now_ms);
+            let push: &[u8] = if to_left { b"lpush" } else { b"rpush" };
+            emit(sh, flags, LIST, push, args.get(2), now_ms);
+        }
+        Blpop | Brpop | Lmpop | Blmpop => {
+            let left = match id {
+                Blpop => true,
+                Brpop => false,
+                _ => args.iter().any(|a| eq_ic(a, "left")),
+            };
+            if let Some(k) = popped_key(reply) {
+                let k = k.to_vec();
+                removed(
+                    sh,
+                    flags,
+                    LIST,
+                    if left { b"lpop" } else { b"rpop" },
+                    &k,
+                    now_ms,
+                );
+            }
+        }
         _ => {}
     }
+}
+
+/// The key at the head of a `[key, ...]` reply (BLPOP, LMPOP).
+fn popped_key(reply: &[u8]) -> Option<&[u8]> {
+    let rest = reply.strip_prefix(b"*2\r\n$")?;
+    let nl = memchr::memchr(b'\r', rest)?;
+    let n: usize = std::str::from_utf8(&rest[..nl]).ok()?.parse().ok()?;
+    rest.get(nl + 2..nl + 2 + n)
 }
 
 /// A removal from a collection: `event`, then `del` if it took the last element.

@@ -185,6 +185,8 @@ pub struct ShardCounters {
     pub pubsub_limit_disconnections: u64,
     /// Elements of removed large values still being freed in steps.
     pub lazyfree_pending: u64,
+    /// Connections of this core blocked in BLPOP and family.
+    pub blocked_clients: u64,
 }
 
 impl ShardCounters {
@@ -220,6 +222,7 @@ impl ShardCounters {
         }
         self.pubsub_limit_disconnections += o.pubsub_limit_disconnections;
         self.lazyfree_pending += o.lazyfree_pending;
+        self.blocked_clients += o.blocked_clients;
         add_columns(&mut self.calls, &o.calls);
         add_columns(&mut self.failed, &o.failed);
         for &(code, n) in &o.errors {
@@ -271,6 +274,7 @@ pub fn stats(sh: &Shard) -> ShardCounters {
         pubsub_names: sh.pubsub.name_hashes(),
         pubsub_limit_disconnections: sh.pubsub.limit_disconnections,
         lazyfree_pending: sh.store.lazy_free_pending() as u64,
+        blocked_clients: sh.blocking.here.len() as u64,
     }
 }
 
@@ -346,9 +350,10 @@ pub fn format_info(
     if on("clients") {
         let _ = write!(
             s,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\r\n",
             t.clients,
-            RUNTIME.maxclients.load(Ordering::Relaxed)
+            RUNTIME.maxclients.load(Ordering::Relaxed),
+            t.blocked_clients,
         );
     }
     if on("memory") {

@@ -172,6 +172,8 @@ pub struct Shard {
     pub snapshot_begun: u64,
     /// This core's subscribers (`cmd::pubsub`).
     pub pubsub: super::pubsub::Registry,
+    /// Clients blocked on this shard's keys, and this core's blocked connections (`cmd::blocking`).
+    pub blocking: super::blocking::Blocking,
     /// Keys read by tracking clients, BCAST prefixes (`cmd::tracking`).
     pub tracking: super::tracking::Table,
     /// Who runs the current op (set by the shard layer around each op).
@@ -200,6 +202,7 @@ impl Shard {
             script_cross: Vec::new(),
             snapshot_begun: 0,
             pubsub: super::pubsub::Registry::new(id),
+            blocking: Default::default(),
             tracking: Default::default(),
             caller: Default::default(),
             changes_before: 0,

@@ -333,6 +333,24 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                 match flow {
                     Flow::Continue => {}
                     Flow::Script => pipe.drive_script(&ctx, &mut out).await,
+                    Flow::Block => {
+                        // Everything before it is answered first; then the client may wait.
+                        if !flush_all(&mut pipe, &ctx, &client, now, &mut out, &mut stream).await
+                            || !write_out(&ctx, &mut out, &mut stream).await
+                        {
+                            break 'conn;
+                        }
+                        let args = crate::cmd::Args::new(&buf, ranges);
+                        let closed = async {
+                            let mut b = [0u8; 1];
+                            match stream.peek(&mut b).await {
+                                Ok(0) | Err(_) => {}
+                                // More commands pipelined behind it: they wait their turn.
+                                Ok(_) => std::future::pending::<()>().await,
+                            }
+                        };
+                        pipe.block(&ctx, &args, now, &mut out, closed).await;
+                    }
                     Flow::Close => {
                         closing = true;
                         break;

@@ -368,6 +368,13 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value) {
                 encode_string(out, v);
             }
         }
+        Value::List(items) => {
+            out.push(types::TYPE_LIST);
+            encode_len(out, items.len() as u64);
+            for e in items {
+                encode_string(out, e);
+            }
+        }
         Value::Set(members) => {
             out.push(TYPE_SET);
             encode_len(out, members.len() as u64);
@@ -667,7 +674,11 @@ impl<R: Read> RdbReader<R> {
                 | types::TYPE_SET_INTSET
                 | types::TYPE_HASH_ZIPLIST
                 | types::TYPE_HASH_LISTPACK
-                | types::TYPE_SET_LISTPACK => {
+                | types::TYPE_SET_LISTPACK
+                | types::TYPE_LIST
+                | types::TYPE_LIST_ZIPLIST
+                | types::TYPE_LIST_QUICKLIST
+                | types::TYPE_LIST_QUICKLIST_2 => {
                     let key = self.string("key")?;
                     let value = self.value(op)?;
                     return Ok(Some(Entry {
@@ -745,6 +756,41 @@ impl<R: Read> RdbReader<R> {
             types::TYPE_HASH_ZIPLIST => {
                 let blob = self.string("hash ziplist")?;
                 Value::Hash(types::pairs(types::parse_ziplist(&blob).map_err(bad)?).map_err(bad)?)
+            }
+            types::TYPE_LIST => {
+                let n = self.plain_len("list length")?;
+                let mut items = Vec::new();
+                for _ in 0..n {
+                    items.push(self.string("list element")?);
+                }
+                Value::List(items)
+            }
+            types::TYPE_LIST_ZIPLIST => {
+                let blob = self.string("list ziplist")?;
+                Value::List(types::parse_ziplist(&blob).map_err(bad)?)
+            }
+            types::TYPE_LIST_QUICKLIST | types::TYPE_LIST_QUICKLIST_2 => {
+                let nodes = self.plain_len("quicklist node count")?;
+                let mut items = Vec::new();
+                for _ in 0..nodes {
+                    let container = if t == types::TYPE_LIST_QUICKLIST_2 {
+                        self.plain_len("quicklist node container")?
+                    } else {
+                        types::QUICKLIST_NODE_PACKED
+                    };
+                    let blob = self.string("quicklist node")?;
+                    match container {
+                        types::QUICKLIST_NODE_PLAIN => items.push(blob),
+                        types::QUICKLIST_NODE_PACKED if t == types::TYPE_LIST_QUICKLIST => {
+                            items.extend(types::parse_ziplist(&blob).map_err(bad)?)
+                        }
+                        types::QUICKLIST_NODE_PACKED => {
+                            items.extend(types::parse_listpack(&blob).map_err(bad)?)
+                        }
+                        c => return Err(bad(format!("quicklist node container {c}"))),
+                    }
+                }
+                Value::List(items)
             }
             type_byte => {
                 return Err(RdbError::UnsupportedType {

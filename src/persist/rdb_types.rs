@@ -4,14 +4,18 @@
 //! # Types read
 //! | byte | type | payload |
 //! |---|---|---|
+//! | 1 | LIST | length, then that many strings |
 //! | 2 | SET | length, then that many strings |
+//! | 10 | LIST_ZIPLIST | one string: a ziplist of elements (Redis before 3.2) |
+//! | 14 | LIST_QUICKLIST | node count, then a ziplist string per node (Redis 3.2 to 6.2) |
+//! | 18 | LIST_QUICKLIST_2 | node count, then per node a container (1 plain, 2 packed) and a string: the element, or a listpack (Redis 7.0) |
 //! | 4 | HASH | length, then field, value strings |
 //! | 11 | SET_INTSET | one string: an intset (u32 width, u32 count, little-endian integers) |
 //! | 13 | HASH_ZIPLIST | one string: a ziplist of field, value entries (Redis before 7.0) |
 //! | 16 | HASH_LISTPACK | one string: a listpack of field, value entries (Redis 7.0) |
 //! | 20 | SET_LISTPACK | one string: a listpack of members (Redis 7.2) |
 //!
-//! corekv writes SET (2) and HASH (4): every Redis since 2.0 loads them and converts small
+//! corekv writes LIST (1), SET (2) and HASH (4): every Redis since 2.0 loads them and converts small
 //! ones to its compact encodings itself, as corekv does when it loads any of the above.
 //!
 //! # Blobs are never trusted
@@ -23,7 +27,15 @@
 //! (2 bytes, little endian) and a CRC-64 of everything before it (8 bytes, little endian).
 //! RESTORE accepts payloads of any RDB version up to corekv's own, as Redis does.
 
+pub const TYPE_LIST: u8 = 1;
 pub const TYPE_SET: u8 = 2;
+pub const TYPE_LIST_ZIPLIST: u8 = 10;
+pub const TYPE_LIST_QUICKLIST: u8 = 14;
+pub const TYPE_LIST_QUICKLIST_2: u8 = 18;
+/// A QUICKLIST_2 node holding one element as a plain string.
+pub const QUICKLIST_NODE_PLAIN: u64 = 1;
+/// A QUICKLIST_2 node holding a listpack.
+pub const QUICKLIST_NODE_PACKED: u64 = 2;
 pub const TYPE_HASH: u8 = 4;
 pub const TYPE_SET_INTSET: u8 = 11;
 pub const TYPE_HASH_ZIPLIST: u8 = 13;

@@ -343,6 +343,8 @@ async fn shard_main(boot: Boot) -> Result<(), String> {
         // subscribers of the other cores through this core's forwarder.
         glommio::spawn_local(crate::shard::fanout::forward(ctx.clone())).detach();
     }
+    // Clients blocked on this core's keys are served by this task (`cmd::blocking`).
+    glommio::spawn_local(crate::shard::pipeline::serve_blocked(ctx.clone())).detach();
     let listener = net::listen(addr, info.tcp_backlog)?;
     guard.ready = true;
     control.send(ToServer::Ready(me));

@@ -76,6 +76,21 @@ pub enum ShardOp {
     /// A PUBSUB query (`cmd::pubsub::Query` code) with the client's arguments:
     /// [`ShardReply::Names`] or [`ShardReply::Counts`].
     Pubsub { query: u32 },
+    /// A blocking command (`args`) of `client`: served at once from this shard's keys, or
+    /// registered on them (`cmd::blocking::block_on`; the hop carries the client's ticket).
+    /// [`ShardReply::Resp`] when served, `Count` 1 registered, 2 retry (a move to another
+    /// shard), 0 nothing (the ticket was won elsewhere).
+    BlockOn {
+        client: u64,
+        slot: u32,
+        generation: u32,
+        resp3: bool,
+        wake_only: bool,
+    },
+    /// Forgets `client`'s registrations for blocking command `args` here.
+    Unblock { client: u64 },
+    /// CLIENT UNBLOCK: unblocks `client` if it is a connection of this core: `Count` 1 or 0.
+    UnblockClient { client: u64, error: bool },
 }
 
 impl ShardOp {
@@ -96,6 +111,8 @@ impl ShardOp {
                 | ShardOp::Invalidate { .. }
                 | ShardOp::TrackPrefixes { .. }
                 | ShardOp::HasClient { .. }
+                | ShardOp::Unblock { .. }
+                | ShardOp::UnblockClient { .. }
         )
     }
 }
@@ -195,6 +212,8 @@ pub struct Hop {
     pub client: u64,
     pub track_dest: Option<cmd::tracking::Dest>,
     pub tracked: Vec<u32>,
+    /// A blocked client's ticket (`ShardOp::BlockOn`, see `cmd::blocking`).
+    pub ticket: Option<cmd::blocking::Ticket>,
 }
 
 /// Reply bytes a hop may collect before it returns unfinished (at least one op always runs).
@@ -219,6 +238,7 @@ impl Hop {
         self.client = 0;
         self.track_dest = None;
         self.tracked.clear();
+        self.ticket = None;
     }
 
     /// Appends a client command whose arguments are copied from `args`.
@@ -355,6 +375,26 @@ impl Hop {
                         return true;
                     }
                 }
+                ShardOp::BlockOn {
+                    client,
+                    slot,
+                    generation,
+                    resp3,
+                    wake_only,
+                } => {
+                    let home = cmd::blocking::Home {
+                        core: self.origin as u16,
+                        slot,
+                        generation,
+                    };
+                    let r = match self.ticket.as_ref() {
+                        Some(t) => block_reply(cmd::blocking::block_on(
+                            shard, &args, client, home, t, resp3, wake_only, now_ms,
+                        )),
+                        None => ShardReply::Count(0),
+                    };
+                    self.results.push((first_op + i as u32, r));
+                }
                 other => {
                     let r = run_internal(shard, other, &args, now_ms);
                     self.results.push((first_op + i as u32, r));
@@ -366,6 +406,17 @@ impl Hop {
             }
         }
         false
+    }
+}
+
+/// A [`ShardOp::BlockOn`]'s outcome as its reply.
+pub fn block_reply(o: cmd::blocking::BlockOutcome) -> ShardReply {
+    use cmd::blocking::BlockOutcome::*;
+    match o {
+        Served(r) => ShardReply::Resp(r),
+        Registered => ShardReply::Count(1),
+        Retry => ShardReply::Count(2),
+        Gone => ShardReply::Count(0),
     }
 }
 
@@ -444,6 +495,18 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
         ShardOp::Stats => ShardReply::Stats(Box::new(cmd::server::stats(sh))),
         ShardOp::Clients => ShardReply::Text(cmd::server::client_lines(sh)),
         ShardOp::Kill => ShardReply::Count(cmd::connection::shard_kill(sh, a)),
+        ShardOp::BlockOn { .. } => ShardReply::Count(0),
+        ShardOp::Unblock { client } => {
+            if let Some(id) = CmdId::lookup(a.get(0)) {
+                if let Ok(keys) = cmd::blocking::wait_keys(id, a) {
+                    sh.blocking.unregister(&keys, client);
+                }
+            }
+            ShardReply::Done
+        }
+        ShardOp::UnblockClient { client, error } => {
+            ShardReply::Count(cmd::blocking::unblock_client(sh, client, error) as u64)
+        }
         ShardOp::SnapshotBegin { epoch } => {
             begin_snapshot(sh, epoch);
             ShardReply::Done

@@ -265,6 +265,16 @@ impl Ctx {
         }
     }
 
+    /// The current generation of waiter slot `w` (a blocked client's address for its answer).
+    pub fn generation(&self, w: u32) -> u32 {
+        self.slots.borrow()[w as usize].generation
+    }
+
+    /// Hands a hop to waiter slot `hop.waiter` of this core (a blocked client's answer).
+    pub fn deliver_here(&self, hop: Box<Hop>) {
+        self.deliver(hop)
+    }
+
     fn deliver(&self, mut hop: Box<Hop>) {
         Self::time_leg(&hop, &self.hops.back_ns, &self.hops.back_samples);
         hop.timed = None;

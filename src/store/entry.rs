@@ -64,6 +64,8 @@ pub enum Enc {
     SetPack = 4,
     /// The index of a [`super::dense::Dense`] of members.
     SetTable = 5,
+    /// The index of a [`super::quick::List`] of packed chunks.
+    ListChunks = 6,
 }
 
 impl Enc {
@@ -74,6 +76,7 @@ impl Enc {
             3 => Enc::SetInts,
             4 => Enc::SetPack,
             5 => Enc::SetTable,
+            6 => Enc::ListChunks,
             _ => return None,
         })
     }
@@ -82,6 +85,7 @@ impl Enc {
         match self {
             Enc::HashPack | Enc::HashTable => Type::Hash,
             Enc::SetInts | Enc::SetPack | Enc::SetTable => Type::Set,
+            Enc::ListChunks => Type::List,
         }
     }
 
@@ -94,7 +98,7 @@ impl Enc {
 
     /// Whether the payload is an index into the object table.
     pub fn is_object(self) -> bool {
-        matches!(self, Enc::HashTable | Enc::SetTable)
+        matches!(self, Enc::HashTable | Enc::SetTable | Enc::ListChunks)
     }
 
     /// OBJECT ENCODING's name.
@@ -103,6 +107,8 @@ impl Enc {
             Enc::HashPack | Enc::SetPack => "listpack",
             Enc::HashTable | Enc::SetTable => "hashtable",
             Enc::SetInts => "intset",
+            // Redis 7.0 names every list so, whatever its size.
+            Enc::ListChunks => "quicklist",
         }
     }
 }

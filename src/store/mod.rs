@@ -63,9 +63,11 @@ mod evict;
 mod glob;
 mod hash;
 mod keyspace;
+mod list;
 mod num;
 mod pack;
 mod prefetch;
+mod quick;
 mod set;
 mod snapshot;
 mod strings;
@@ -90,6 +92,7 @@ use hashbrown::HashTable;
 pub use entry::Type;
 pub use evict::{Policy, WriteAdmission, SAMPLES as EVICTION_SAMPLES};
 pub use glob::glob_match;
+pub use quick::List;
 pub use snapshot::SnapEntry;
 pub use value::{Limits, Value, LAZY_FREE_THRESHOLD};
 pub use views::{HashView, Member, SetView};
@@ -110,6 +113,8 @@ pub enum StoreError {
     HashNotInteger,
     /// HINCRBYFLOAT on a field that is not a float.
     HashNotFloat,
+    /// LSET past the list's end.
+    OutOfRange,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +212,7 @@ pub struct Store {
     /// Effects of collection writes as commands, while the log wants them.
     effects: Option<Vec<Vec<Vec<u8>>>>,
     /// Big structures being freed a step at a time.
-    lazy_free: Vec<dense::Dense>,
+    lazy_free: Vec<value::Object>,
     /// State of the random-member commands' generator.
     rng: u64,
     /// Free large values at once rather than in steps (the running command's lazyfree knob).
@@ -340,7 +345,6 @@ impl Store {
         self.heap_bytes = 0;
         self.graveyard = Box::default();
         for d in std::mem::take(&mut self.objects).into_iter().flatten() {
-            let value::Object::Table(d) = d;
             self.free_big(d);
         }
         self.object_free = Vec::new();

@@ -75,6 +75,9 @@ fn tiny() -> Limits {
         set_intset_entries: 4,
         set_entries: 3,
         set_value: 8,
+        list_fill: 2,
+        zset_entries: 3,
+        zset_value: 8,
     }
 }
 

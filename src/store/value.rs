@@ -25,6 +25,7 @@
 use super::dense::{make_pair, Dense};
 use super::entry::{Enc, Slot, Type};
 use super::pack::{self, ints};
+use super::quick::List;
 pub use super::views::{HashView, Member, SetView};
 use super::{Store, StoreError, MAX_STRING_LEN};
 
@@ -32,6 +33,45 @@ use super::{Store, StoreError, MAX_STRING_LEN};
 pub(super) enum Object {
     /// A hash's or set's table.
     Table(Dense),
+    /// A list's chunks (`store::quick`).
+    List(List),
+}
+
+impl Object {
+    pub(super) fn heap(&self) -> usize {
+        match self {
+            Object::Table(d) => d.heap(),
+            Object::List(l) => l.heap(),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Object::Table(d) => d.len(),
+            Object::List(l) => l.len(),
+        }
+    }
+
+    fn shed(&mut self, n: usize) -> usize {
+        match self {
+            Object::Table(d) => d.shed(n),
+            Object::List(l) => l.shed(n),
+        }
+    }
+
+    fn remaining(&self) -> usize {
+        match self {
+            Object::Table(d) => d.remaining(),
+            Object::List(l) => l.remaining(),
+        }
+    }
+
+    fn is_shed(&self) -> bool {
+        match self {
+            Object::Table(d) => d.is_shed(),
+            Object::List(l) => l.is_shed(),
+        }
+    }
 }
 
 /// The compact encodings' thresholds, as Redis's `hash-max-listpack-*` and `set-max-*`.
@@ -42,6 +82,12 @@ pub struct Limits {
     pub set_intset_entries: usize,
     pub set_entries: usize,
     pub set_value: usize,
+    /// `list-max-listpack-size` (Redis's `fill`: negative a byte bound per chunk, positive a
+    /// count).
+    pub list_fill: i64,
+    /// `zset-max-listpack-entries`, `zset-max-listpack-value`.
+    pub zset_entries: usize,
+    pub zset_value: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +98,9 @@ impl Default for Limits {
             set_intset_entries: 512,
             set_entries: 128,
             set_value: 64,
+            list_fill: -2,
+            zset_entries: 128,
+            zset_value: 64,
         }
     }
 }
@@ -64,6 +113,8 @@ pub enum Value {
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
     /// Distinct members.
     Set(Vec<Vec<u8>>),
+    /// Elements in order.
+    List(Vec<Vec<u8>>),
 }
 
 impl Value {
@@ -72,6 +123,7 @@ impl Value {
             Value::String(_) => Type::String,
             Value::Hash(_) => Type::Hash,
             Value::Set(_) => Type::Set,
+            Value::List(_) => Type::List,
         }
     }
 
@@ -80,7 +132,7 @@ impl Value {
         match self {
             Value::String(_) => 1,
             Value::Hash(p) => p.len(),
-            Value::Set(m) => m.len(),
+            Value::Set(m) | Value::List(m) => m.len(),
         }
     }
 
@@ -107,6 +159,13 @@ impl Value {
             Value::Set(members) => {
                 for part in members.chunks(chunk) {
                     let mut args: Vec<&[u8]> = vec![b"SADD", key];
+                    args.extend(part.iter().map(Vec::as_slice));
+                    emit(&args);
+                }
+            }
+            Value::List(items) => {
+                for part in items.chunks(chunk) {
+                    let mut args: Vec<&[u8]> = vec![b"RPUSH", key];
                     args.extend(part.iter().map(Vec::as_slice));
                     emit(&args);
                 }
@@ -179,8 +238,7 @@ impl Store {
     }
 
     pub(super) fn new_object(&mut self, obj: Object) -> u32 {
-        let Object::Table(d) = &obj;
-        self.obj_bytes += d.heap();
+        self.obj_bytes += obj.heap();
         match self.object_free.pop() {
             Some(i) => {
                 self.objects[i as usize] = Some(obj);
@@ -196,8 +254,7 @@ impl Store {
     /// Frees the object of slot `idx`, if it has one.
     pub(super) fn drop_object(&mut self, idx: u32) {
         if let Some(o) = self.slab[idx as usize].object() {
-            if let Some(Object::Table(d)) = self.objects.get_mut(o as usize).and_then(Option::take)
-            {
+            if let Some(d) = self.objects.get_mut(o as usize).and_then(Option::take) {
                 self.obj_bytes -= d.heap();
                 self.free_big(d);
             }
@@ -220,18 +277,12 @@ impl Store {
 
     /// Elements in slot `idx`'s object (0 for none).
     pub(super) fn object_len(&self, idx: u32) -> usize {
-        match self.object(idx) {
-            Some(Object::Table(d)) => d.len(),
-            None => 0,
-        }
+        self.object(idx).map_or(0, Object::len)
     }
 
     /// Heap bytes of slot `idx`'s object (0 for none).
     pub(super) fn object_heap(&self, idx: u32) -> usize {
-        match self.object(idx) {
-            Some(Object::Table(d)) => d.heap(),
-            None => 0,
-        }
+        self.object(idx).map_or(0, Object::heap)
     }
 
     /// A hash's view; WrongType for another type.
@@ -241,7 +292,7 @@ impl Store {
             Some(Enc::HashPack) => Ok(HashView::Pack(slot.body())),
             Some(Enc::HashTable) => match self.object(idx) {
                 Some(Object::Table(d)) => Ok(HashView::Table(d)),
-                None => Err(StoreError::WrongType),
+                _ => Err(StoreError::WrongType),
             },
             _ => Err(StoreError::WrongType),
         }
@@ -254,7 +305,7 @@ impl Store {
             Some(Enc::SetPack) => Ok(SetView::Pack(slot.body())),
             Some(Enc::SetTable) => match self.object(idx) {
                 Some(Object::Table(d)) => Ok(SetView::Table(d)),
-                None => Err(StoreError::WrongType),
+                _ => Err(StoreError::WrongType),
             },
             _ => Err(StoreError::WrongType),
         }
@@ -310,7 +361,11 @@ impl Store {
                 Ok(v) => Value::Set(v.members().iter().map(Member::to_vec).collect()),
                 Err(_) => Value::Set(Vec::new()),
             },
-            Type::List | Type::ZSet | Type::Stream => Value::Set(Vec::new()),
+            Type::List => Value::List(match self.object(idx) {
+                Some(Object::List(l)) => l.iter().map(<[u8]>::to_vec).collect(),
+                _ => Vec::new(),
+            }),
+            Type::ZSet | Type::Stream => Value::Set(Vec::new()),
         }
     }
 
@@ -344,7 +399,12 @@ impl Store {
         let (enc, body) = match value {
             Value::String(v) => return self.insert(hash, key, v, expire_at).map(Some),
             Value::Hash(p) if p.is_empty() => return Ok(None),
-            Value::Set(m) if m.is_empty() => return Ok(None),
+            Value::Set(m) | Value::List(m) if m.is_empty() => return Ok(None),
+            Value::List(items) => {
+                let l = List::from_items(items.iter().map(Vec::as_slice), self.limits.list_fill);
+                let o = self.new_object(Object::List(l));
+                (Enc::ListChunks, o.to_le_bytes().to_vec())
+            }
             Value::Hash(pairs) => {
                 let lim = self.limits;
                 if pairs.len() <= lim.hash_entries
@@ -491,7 +551,7 @@ impl Store {
     /// Frees a big structure a piece at a time from the cron's lazy-free duty when it is large
     /// (see [`Store::lazy_free_step`]), at once when small or when the running command frees
     /// synchronously ([`Store::set_free_sync`]).
-    pub(super) fn free_big(&mut self, d: Dense) {
+    pub(super) fn free_big(&mut self, d: Object) {
         if !self.free_sync && d.len() > LAZY_FREE_THRESHOLD {
             self.lazy_free.push(d);
         }
@@ -522,7 +582,7 @@ impl Store {
 
     /// Whether structures wait to be freed.
     pub fn lazy_free_pending(&self) -> usize {
-        self.lazy_free.iter().map(Dense::remaining).sum()
+        self.lazy_free.iter().map(Object::remaining).sum()
     }
 }
 

@@ -14,7 +14,7 @@ use crate::resp::reply::Out;
 use crate::shard::{hop, LockStep, ShardOp, ShardReply};
 
 /// A barrier command `id` failed with `e`: counted in its failed calls and errorstats, answered.
-fn failed(ctx: &Ctx, id: CmdId, e: &CmdError, out: &mut Out) {
+pub(super) fn failed(ctx: &Ctx, id: CmdId, e: &CmdError, out: &mut Out) {
     let mut sh = ctx.shard.borrow_mut();
     sh.stats.failed[id as usize] += 1;
     cmd::write_error(&mut sh, e, out);
@@ -22,7 +22,7 @@ fn failed(ctx: &Ctx, id: CmdId, e: &CmdError, out: &mut Out) {
 
 impl Pipeline {
     /// Runs one op on shard `s` now and returns its result (a client command's as `Resp`).
-    async fn one(
+    pub(super) async fn one(
         &mut self,
         ctx: &Ctx,
         s: usize,
@@ -90,6 +90,18 @@ impl Pipeline {
             self.lcs_across(ctx, args, now, out).await
         } else if id == Some(CmdId::Copy) {
             self.copy_across(ctx, args, now, out).await
+        } else if matches!(
+            id,
+            Some(CmdId::Lmove | CmdId::Rpoplpush | CmdId::Blmove | CmdId::Brpoplpush)
+        ) {
+            let id = id.unwrap_or(CmdId::Lmove);
+            self.lmove_across(ctx, id, args, now, out).await
+        } else if matches!(
+            id,
+            Some(CmdId::Lmpop | CmdId::Blmpop | CmdId::Blpop | CmdId::Brpop)
+        ) {
+            let id = id.unwrap_or(CmdId::Lmpop);
+            self.lpop_across(ctx, id, args, now, out).await
         } else if id == Some(CmdId::Smove) {
             self.smove_across(ctx, args, now, out).await
         } else if let Some(id) = id.filter(|id| id.spec().group == "set") {

@@ -155,6 +155,21 @@ impl Pipeline {
                 self.local.data = buf.into_vec();
                 return flow;
             }
+            CmdId::Client if eq_ic(args.get(1), "unblock") => {
+                match connection::parse_unblock(args) {
+                    Ok((target, error)) => {
+                        sh.stats.calls[id as usize] += 1;
+                        let op = ShardOp::UnblockClient {
+                            client: target,
+                            error,
+                        };
+                        self.on_every_shard(ctx, sh, op, args, Gather::SumInt, 0, now);
+                        self.local.data = buf.into_vec();
+                        return Flow::Continue;
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             CmdId::Client if eq_ic(args.get(1), "kill") => {
                 let caller = client.borrow().id;
                 match connection::parse_kill(caller, args) {

@@ -20,6 +20,8 @@
 //! PUBLISH and RESP2's subscribed mode in `subscribe`.
 
 mod barrier;
+mod block;
+pub use block::serve as serve_blocked;
 mod broadcast;
 mod conn_cmds;
 mod gather;
@@ -93,6 +95,8 @@ pub enum Flow {
     Script,
     /// Flush, then run this script across the shards of its keys (`script`).
     CrossScript,
+    /// Flush, then run this blocking command with [`Pipeline::block`]: it may wait.
+    Block,
 }
 
 /// The shard id of a piece whose reply was produced on the connection while the local shard's
@@ -147,6 +151,8 @@ pub struct Pipeline {
     /// The REDIRECT client found on another core by the barrier step (see `track`).
     redirect_resolved: Option<u64>,
     client_fd: i32,
+    /// EXEC is running the queue: a blocking command runs once, never blocks.
+    in_exec: bool,
 }
 
 impl Pipeline {
@@ -183,6 +189,7 @@ impl Pipeline {
             caching_used: false,
             redirect_resolved: None,
             client_fd: -1,
+            in_exec: false,
         }
     }
 
@@ -299,6 +306,9 @@ impl Pipeline {
                 }
                 Err(e) => self.local_result(sh, Some(id), Err(e), out),
             },
+            Route::Barrier if spec.flags & cmd::flags::BLOCKING != 0 && !self.in_exec => {
+                return Flow::Block;
+            }
             Route::Barrier => {
                 // Where its keys live (none: a malformed SINTERCARD, answered where it is).
                 let mut shards_of = None::<(usize, bool)>;

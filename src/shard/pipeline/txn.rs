@@ -399,6 +399,7 @@ impl Pipeline {
         out: &mut Out,
     ) {
         reply::array(out, q.cmds.len());
+        self.in_exec = true;
         for (i, &(id, _, _)) in q.cmds.iter().enumerate() {
             let ranges = q.ranges_of(i);
             let plan = Plan {
@@ -411,6 +412,7 @@ impl Pipeline {
                     .await;
             }
         }
+        self.in_exec = false;
         if std::mem::take(&mut self.wal.end_local_after_planning) {
             // A transaction holding nothing: this core's part ran inline, all of it above.
             let txn = self.txn;
@@ -449,6 +451,11 @@ impl Pipeline {
             Flow::Script => self.drive_script(ctx, out).await,
             Flow::CrossScript => {
                 self.cross_script(ctx, &Args::new(buf, ranges), now, out)
+                    .await
+            }
+            Flow::Block => {
+                let args = Args::new(buf, ranges);
+                self.block(ctx, &args, now, out, std::future::pending())
                     .await
             }
             Flow::Continue | Flow::Close => {}
