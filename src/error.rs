@@ -106,6 +106,8 @@ pub enum CmdError {
     CrossSlot,
     /// CLIENT TRACKING / CACHING: `ERR` and this text.
     Tracking(String),
+    /// Any `ERR` error whose text is built at run time.
+    Message(String),
     /// RESP2 subscribed mode refuses this command (its full name, `container|sub`).
     SubscribedContext(String),
     /// `ERR unknown subcommand or wrong number of arguments for 'X'. Try PUBSUB HELP.`
@@ -185,7 +187,7 @@ impl fmt::Display for CmdError {
                 f,
                 "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
             ),
-            CmdError::Tracking(m) => write!(f, "ERR {m}"),
+            CmdError::Tracking(m) | CmdError::Message(m) => write!(f, "ERR {m}"),
             CmdError::SubcommandOrArity { cmd, sub } => write!(
                 f,
                 "ERR unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",

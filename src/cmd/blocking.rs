@@ -199,7 +199,8 @@ pub fn timeout_ms(arg: &[u8], now: u64) -> Result<Option<u64>, CmdError> {
 pub fn wait_keys<'a>(id: CmdId, a: &Args<'a>) -> Result<Vec<&'a [u8]>, CmdError> {
     use CmdId::*;
     Ok(match id {
-        Blpop | Brpop => (1..a.len() - 1).map(|i| a.get(i)).collect(),
+        Blpop | Brpop | Bzpopmin | Bzpopmax => (1..a.len() - 1).map(|i| a.get(i)).collect(),
+        Bzmpop => super::zsets::mpop_args(a, 2)?.0,
         Blmove | Brpoplpush => vec![a.get(1)],
         Blmpop => super::lists::mpop_args(a, 2)?.0,
         _ => Vec::new(),
@@ -209,7 +210,7 @@ pub fn wait_keys<'a>(id: CmdId, a: &Args<'a>) -> Result<Vec<&'a [u8]>, CmdError>
 /// The timeout argument's index.
 pub fn timeout_index(id: CmdId, a: &Args) -> usize {
     match id {
-        CmdId::Blmpop => 1,
+        CmdId::Blmpop | CmdId::Bzmpop => 1,
         _ => a.len() - 1,
     }
 }
@@ -218,8 +219,10 @@ pub fn timeout_index(id: CmdId, a: &Args) -> usize {
 fn one_shot(args: &[Vec<u8>], key: &[u8]) -> Vec<Vec<u8>> {
     let id = CmdId::lookup(&args[0]);
     match id {
-        Some(CmdId::Blpop | CmdId::Brpop) => vec![args[0].clone(), key.to_vec(), b"0".to_vec()],
-        Some(CmdId::Blmpop) => {
+        Some(CmdId::Blpop | CmdId::Brpop | CmdId::Bzpopmin | CmdId::Bzpopmax) => {
+            vec![args[0].clone(), key.to_vec(), b"0".to_vec()]
+        }
+        Some(CmdId::Blmpop | CmdId::Bzmpop) => {
             // BLMPOP timeout numkeys k... dir [COUNT n] -> BLMPOP 0 1 key dir [COUNT n]
             let n = crate::num::string2ll(&args[2]).unwrap_or(1).max(1) as usize;
             let mut v = vec![args[0].clone(), b"0".to_vec(), b"1".to_vec(), key.to_vec()];
@@ -241,8 +244,27 @@ pub fn serve_ready(sh: &mut Shard, now: u64) {
     }
 }
 
-fn has_data(sh: &mut Shard, key: &[u8], now: u64) -> bool {
-    matches!(sh.store.list_view(key, now), Ok(Some(l)) if !l.is_empty())
+/// Whether blocking command `args` waits for a sorted set (else a list).
+fn wants_zset(args: &[Vec<u8>]) -> bool {
+    matches!(
+        CmdId::lookup(&args[0]),
+        Some(CmdId::Bzpopmin | CmdId::Bzpopmax | CmdId::Bzmpop)
+    )
+}
+
+/// Whether `key` holds what `args` waits for: data of its type (`Err` for another type).
+fn data_for(sh: &mut Shard, args: &[Vec<u8>], key: &[u8], now: u64) -> Result<bool, ()> {
+    if wants_zset(args) {
+        match sh.store.zset_view(key, now) {
+            Ok(z) => Ok(z.is_some_and(|z| !z.is_empty())),
+            Err(_) => Err(()),
+        }
+    } else {
+        match sh.store.list_view(key, now) {
+            Ok(l) => Ok(l.is_some_and(|l| !l.is_empty())),
+            Err(_) => Err(()),
+        }
+    }
 }
 
 fn serve_key(sh: &mut Shard, key: &[u8], now: u64) {
@@ -258,7 +280,8 @@ fn serve_key(sh: &mut Shard, key: &[u8], now: u64) {
             q.pop_front();
             continue;
         }
-        if !has_data(sh, key, now) {
+        let args = w.args.clone();
+        if data_for(sh, &args, key, now) != Ok(true) {
             return;
         }
         let q = sh.blocking.waiting.get_mut(key).expect("queue");
@@ -340,8 +363,8 @@ pub fn block_on(
     let owned: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
     for k in &mine {
         // A key of another type answers WRONGTYPE at once, as in Redis.
-        match sh.store.list_view(k, now) {
-            Err(_) => {
+        match data_for(sh, &owned, k, now) {
+            Err(()) => {
                 if !claim(ticket) {
                     return BlockOutcome::Gone;
                 }
@@ -349,7 +372,7 @@ pub fn block_on(
                 super::write_error(sh, &CmdError::WrongType, &mut out);
                 return BlockOutcome::Served(out.into_vec());
             }
-            Ok(Some(l)) if !l.is_empty() => {
+            Ok(true) => {
                 if !claim(ticket) {
                     return BlockOutcome::Gone;
                 }

@@ -35,7 +35,7 @@ pub fn log_write(sh: &mut Shard, id: CmdId, args: &Args, now_ms: u64) {
                 log.record(&a);
             }
         }
-        _ if matches!(id.spec().group, "hash" | "set" | "list") => log_effects(sh),
+        _ if matches!(id.spec().group, "hash" | "set" | "list" | "sorted_set") => log_effects(sh),
         _ => super::written_keys(id, args, |k| log_key(sh, k, now_ms)),
     }
 }

@@ -44,6 +44,7 @@ pub mod state;
 pub mod strings;
 pub mod tracking;
 pub mod watch;
+pub mod zsets;
 
 pub use args::Args;
 pub use state::Shard;
@@ -305,6 +306,42 @@ commands! {
     Blmove = "blmove", 6, WRITE | DENYOOM | BLOCKING, (1, 2, 1), Barrier, "list", "Pop an element from a list, push it to another list and return it; or block until one is available";
     Brpoplpush = "brpoplpush", 4, WRITE | DENYOOM | BLOCKING, (1, 2, 1), Barrier, "list", "Pop an element from a list, push it to another list and return it; or block until one is available";
     Blmpop = "blmpop", -5, WRITE | MOVABLE_KEYS | BLOCKING, (0, 0, 0), Barrier, "list", "Pop elements from a list, or block until one is available";
+    // sorted sets
+    Zadd = "zadd", -4, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "sorted_set", "Add one or more members to a sorted set, or update its score if it already exists";
+    Zincrby = "zincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), Key, "sorted_set", "Increment the score of a member in a sorted set";
+    Zrem = "zrem", -3, WRITE | FAST, (1, 1, 1), Key, "sorted_set", "Remove one or more members from a sorted set";
+    Zscore = "zscore", 3, READONLY | FAST, (1, 1, 1), Key, "sorted_set", "Get the score associated with the given member in a sorted set";
+    Zmscore = "zmscore", -3, READONLY | FAST, (1, 1, 1), Key, "sorted_set", "Get the score associated with the given members in a sorted set";
+    Zcard = "zcard", 2, READONLY | FAST, (1, 1, 1), Key, "sorted_set", "Get the number of members in a sorted set";
+    Zcount = "zcount", 4, READONLY | FAST, (1, 1, 1), Key, "sorted_set", "Count the members in a sorted set with scores within the given values";
+    Zlexcount = "zlexcount", 4, READONLY | FAST, (1, 1, 1), Key, "sorted_set", "Count the number of members in a sorted set between a given lexicographical range";
+    Zrange = "zrange", -4, READONLY, (1, 1, 1), Key, "sorted_set", "Return a range of members in a sorted set";
+    Zrangestore = "zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), Barrier, "sorted_set", "Store a range of members from sorted set into another key";
+    Zrevrange = "zrevrange", -4, READONLY, (1, 1, 1), Key, "sorted_set", "Return a range of members in a sorted set, by index, with scores ordered from high to low";
+    Zrangebyscore = "zrangebyscore", -4, READONLY, (1, 1, 1), Key, "sorted_set", "Return a range of members in a sorted set, by score";
+    Zrevrangebyscore = "zrevrangebyscore", -4, READONLY, (1, 1, 1), Key, "sorted_set", "Return a range of members in a sorted set, by score, with scores ordered from high to low";
+    Zrangebylex = "zrangebylex", -4, READONLY, (1, 1, 1), Key, "sorted_set", "Return a range of members in a sorted set, by lexicographical range";
+    Zrevrangebylex = "zrevrangebylex", -4, READONLY, (1, 1, 1), Key, "sorted_set", "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.";
+    Zrank = "zrank", 3, READONLY | FAST, (1, 1, 1), Key, "sorted_set", "Determine the index of a member in a sorted set";
+    Zrevrank = "zrevrank", 3, READONLY | FAST, (1, 1, 1), Key, "sorted_set", "Determine the index of a member in a sorted set, with scores ordered from high to low";
+    Zremrangebyrank = "zremrangebyrank", 4, WRITE, (1, 1, 1), Key, "sorted_set", "Remove all members in a sorted set within the given indexes";
+    Zremrangebyscore = "zremrangebyscore", 4, WRITE, (1, 1, 1), Key, "sorted_set", "Remove all members in a sorted set within the given scores";
+    Zremrangebylex = "zremrangebylex", 4, WRITE, (1, 1, 1), Key, "sorted_set", "Remove all members in a sorted set between the given lexicographical range";
+    Zpopmin = "zpopmin", -2, WRITE | FAST, (1, 1, 1), Key, "sorted_set", "Remove and return members with the lowest scores in a sorted set";
+    Zpopmax = "zpopmax", -2, WRITE | FAST, (1, 1, 1), Key, "sorted_set", "Remove and return members with the highest scores in a sorted set";
+    Zmpop = "zmpop", -4, WRITE | MOVABLE_KEYS, (0, 0, 0), Barrier, "sorted_set", "Remove and return members with scores in a sorted set";
+    Bzpopmin = "bzpopmin", -3, WRITE | FAST | BLOCKING, (1, -2, 1), Barrier, "sorted_set", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available";
+    Bzpopmax = "bzpopmax", -3, WRITE | FAST | BLOCKING, (1, -2, 1), Barrier, "sorted_set", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available";
+    Bzmpop = "bzmpop", -5, WRITE | MOVABLE_KEYS | BLOCKING, (0, 0, 0), Barrier, "sorted_set", "Remove and return members with scores in a sorted set or block until one is available";
+    Zrandmember = "zrandmember", -2, READONLY, (1, 1, 1), Key, "sorted_set", "Get one or multiple random elements from a sorted set";
+    Zscan = "zscan", -3, READONLY, (1, 1, 1), Key, "sorted_set", "Incrementally iterate sorted sets elements and associated scores";
+    Zunion = "zunion", -3, READONLY | MOVABLE_KEYS, (0, 0, 0), Barrier, "sorted_set", "Add multiple sorted sets";
+    Zinter = "zinter", -3, READONLY | MOVABLE_KEYS, (0, 0, 0), Barrier, "sorted_set", "Intersect multiple sorted sets";
+    Zdiff = "zdiff", -3, READONLY | MOVABLE_KEYS, (0, 0, 0), Barrier, "sorted_set", "Subtract multiple sorted sets";
+    Zunionstore = "zunionstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, (0, 0, 0), Barrier, "sorted_set", "Add multiple sorted sets and store the resulting sorted set in a new key";
+    Zinterstore = "zinterstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, (0, 0, 0), Barrier, "sorted_set", "Intersect multiple sorted sets and store the resulting sorted set in a new key";
+    Zdiffstore = "zdiffstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, (0, 0, 0), Barrier, "sorted_set", "Subtract multiple sorted sets and store the resulting sorted set in a new key";
+    Zintercard = "zintercard", -3, READONLY | MOVABLE_KEYS, (0, 0, 0), Barrier, "sorted_set", "Intersect multiple sorted sets and return the cardinality of the result";
     // scripting
     Eval = "eval", -3, NOSCRIPT | STALE, (0, 0, 0), Script, "scripting", "Executes a server-side Lua script.";
     Evalsha = "evalsha", -3, NOSCRIPT | STALE, (0, 0, 0), Script, "scripting", "Executes a server-side Lua script by SHA1 digest.";
@@ -567,10 +604,27 @@ fn frees_at_once(id: CmdId, args: &Args) -> bool {
 pub fn written_keys<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8])) {
     use CmdId::*;
     match id {
-        Sinterstore | Sunionstore | Sdiffstore if args.len() > 1 => f(args.get(1)),
+        Sinterstore | Sunionstore | Sdiffstore | Zunionstore | Zinterstore | Zdiffstore
+        | Zrangestore
+            if args.len() > 1 =>
+        {
+            f(args.get(1))
+        }
         Copy | Bitop if args.len() > 2 => f(args.get(2)),
         Pfmerge if args.len() > 1 => f(args.get(1)),
         _ => for_each_key(id, args, f),
+    }
+}
+
+/// Where the numkeys argument of a sorted-set command with movable keys is, and whether
+/// argument 1 is a destination key.
+fn zset_numkeys_at(id: CmdId) -> Option<(usize, bool)> {
+    use CmdId::*;
+    match id {
+        Zunion | Zinter | Zdiff | Zintercard | Zmpop => Some((1, false)),
+        Zunionstore | Zinterstore | Zdiffstore => Some((2, true)),
+        Bzmpop => Some((2, false)),
+        _ => None,
     }
 }
 
@@ -586,6 +640,17 @@ pub fn for_each_key<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8]))
     if id == CmdId::Sintercard {
         if let Ok((keys, _)) = sets::intercard_args(args) {
             keys.into_iter().for_each(f);
+        }
+        return;
+    }
+    if let Some((first, store)) = zset_numkeys_at(id) {
+        if args.len() > first {
+            if store {
+                f(args.get(1));
+            }
+            if let Some(n) = args::parse_i64(args.get(first)).filter(|n| *n > 0) {
+                (first + 1..(first + 1 + n as usize).min(args.len())).for_each(|i| f(args.get(i)));
+            }
         }
         return;
     }
@@ -615,7 +680,7 @@ pub fn for_each_key<'a>(id: CmdId, args: &Args<'a>, mut f: impl FnMut(&'a [u8]))
 /// a collection command by the store's own report (HSET of an existing field answers 0 and
 /// still changed it), others by their reply ([`modified`]).
 pub(crate) fn wrote(sh: &Shard, id: CmdId, args: &Args, reply: &[u8]) -> bool {
-    if matches!(id.spec().group, "hash" | "set" | "list") {
+    if matches!(id.spec().group, "hash" | "set" | "list" | "sorted_set") {
         sh.store.changes() != sh.changes_before
     } else {
         modified(id, args, reply)

@@ -297,6 +297,36 @@ pub fn after_write(
         Sinterstore | Sunionstore | Sdiffstore => {
             stored(sh, flags, id.spec().name.as_bytes(), key, now_ms)
         }
+        Zadd if args.iter().skip(2).any(|a| eq_ic(a, "incr")) => {
+            emit(sh, flags, ZSET, b"zincr", key, now_ms)
+        }
+        Zadd => emit(sh, flags, ZSET, b"zadd", key, now_ms),
+        Zincrby => emit(sh, flags, ZSET, b"zincr", key, now_ms),
+        Zrem => removed(sh, flags, ZSET, b"zrem", key, now_ms),
+        Zremrangebyrank => removed(sh, flags, ZSET, b"zremrangebyrank", key, now_ms),
+        Zremrangebyscore => removed(sh, flags, ZSET, b"zremrangebyscore", key, now_ms),
+        Zremrangebylex => removed(sh, flags, ZSET, b"zremrangebylex", key, now_ms),
+        Zpopmin => removed(sh, flags, ZSET, b"zpopmin", key, now_ms),
+        Zpopmax => removed(sh, flags, ZSET, b"zpopmax", key, now_ms),
+        Zunionstore | Zinterstore | Zdiffstore | Zrangestore => {
+            if sh.store.exists(key, now_ms) {
+                emit(sh, flags, ZSET, id.spec().name.as_bytes(), key, now_ms);
+            } else {
+                emit(sh, flags, GENERIC, b"del", key, now_ms);
+            }
+        }
+        Zmpop | Bzmpop | Bzpopmin | Bzpopmax => {
+            let max = match id {
+                Bzpopmax => true,
+                Bzpopmin => false,
+                _ => args.iter().any(|a| eq_ic(a, "max")),
+            };
+            if let Some(k) = popped_key(reply).or_else(|| popped_key3(reply)) {
+                let k = k.to_vec();
+                let ev: &[u8] = if max { b"zpopmax" } else { b"zpopmin" };
+                removed(sh, flags, ZSET, ev, &k, now_ms);
+            }
+        }
         Lpush | Lpushx => emit(sh, flags, LIST, b"lpush", key, now_ms),
         Rpush | Rpushx => emit(sh, flags, LIST, b"rpush", key, now_ms),
         Lpop => removed(sh, flags, LIST, b"lpop", key, now_ms),
@@ -336,6 +366,14 @@ pub fn after_write(
         }
         _ => {}
     }
+}
+
+/// The key at the head of a `[key, member, score]` reply (BZPOPMIN).
+fn popped_key3(reply: &[u8]) -> Option<&[u8]> {
+    let rest = reply.strip_prefix(b"*3\r\n$")?;
+    let nl = memchr::memchr(b'\r', rest)?;
+    let n: usize = std::str::from_utf8(&rest[..nl]).ok()?.parse().ok()?;
+    rest.get(nl + 2..nl + 2 + n)
 }
 
 /// The key at the head of a `[key, ...]` reply (BLPOP, LMPOP).

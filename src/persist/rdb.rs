@@ -375,6 +375,14 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value) {
                 encode_string(out, e);
             }
         }
+        Value::ZSet(items) => {
+            out.push(types::TYPE_ZSET_2);
+            encode_len(out, items.len() as u64);
+            for (m, s) in items {
+                encode_string(out, m);
+                out.extend(s.to_le_bytes());
+            }
+        }
         Value::Set(members) => {
             out.push(TYPE_SET);
             encode_len(out, members.len() as u64);
@@ -488,7 +496,7 @@ pub fn decode_string(bytes: &[u8]) -> Result<(Vec<u8>, usize), RdbError> {
 // Reader
 
 /// One string key loaded from an RDB file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// Database number from the last SELECTDB (0 if none).
     pub db: u64,
@@ -678,7 +686,11 @@ impl<R: Read> RdbReader<R> {
                 | types::TYPE_LIST
                 | types::TYPE_LIST_ZIPLIST
                 | types::TYPE_LIST_QUICKLIST
-                | types::TYPE_LIST_QUICKLIST_2 => {
+                | types::TYPE_LIST_QUICKLIST_2
+                | types::TYPE_ZSET
+                | types::TYPE_ZSET_2
+                | types::TYPE_ZSET_ZIPLIST
+                | types::TYPE_ZSET_LISTPACK => {
                     let key = self.string("key")?;
                     let value = self.value(op)?;
                     return Ok(Some(Entry {
@@ -756,6 +768,62 @@ impl<R: Read> RdbReader<R> {
             types::TYPE_HASH_ZIPLIST => {
                 let blob = self.string("hash ziplist")?;
                 Value::Hash(types::pairs(types::parse_ziplist(&blob).map_err(bad)?).map_err(bad)?)
+            }
+            types::TYPE_ZSET | types::TYPE_ZSET_2 => {
+                let n = self.plain_len("sorted set size")?;
+                let mut items = Vec::new();
+                let mut seen = hashbrown::HashSet::new();
+                for _ in 0..n {
+                    let m = self.string("sorted set member")?;
+                    let s = if t == types::TYPE_ZSET_2 {
+                        f64::from_le_bytes(self.array::<8>("sorted set score")?)
+                    } else {
+                        let [len] = self.array::<1>("sorted set score")?;
+                        match len {
+                            253 => f64::NAN,
+                            254 => f64::INFINITY,
+                            255 => f64::NEG_INFINITY,
+                            n => {
+                                let mut b = vec![0u8; n as usize];
+                                self.fill(&mut b, "sorted set score")?;
+                                std::str::from_utf8(&b)
+                                    .ok()
+                                    .and_then(|x| x.parse::<f64>().ok())
+                                    .ok_or_else(|| {
+                                        bad("a sorted set score that is not a number".into())
+                                    })?
+                            }
+                        }
+                    };
+                    if s.is_nan() {
+                        return Err(bad("a sorted set score that is NaN".into()));
+                    }
+                    if !seen.insert(m.clone()) {
+                        return Err(bad("a sorted set with a duplicate member".into()));
+                    }
+                    items.push((m, s));
+                }
+                Value::ZSet(items)
+            }
+            types::TYPE_ZSET_ZIPLIST | types::TYPE_ZSET_LISTPACK => {
+                let blob = self.string("sorted set blob")?;
+                let flat = if t == types::TYPE_ZSET_LISTPACK {
+                    types::parse_listpack(&blob)
+                } else {
+                    types::parse_ziplist(&blob)
+                }
+                .map_err(bad)?;
+                let pairs = types::pairs(flat).map_err(bad)?;
+                let mut items = Vec::with_capacity(pairs.len());
+                for (m, s) in pairs {
+                    let s = std::str::from_utf8(&s)
+                        .ok()
+                        .and_then(|x| x.parse::<f64>().ok())
+                        .filter(|x| !x.is_nan())
+                        .ok_or_else(|| bad("a sorted set score that is not a number".into()))?;
+                    items.push((m, s));
+                }
+                Value::ZSet(items)
             }
             types::TYPE_LIST => {
                 let n = self.plain_len("list length")?;

@@ -176,7 +176,7 @@ fn reads_opcodes_and_old_versions() {
 
 #[test]
 fn rejects_unsupported_types_with_offset() {
-    for t in [3u8, 9, 21, 0xF6, 0xF7] {
+    for t in [9u8, 15, 21, 0xF6, 0xF7] {
         let f = hand_file(10, &[0xFE, 0x00, t, 0x01, b'k'], None);
         match read_all(&f) {
             Err(RdbError::UnsupportedType { offset, type_byte }) => {

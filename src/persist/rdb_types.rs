@@ -9,13 +9,17 @@
 //! | 10 | LIST_ZIPLIST | one string: a ziplist of elements (Redis before 3.2) |
 //! | 14 | LIST_QUICKLIST | node count, then a ziplist string per node (Redis 3.2 to 6.2) |
 //! | 18 | LIST_QUICKLIST_2 | node count, then per node a container (1 plain, 2 packed) and a string: the element, or a listpack (Redis 7.0) |
+//! | 3 | ZSET | length, then member strings each with its score as a length-prefixed decimal (253 nan, 254 inf, 255 -inf) |
 //! | 4 | HASH | length, then field, value strings |
+//! | 5 | ZSET_2 | length, then member strings each with its score as 8 little-endian bytes |
+//! | 12 | ZSET_ZIPLIST | one string: a ziplist of member, score entries |
+//! | 17 | ZSET_LISTPACK | one string: a listpack of member, score entries (Redis 7.0) |
 //! | 11 | SET_INTSET | one string: an intset (u32 width, u32 count, little-endian integers) |
 //! | 13 | HASH_ZIPLIST | one string: a ziplist of field, value entries (Redis before 7.0) |
 //! | 16 | HASH_LISTPACK | one string: a listpack of field, value entries (Redis 7.0) |
 //! | 20 | SET_LISTPACK | one string: a listpack of members (Redis 7.2) |
 //!
-//! corekv writes LIST (1), SET (2) and HASH (4): every Redis since 2.0 loads them and converts small
+//! corekv writes LIST (1), SET (2), HASH (4) and ZSET_2 (5): every Redis since 2.0 loads them and converts small
 //! ones to its compact encodings itself, as corekv does when it loads any of the above.
 //!
 //! # Blobs are never trusted
@@ -29,6 +33,10 @@
 
 pub const TYPE_LIST: u8 = 1;
 pub const TYPE_SET: u8 = 2;
+pub const TYPE_ZSET: u8 = 3;
+pub const TYPE_ZSET_2: u8 = 5;
+pub const TYPE_ZSET_ZIPLIST: u8 = 12;
+pub const TYPE_ZSET_LISTPACK: u8 = 17;
 pub const TYPE_LIST_ZIPLIST: u8 = 10;
 pub const TYPE_LIST_QUICKLIST: u8 = 14;
 pub const TYPE_LIST_QUICKLIST_2: u8 = 18;

@@ -66,6 +66,8 @@ pub enum Enc {
     SetTable = 5,
     /// The index of a [`super::quick::List`] of packed chunks.
     ListChunks = 6,
+    /// The index of a [`super::sorted::ZSet`].
+    ZSetIndex = 7,
 }
 
 impl Enc {
@@ -77,6 +79,7 @@ impl Enc {
             4 => Enc::SetPack,
             5 => Enc::SetTable,
             6 => Enc::ListChunks,
+            7 => Enc::ZSetIndex,
             _ => return None,
         })
     }
@@ -86,6 +89,7 @@ impl Enc {
             Enc::HashPack | Enc::HashTable => Type::Hash,
             Enc::SetInts | Enc::SetPack | Enc::SetTable => Type::Set,
             Enc::ListChunks => Type::List,
+            Enc::ZSetIndex => Type::ZSet,
         }
     }
 
@@ -98,7 +102,10 @@ impl Enc {
 
     /// Whether the payload is an index into the object table.
     pub fn is_object(self) -> bool {
-        matches!(self, Enc::HashTable | Enc::SetTable | Enc::ListChunks)
+        matches!(
+            self,
+            Enc::HashTable | Enc::SetTable | Enc::ListChunks | Enc::ZSetIndex
+        )
     }
 
     /// OBJECT ENCODING's name.
@@ -109,6 +116,7 @@ impl Enc {
             Enc::SetInts => "intset",
             // Redis 7.0 names every list so, whatever its size.
             Enc::ListChunks => "quicklist",
+            Enc::ZSetIndex => "skiplist",
         }
     }
 }

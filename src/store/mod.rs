@@ -70,9 +70,11 @@ mod prefetch;
 mod quick;
 mod set;
 mod snapshot;
+mod sorted;
 mod strings;
 mod value;
 mod views;
+mod zset;
 
 #[cfg(test)]
 mod model_tests;
@@ -94,8 +96,10 @@ pub use evict::{Policy, WriteAdmission, SAMPLES as EVICTION_SAMPLES};
 pub use glob::glob_match;
 pub use quick::List;
 pub use snapshot::SnapEntry;
+pub use sorted::ZSet;
 pub use value::{Limits, Value, LAZY_FREE_THRESHOLD};
 pub use views::{HashView, Member, SetView};
+pub use zset::{score_text, ZAddFlags, ZAddResult};
 
 /// Largest string value (and key) in bytes, as Redis' proto-max-bulk-len.
 pub const MAX_STRING_LEN: usize = 512 * 1024 * 1024;

@@ -11,7 +11,7 @@
 use super::{Store, Value};
 
 /// One key as the snapshot saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SnapEntry {
     pub key: Vec<u8>,
     pub value: Value,

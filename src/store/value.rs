@@ -26,6 +26,7 @@ use super::dense::{make_pair, Dense};
 use super::entry::{Enc, Slot, Type};
 use super::pack::{self, ints};
 use super::quick::List;
+use super::sorted::ZSet;
 pub use super::views::{HashView, Member, SetView};
 use super::{Store, StoreError, MAX_STRING_LEN};
 
@@ -35,6 +36,8 @@ pub(super) enum Object {
     Table(Dense),
     /// A list's chunks (`store::quick`).
     List(List),
+    /// A sorted set (`store::sorted`).
+    ZSet(ZSet),
 }
 
 impl Object {
@@ -42,6 +45,7 @@ impl Object {
         match self {
             Object::Table(d) => d.heap(),
             Object::List(l) => l.heap(),
+            Object::ZSet(z) => z.heap(),
         }
     }
 
@@ -49,6 +53,7 @@ impl Object {
         match self {
             Object::Table(d) => d.len(),
             Object::List(l) => l.len(),
+            Object::ZSet(z) => z.len(),
         }
     }
 
@@ -56,6 +61,7 @@ impl Object {
         match self {
             Object::Table(d) => d.shed(n),
             Object::List(l) => l.shed(n),
+            Object::ZSet(z) => z.shed(n),
         }
     }
 
@@ -63,6 +69,7 @@ impl Object {
         match self {
             Object::Table(d) => d.remaining(),
             Object::List(l) => l.remaining(),
+            Object::ZSet(z) => z.remaining(),
         }
     }
 
@@ -70,6 +77,7 @@ impl Object {
         match self {
             Object::Table(d) => d.is_shed(),
             Object::List(l) => l.is_shed(),
+            Object::ZSet(z) => z.is_shed(),
         }
     }
 }
@@ -106,7 +114,7 @@ impl Default for Limits {
 }
 
 /// A value owned outside the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     String(Vec<u8>),
     /// Field, value pairs (distinct fields).
@@ -115,6 +123,8 @@ pub enum Value {
     Set(Vec<Vec<u8>>),
     /// Elements in order.
     List(Vec<Vec<u8>>),
+    /// Distinct members and their scores (never NaN).
+    ZSet(Vec<(Vec<u8>, f64)>),
 }
 
 impl Value {
@@ -124,6 +134,7 @@ impl Value {
             Value::Hash(_) => Type::Hash,
             Value::Set(_) => Type::Set,
             Value::List(_) => Type::List,
+            Value::ZSet(_) => Type::ZSet,
         }
     }
 
@@ -133,6 +144,7 @@ impl Value {
             Value::String(_) => 1,
             Value::Hash(p) => p.len(),
             Value::Set(m) | Value::List(m) => m.len(),
+            Value::ZSet(z) => z.len(),
         }
     }
 
@@ -167,6 +179,20 @@ impl Value {
                 for part in items.chunks(chunk) {
                     let mut args: Vec<&[u8]> = vec![b"RPUSH", key];
                     args.extend(part.iter().map(Vec::as_slice));
+                    emit(&args);
+                }
+            }
+            Value::ZSet(items) => {
+                for part in items.chunks(chunk) {
+                    let scores: Vec<Vec<u8>> = part
+                        .iter()
+                        .map(|(_, s)| super::zset::score_text(*s))
+                        .collect();
+                    let mut args: Vec<&[u8]> = vec![b"ZADD", key];
+                    for ((m, _), s) in part.iter().zip(&scores) {
+                        args.push(s);
+                        args.push(m);
+                    }
                     emit(&args);
                 }
             }
@@ -365,7 +391,11 @@ impl Store {
                 Some(Object::List(l)) => l.iter().map(<[u8]>::to_vec).collect(),
                 _ => Vec::new(),
             }),
-            Type::ZSet | Type::Stream => Value::Set(Vec::new()),
+            Type::ZSet => Value::ZSet(match self.object(idx) {
+                Some(Object::ZSet(z)) => z.iter().map(|(m, s)| (m.to_vec(), s)).collect(),
+                _ => Vec::new(),
+            }),
+            Type::Stream => Value::Set(Vec::new()),
         }
     }
 
@@ -400,6 +430,15 @@ impl Store {
             Value::String(v) => return self.insert(hash, key, v, expire_at).map(Some),
             Value::Hash(p) if p.is_empty() => return Ok(None),
             Value::Set(m) | Value::List(m) if m.is_empty() => return Ok(None),
+            Value::ZSet(z) if z.is_empty() => return Ok(None),
+            Value::ZSet(items) => {
+                let mut z = ZSet::new();
+                for (m, s) in items {
+                    z.insert(m, *s);
+                }
+                let o = self.new_object(Object::ZSet(z));
+                (Enc::ZSetIndex, o.to_le_bytes().to_vec())
+            }
             Value::List(items) => {
                 let l = List::from_items(items.iter().map(Vec::as_slice), self.limits.list_fill);
                 let o = self.new_object(Object::List(l));

@@ -40,6 +40,46 @@ fn bulk_of(r: &[u8]) -> Option<&[u8]> {
     rest.get(nl + 2..nl + 2 + n)
 }
 
+/// A RESP2 reply of bulk strings whose scores (every bulk that parses as a float after the
+/// key, in pop replies: `[key, member, score]` or `[key, [[member, score]...]]`) become RESP3
+/// doubles.
+fn to_resp3_scores(r: &[u8]) -> Vec<u8> {
+    // Walk the reply: arrays pass through, bulks alternate member/score after the key.
+    let mut out = Vec::with_capacity(r.len());
+    let mut i = 0;
+    let mut bulks = 0usize;
+    let nested = r.starts_with(b"*2\r\n");
+    while i < r.len() {
+        let nl = match memchr::memchr(b'\n', &r[i..]) {
+            Some(n) => i + n + 1,
+            None => break,
+        };
+        if r[i] == b'$' {
+            let n: usize = std::str::from_utf8(&r[i + 1..nl - 2])
+                .ok()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0);
+            let body = &r[nl..nl + n];
+            bulks += 1;
+            // The key is bulk 1; then member, score pairs.
+            let is_score = bulks > 1 && (bulks % 2 == 1);
+            let _ = nested;
+            if is_score {
+                out.push(b',');
+                out.extend_from_slice(body);
+                out.extend_from_slice(b"\r\n");
+            } else {
+                out.extend_from_slice(&r[i..nl + n + 2]);
+            }
+            i = nl + n + 2;
+        } else {
+            out.extend_from_slice(&r[i..nl]);
+            i = nl;
+        }
+    }
+    out
+}
+
 /// Passes a part's error reply on to the client, counted as the command's failure.
 fn pass_error(ctx: &Ctx, id: CmdId, r: &[u8], out: &mut Out) {
     ctx.shard.borrow_mut().stats.failed[id as usize] += 1;
@@ -196,6 +236,165 @@ impl Pipeline {
             }
         }
         reply::null_array(out);
+    }
+
+    /// ZMPOP over keys of several shards, and the one-shot BZPOPMIN / BZPOPMAX / BZMPOP (in
+    /// EXEC): the first key in order that holds members is popped.
+    pub(super) async fn zpop_across(
+        &mut self,
+        ctx: &Ctx,
+        id: CmdId,
+        args: &Args<'_>,
+        now: u64,
+        out: &mut Out,
+    ) {
+        use crate::cmd::zsets;
+        ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
+        let parsed = match id {
+            CmdId::Zmpop => zsets::mpop_args(args, 1),
+            CmdId::Bzmpop => {
+                blocking::timeout_ms(args.get(1), now).and_then(|_| zsets::mpop_args(args, 2))
+            }
+            _ => blocking::timeout_ms(args.get(args.len() - 1), now).map(|_| {
+                let keys = (1..args.len() - 1).map(|i| args.get(i)).collect();
+                (keys, id == CmdId::Bzpopmax, 1)
+            }),
+        };
+        let (keys, max, count) = match parsed {
+            Ok(p) => p,
+            Err(e) => return failed(ctx, id, &e, out),
+        };
+        let count = itoa::Buffer::new().format(count).as_bytes().to_vec();
+        let dir: &[u8] = if max { b"MAX" } else { b"MIN" };
+        let one = matches!(id, CmdId::Bzpopmin | CmdId::Bzpopmax);
+        let name: &[u8] = if one {
+            if max {
+                b"BZPOPMAX"
+            } else {
+                b"BZPOPMIN"
+            }
+        } else {
+            b"ZMPOP"
+        };
+        for k in keys {
+            let s = key_shard(k, self.shards);
+            let r = if one {
+                let pid = if max {
+                    CmdId::Bzpopmax
+                } else {
+                    CmdId::Bzpopmin
+                };
+                self.part_now(ctx, s, pid, &[name, k, b"0"], now).await
+            } else {
+                self.part_now(
+                    ctx,
+                    s,
+                    CmdId::Zmpop,
+                    &[&b"ZMPOP"[..], b"1", k, dir, b"COUNT", &count],
+                    now,
+                )
+                .await
+            };
+            if r.first() == Some(&b'-') {
+                return pass_error(ctx, id, &r, out);
+            }
+            if r.starts_with(b"*2\r\n") || r.starts_with(b"*3\r\n") {
+                // A part run here answers in RESP2 (another shard answers in the hop's
+                // protocol): a score in RESP3 is a double.
+                if out.resp3() && memchr::memmem::find(&r, b"\r\n,").is_none() {
+                    out.extend_from_slice(&to_resp3_scores(&r));
+                } else {
+                    out.extend_from_slice(&r);
+                }
+                return;
+            }
+        }
+        reply::null_array(out);
+    }
+
+    /// ZUNION / ZINTER / ZDIFF / ZINTERCARD, their STORE forms and ZRANGESTORE over keys of
+    /// several shards: fetch the inputs (the shards are held), compute here, store the result.
+    pub(super) async fn zsets_across(
+        &mut self,
+        ctx: &Ctx,
+        id: CmdId,
+        args: &Args<'_>,
+        now: u64,
+        out: &mut Out,
+    ) {
+        use crate::cmd::zsets::{self, Op};
+        ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
+        if id == CmdId::Zrangestore {
+            let spec = match zsets::range_spec(args, 3, zsets::Form::Store) {
+                Ok(s) => s,
+                Err(e) => return failed(ctx, id, &e, out),
+            };
+            let v = self.fetch_value(ctx, args.get(2), now).await;
+            let items = match zsets::select_value(v.as_ref(), &spec) {
+                Ok(i) => i,
+                Err(e) => return failed(ctx, id, &e, out),
+            };
+            return self.zstore_at(ctx, id, args.get(1), items, now, out).await;
+        }
+        let (op, store, card) = match id {
+            CmdId::Zunion => (Op::Union, false, false),
+            CmdId::Zinter => (Op::Inter, false, false),
+            CmdId::Zdiff => (Op::Diff, false, false),
+            CmdId::Zunionstore => (Op::Union, true, false),
+            CmdId::Zinterstore => (Op::Inter, true, false),
+            CmdId::Zdiffstore => (Op::Diff, true, false),
+            _ => (Op::Inter, false, true),
+        };
+        let first = if store { 2 } else { 1 };
+        let spec = match zsets::algebra_spec(args, first, op, store, card) {
+            Ok(s) => s,
+            Err(e) => return failed(ctx, id, &e, out),
+        };
+        let mut sources = Vec::with_capacity(spec.keys.len());
+        for k in spec.keys.clone() {
+            let v = self.fetch_value(ctx, k, now).await;
+            match zsets::source_of(v) {
+                Ok(s) => sources.push(s),
+                Err(e) => return failed(ctx, id, &e, out),
+            }
+        }
+        let result = zsets::combine(&spec, &sources);
+        if store {
+            return self.zstore_at(ctx, id, args.get(1), result, now, out).await;
+        }
+        zsets::answer(&spec, card, &result, out);
+    }
+
+    /// Key `k`'s value, from its shard.
+    async fn fetch_value(&mut self, ctx: &Ctx, k: &[u8], now: u64) -> Option<crate::store::Value> {
+        let s = key_shard(k, self.shards);
+        match self.one(ctx, s, ShardOp::Dump, &[b"", k], now).await {
+            ShardReply::Taken(Some((v, _))) => crate::persist::rdb::undump(&v),
+            _ => None,
+        }
+    }
+
+    /// Stores a computed sorted set at `dst` on its shard (replacing it; empty deletes it).
+    async fn zstore_at(
+        &mut self,
+        ctx: &Ctx,
+        id: CmdId,
+        dst: &[u8],
+        items: Vec<(Vec<u8>, f64)>,
+        now: u64,
+        out: &mut Out,
+    ) {
+        let n = items.len();
+        let payload = crate::persist::rdb::dump(&crate::store::Value::ZSet(items));
+        let s = key_shard(dst, self.shards);
+        let put = ShardOp::Put {
+            copy: false,
+            expire_at: u64::MAX,
+        };
+        if let ShardReply::Failed(e) = self.one(ctx, s, put, &[b"", dst, &payload], now).await {
+            return failed(ctx, id, &e, out);
+        }
+        reply::int(out, n as i64);
     }
 
     /// A BlockOn on shard `s` with `ticket`.
