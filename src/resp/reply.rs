@@ -256,6 +256,12 @@ pub fn format_g17(v: f64, buf: &mut Vec<u8>) {
         buf.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
         return;
     }
+    // Integral values below 2^53 print as the integer (what %.17g gives them), without the
+    // general path's formatting: scores are often counts or timestamps.
+    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        buf.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+        return;
+    }
     // Round to 17 significant digits once; the exponent decides the form, as in C.
     let sci = format!("{v:.16e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));

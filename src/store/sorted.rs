@@ -22,7 +22,7 @@ use std::cmp::Ordering;
 const CHUNK_MAX: usize = 256;
 
 /// Total order of (score, member): scores as numbers (never NaN), then member bytes.
-#[inline]
+#[cfg(test)]
 fn order(a: (f64, &[u8]), b: (f64, &[u8])) -> Ordering {
     a.0.partial_cmp(&b.0)
         .unwrap_or(Ordering::Equal)
@@ -36,7 +36,11 @@ pub struct ZSet {
     free: Vec<u32>,
     index: HashTable<u32>,
     hasher: ahash::RandomState,
-    chunks: Vec<Vec<u32>>,
+    /// (score, slab position), sorted by (score, member): a comparison reads the member only
+    /// on a tie of scores.
+    chunks: Vec<Vec<(f64, u32)>>,
+    /// Sum of the chunks' capacities (entries).
+    chunk_cap: usize,
     len: usize,
     /// Bytes of the members' allocations.
     bytes: usize,
@@ -57,6 +61,7 @@ impl ZSet {
             index: HashTable::new(),
             hasher: ahash::RandomState::new(),
             chunks: Vec::new(),
+            chunk_cap: 0,
             len: 0,
             bytes: 0,
             shed_count: 0,
@@ -77,7 +82,7 @@ impl ZSet {
             + self.free.capacity() * 4
             + self.index.capacity() * 5
             + self.chunks.capacity() * 24
-            + self.chunks.iter().map(|c| c.capacity() * 4).sum::<usize>()
+            + self.chunk_cap * std::mem::size_of::<(f64, u32)>()
             + self.bytes
     }
 
@@ -103,47 +108,63 @@ impl ZSet {
         self.find(member).map(|p| self.at(p).0)
     }
 
+    /// Whether entry `e` orders before (score, member).
+    #[inline]
+    fn before(&self, e: (f64, u32), key: (f64, &[u8])) -> bool {
+        match e.0.partial_cmp(&key.0) {
+            Some(Ordering::Less) => true,
+            Some(Ordering::Greater) => false,
+            _ => self.at(e.1).1 < key.1,
+        }
+    }
+
     /// Where (score, member) is or would go: (chunk, place in chunk).
     fn locate(&self, key: (f64, &[u8])) -> (usize, usize) {
-        let c = self.chunks.partition_point(|ch| {
-            order(self.at(*ch.last().expect("no empty chunk")), key) == Ordering::Less
-        });
+        let c = self
+            .chunks
+            .partition_point(|ch| self.before(*ch.last().expect("no empty chunk"), key));
         if c == self.chunks.len() {
             return match self.chunks.last() {
                 Some(ch) => (c - 1, ch.len()),
                 None => (0, 0),
             };
         }
-        let i = self.chunks[c].partition_point(|&p| order(self.at(p), key) == Ordering::Less);
+        let i = self.chunks[c].partition_point(|&e| self.before(e, key));
         (c, i)
     }
 
     fn place(&mut self, pos: u32) {
-        let key = self.at(pos);
-        let (key_s, key_m) = (key.0, key.1.to_vec());
-        let (c, i) = self.locate((key_s, &key_m));
+        let (c, i) = self.locate(self.at(pos));
+        let score = self.at(pos).0;
         if self.chunks.is_empty() {
             self.chunks.push(Vec::with_capacity(8));
+            self.chunk_cap += 8;
         }
-        self.chunks[c].insert(i, pos);
+        let before = self.chunks[c].capacity();
+        self.chunks[c].insert(i, (score, pos));
+        self.chunk_cap = self.chunk_cap + self.chunks[c].capacity() - before;
         if self.chunks[c].len() > CHUNK_MAX {
+            let before = self.chunks[c].capacity();
             let tail = self.chunks[c].split_off(CHUNK_MAX / 2);
+            self.chunk_cap = self.chunk_cap + self.chunks[c].capacity() + tail.capacity() - before;
             self.chunks.insert(c + 1, tail);
         }
     }
 
     fn unplace(&mut self, pos: u32) {
-        let key = self.at(pos);
-        let (key_s, key_m) = (key.0, key.1.to_vec());
-        let (c, i) = self.locate((key_s, &key_m));
-        debug_assert_eq!(self.chunks[c][i], pos);
+        let (c, i) = self.locate(self.at(pos));
+        debug_assert_eq!(self.chunks[c][i].1, pos);
+        let before = self.chunks[c].capacity();
         self.chunks[c].remove(i);
         if self.chunks[c].is_empty() {
             self.chunks.remove(c);
-        } else if self.chunks[c].len() < CHUNK_MAX / 8 && self.chunks[c].capacity() > CHUNK_MAX / 2
-        {
+            self.chunk_cap -= before;
+            return;
+        }
+        if self.chunks[c].len() < CHUNK_MAX / 8 && self.chunks[c].capacity() > CHUNK_MAX / 2 {
             self.chunks[c].shrink_to_fit();
         }
+        self.chunk_cap = self.chunk_cap + self.chunks[c].capacity() - before;
     }
 
     /// Sets `member`'s score; true when it was new.
@@ -229,7 +250,7 @@ impl ZSet {
     /// Member and score at rank `r`.
     pub fn nth(&self, r: usize) -> Option<(&[u8], f64)> {
         let (c, i) = self.by_rank(r)?;
-        let (s, m) = self.at(self.chunks[c][i]);
+        let (s, m) = self.at(self.chunks[c][i].1);
         Some((m, s))
     }
 
@@ -240,7 +261,7 @@ impl ZSet {
             .iter()
             .enumerate()
             .flat_map(move |(k, ch)| ch[if k == 0 { i } else { 0 }..].iter())
-            .map(|&p| {
+            .map(|&(_, p)| {
                 let (s, m) = self.at(p);
                 (m, s)
             })
@@ -261,7 +282,7 @@ impl ZSet {
                 let _ = c;
                 ch[..end].iter().rev()
             })
-            .map(|&p| {
+            .map(|&(_, p)| {
                 let (s, m) = self.at(p);
                 (m, s)
             })
@@ -277,11 +298,11 @@ impl ZSet {
         let below = |s: f64| if exclusive { s <= min } else { s < min };
         let c = self
             .chunks
-            .partition_point(|ch| below(self.at(*ch.last().expect("chunk")).0));
+            .partition_point(|ch| below(ch.last().expect("chunk").0));
         if c == self.chunks.len() {
             return self.len;
         }
-        let i = self.chunks[c].partition_point(|&p| below(self.at(p).0));
+        let i = self.chunks[c].partition_point(|&(s, _)| below(s));
         self.chunks[..c].iter().map(Vec::len).sum::<usize>() + i
     }
 
@@ -291,11 +312,11 @@ impl ZSet {
         let below = |m: &[u8]| if exclusive { m <= min } else { m < min };
         let c = self
             .chunks
-            .partition_point(|ch| below(self.at(*ch.last().expect("chunk")).1));
+            .partition_point(|ch| below(self.at(ch.last().expect("chunk").1).1));
         if c == self.chunks.len() {
             return self.len;
         }
-        let i = self.chunks[c].partition_point(|&p| below(self.at(p).1));
+        let i = self.chunks[c].partition_point(|&(_, p)| below(self.at(p).1));
         self.chunks[..c].iter().map(Vec::len).sum::<usize>() + i
     }
 
@@ -319,6 +340,7 @@ impl ZSet {
         }
         if self.slots.is_empty() {
             self.chunks = Vec::new();
+            self.chunk_cap = 0;
             self.index = HashTable::new();
             self.free = Vec::new();
         }

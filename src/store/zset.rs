@@ -112,7 +112,10 @@ impl Store {
             None => self.new_zset(h, key)?,
         };
         let mut res = ZAddResult::default();
+        // The effect is built only while the log wants it.
+        let logging = self.effects.is_some();
         let mut effect: Vec<Vec<u8>> = vec![b"ZADD".to_vec(), key.to_vec()];
+        let mut changed = false;
         let mut nan = false;
         self.with_zset(idx, |z| {
             for &(score, member) in items {
@@ -149,11 +152,14 @@ impl Store {
                     }
                     Some(_) => continue,
                 }
-                effect.push(score_text(new));
-                effect.push(member.to_vec());
+                changed = true;
+                if logging {
+                    effect.push(score_text(new));
+                    effect.push(member.to_vec());
+                }
             }
         });
-        if effect.len() > 2 {
+        if changed {
             self.changed(|| effect);
         }
         self.drop_if_empty(h, idx);
