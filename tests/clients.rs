@@ -71,6 +71,22 @@ fn redis_py_locks_and_scripts() {
     }
 }
 
+/// A job queue on lists with blocking pops, a leaderboard on sorted sets and unique-visitor
+/// counts with HyperLogLog, through redis-py in RESP3 and RESP2.
+#[test]
+fn redis_py_queues_leaderboards_and_visitor_counts() {
+    if !have_tool("python3") || !have_python_module("redis") {
+        return;
+    }
+    for text in run_client(
+        "python3",
+        "tests/clients/redis_py_collections.py",
+        "redis-py",
+    ) {
+        assert!(text.contains("ok"), "{text}");
+    }
+}
+
 fn have_node_modules() -> bool {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node_modules");
     let ok = have_tool("node")
