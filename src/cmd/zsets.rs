@@ -625,6 +625,9 @@ pub fn zrandmember(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
                 "value is out of range, value must between -9223372036854775807 and 9223372036854775807",
             ));
         }
+        if a.len() == 4 && c < -(i64::MAX / 2) {
+            return Err(CmdError::Plain("value is out of range"));
+        }
         Some(c)
     } else {
         None
@@ -651,10 +654,20 @@ pub fn zrandmember(sh: &mut Shard, a: &Args, now: u64, out: &mut Out) -> R {
             reply::bulk(out, m);
         }
         Some(c) if c < 0 => {
-            let items: Vec<(&[u8], f64)> = (0..c.unsigned_abs())
-                .filter_map(|_| z.nth((next() % n as u64) as usize))
-                .collect();
-            write_range(out, &items, withscores);
+            // Written as drawn (no list of picks first), like the other random commands.
+            let k = c.unsigned_abs() as usize;
+            let resp3 = out.resp3();
+            reply::array(out, if withscores && !resp3 { k * 2 } else { k });
+            for _ in 0..k {
+                let (m, s) = z.nth((next() % n as u64) as usize).unwrap_or((b"", 0.0));
+                if withscores && resp3 {
+                    reply::array(out, 2);
+                }
+                reply::bulk(out, m);
+                if withscores {
+                    reply::double(out, s);
+                }
+            }
         }
         Some(c) => {
             let c = (c as usize).min(n);
