@@ -83,6 +83,8 @@ mod test_util;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_effects;
+#[cfg(test)]
 mod tests_types;
 #[cfg(test)]
 mod tests_walks;
