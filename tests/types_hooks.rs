@@ -20,6 +20,118 @@ fn events(r: &mut Raw, n: usize) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Lists and sorted sets: redis-server 7.0.15's events for the same script, key by key.
+#[test]
+fn list_and_sorted_set_writes_notify_as_redis_does() {
+    each(|s| {
+        let mut c = s.raw();
+        let mut sub = s.raw();
+        check(
+            &mut c,
+            &["CONFIG", "SET", "notify-keyspace-events", "KEA"],
+            "+OK\r\n",
+        );
+        sub.call(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+        for cmd in [
+            vec!["RPUSH", "l", "a", "b", "c"],
+            vec!["LPUSH", "l", "z"],
+            vec!["LPUSHX", "l", "y"],
+            vec!["RPUSHX", "nol", "y"],
+            vec!["LSET", "l", "0", "Y"],
+            vec!["LINSERT", "l", "BEFORE", "a", "i"],
+            vec!["LREM", "l", "1", "i"],
+            vec!["LTRIM", "l", "1", "-1"],
+            vec!["LPOP", "l"],
+            vec!["RPOP", "l", "1"],
+            vec!["RPUSH", "m", "1", "2"],
+            vec!["LMOVE", "m", "n", "LEFT", "RIGHT"],
+            vec!["RPOPLPUSH", "m", "n"],
+            vec!["LMPOP", "1", "n", "LEFT", "COUNT", "5"],
+            vec!["BLPOP", "l", "0"],
+            vec!["LPOP", "l", "9"],
+            vec!["ZADD", "zs", "1", "a", "2", "b", "3", "c"],
+            vec!["ZADD", "zs", "1", "a"],
+            vec!["ZINCRBY", "zs", "1", "a"],
+            vec!["ZADD", "zs", "INCR", "1", "b"],
+            vec!["ZREM", "zs", "c"],
+            vec!["ZPOPMIN", "zs"],
+            vec!["ZADD", "zs", "5", "x", "6", "y"],
+            vec!["ZREMRANGEBYRANK", "zs", "0", "0"],
+            vec!["ZREMRANGEBYSCORE", "zs", "5", "5"],
+            vec!["ZADD", "zs", "0", "p", "0", "q"],
+            vec!["ZREMRANGEBYLEX", "zs", "[p", "[p"],
+            vec!["ZUNIONSTORE", "zu", "1", "zs"],
+            vec!["ZINTERSTORE", "zu", "1", "nozs"],
+            vec!["ZRANGESTORE", "zr", "zs", "0", "-1"],
+            vec!["ZMPOP", "1", "zs", "MAX"],
+            vec!["BZPOPMIN", "zs", "0"],
+            vec!["ZPOPMAX", "zr"],
+        ] {
+            let rep = c.call(&cmd);
+            assert!(!rep.starts_with('-'), "{cmd:?}: {rep}");
+        }
+        let got = events(&mut sub, 37);
+        // redis-server 7.0.15's events for this script.
+        let want: Vec<(&str, &str)> = vec![
+            ("rpush", "l"),
+            ("lpush", "l"),
+            ("lpush", "l"),
+            ("lset", "l"),
+            ("linsert", "l"),
+            ("lrem", "l"),
+            ("ltrim", "l"),
+            ("lpop", "l"),
+            ("rpop", "l"),
+            ("rpush", "m"),
+            ("rpush", "n"),
+            ("lpop", "m"),
+            ("lpush", "n"),
+            ("rpop", "m"),
+            ("del", "m"),
+            ("lpop", "n"),
+            ("del", "n"),
+            ("lpop", "l"),
+            ("lpop", "l"),
+            ("del", "l"),
+            ("zadd", "zs"),
+            ("zincr", "zs"),
+            ("zincr", "zs"),
+            ("zrem", "zs"),
+            ("zpopmin", "zs"),
+            ("zadd", "zs"),
+            ("zremrangebyrank", "zs"),
+            ("zremrangebyscore", "zs"),
+            ("zadd", "zs"),
+            ("zremrangebylex", "zs"),
+            ("zunionstore", "zu"),
+            ("del", "zu"),
+            ("zrangestore", "zr"),
+            ("zpopmax", "zs"),
+            ("zpopmin", "zs"),
+            ("del", "zs"),
+            ("zpopmax", "zr"),
+        ];
+        for key in ["l", "m", "n", "zs", "zu", "zr"] {
+            let mine: Vec<&str> = got
+                .iter()
+                .filter(|(_, k)| k == key)
+                .map(|(e, _)| e.as_str())
+                .collect();
+            let theirs: Vec<&str> = want
+                .iter()
+                .filter(|(_, k)| *k == key)
+                .map(|(e, _)| *e)
+                .collect();
+            assert_eq!(mine, theirs, "events on {key} at {} shards", s.shards);
+        }
+        if s.shards == 1 {
+            let all: Vec<(&str, &str)> =
+                got.iter().map(|(e, k)| (e.as_str(), k.as_str())).collect();
+            assert_eq!(all, want);
+        }
+    });
+}
+
 #[test]
 fn hash_and_set_writes_notify_as_redis_does() {
     each(|s| {

@@ -341,10 +341,11 @@ pub fn after_write(
             } else {
                 (false, true)
             };
-            let pop: &[u8] = if from_left { b"lpop" } else { b"rpop" };
-            removed(sh, flags, LIST, pop, key, now_ms);
+            // Redis notifies the push to the destination first, then the pop.
             let push: &[u8] = if to_left { b"lpush" } else { b"rpush" };
             emit(sh, flags, LIST, push, args.get(2), now_ms);
+            let pop: &[u8] = if from_left { b"lpop" } else { b"rpop" };
+            removed(sh, flags, LIST, pop, key, now_ms);
         }
         Blpop | Brpop | Lmpop | Blmpop => {
             let left = match id {

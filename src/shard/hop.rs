@@ -91,6 +91,10 @@ pub enum ShardOp {
     Unblock { client: u64 },
     /// CLIENT UNBLOCK: unblocks `client` if it is a connection of this core: `Count` 1 or 0.
     UnblockClient { client: u64, error: bool },
+    /// Stores the sorted set DUMP-encoded in `args[2]` at `args[1]` (replacing it; empty
+    /// deletes it) as the cross-shard ZUNIONSTORE family's last step, notifying `args[3]`
+    /// (the command's event): `Done` or `Failed`.
+    ZStore,
 }
 
 impl ShardOp {
@@ -496,6 +500,32 @@ pub fn run_internal(sh: &mut Shard, op: ShardOp, a: &Args, now: u64) -> ShardRep
         ShardOp::Clients => ShardReply::Text(cmd::server::client_lines(sh)),
         ShardOp::Kill => ShardReply::Count(cmd::connection::shard_kill(sh, a)),
         ShardOp::BlockOn { .. } => ShardReply::Count(0),
+        ShardOp::ZStore => {
+            let Some(crate::store::Value::ZSet(items)) = crate::persist::rdb::undump(a.get(2))
+            else {
+                return ShardReply::Failed(CmdError::Internal("a moved value did not decode"));
+            };
+            let before = sh.store.changes();
+            if let Err(e) = sh.store.zstore(a.get(1), &items, now) {
+                return ShardReply::Failed(e.into());
+            }
+            // The log records the key's new state whole (DEL, then ZADD chunks).
+            sh.store.take_effects();
+            if sh.store.changes() != before {
+                cmd::after_write(sh, &[a.get(1)], now);
+                let notify = cmd::notify::flags();
+                if notify != 0 {
+                    if items.is_empty() {
+                        let g = cmd::notify::GENERIC;
+                        cmd::notify::emit(sh, notify, g, b"del", a.get(1), now);
+                    } else {
+                        let z = cmd::notify::ZSET;
+                        cmd::notify::emit(sh, notify, z, a.get(3), a.get(1), now);
+                    }
+                }
+            }
+            ShardReply::Done
+        }
         ShardOp::Unblock { client } => {
             if let Some(id) = CmdId::lookup(a.get(0)) {
                 if let Ok(keys) = cmd::blocking::wait_keys(id, a) {

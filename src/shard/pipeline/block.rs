@@ -387,11 +387,11 @@ impl Pipeline {
         let n = items.len();
         let payload = crate::persist::rdb::dump(&crate::store::Value::ZSet(items));
         let s = key_shard(dst, self.shards);
-        let put = ShardOp::Put {
-            copy: false,
-            expire_at: u64::MAX,
-        };
-        if let ShardReply::Failed(e) = self.one(ctx, s, put, &[b"", dst, &payload], now).await {
+        let event = id.spec().name.as_bytes();
+        if let ShardReply::Failed(e) = self
+            .one(ctx, s, ShardOp::ZStore, &[b"", dst, &payload, event], now)
+            .await
+        {
             return failed(ctx, id, &e, out);
         }
         reply::int(out, n as i64);
