@@ -284,6 +284,16 @@ pub fn lmove(sh: &mut Shard, a: &Args, sides: (bool, bool), now: u64, out: &mut 
 
 /// What LMPOP / BLMPOP (`first`: index of numkeys) asks: keys, LEFT, count.
 pub fn mpop_args<'a>(a: &Args<'a>, first: usize) -> Result<(Vec<&'a [u8]>, bool, usize), CmdError> {
+    mpop_args_with(a, first, side)
+}
+
+/// The shape LMPOP and ZMPOP share: numkeys at `first`, the keys, a side that `which` reads
+/// (LEFT|RIGHT, MIN|MAX, as `which` reads it), then `[COUNT count]`.
+pub fn mpop_args_with<'a>(
+    a: &Args<'a>,
+    first: usize,
+    which: fn(&[u8]) -> Result<bool, CmdError>,
+) -> Result<(Vec<&'a [u8]>, bool, usize), CmdError> {
     let numkeys = match parse_i64(a.get(first)) {
         Some(n) if n > 0 => n as usize,
         _ => return Err(CmdError::Plain("numkeys should be greater than 0")),
@@ -293,7 +303,7 @@ pub fn mpop_args<'a>(a: &Args<'a>, first: usize) -> Result<(Vec<&'a [u8]>, bool,
         return Err(CmdError::Syntax);
     }
     let keys = (first + 1..dir_at).map(|i| a.get(i)).collect();
-    let left = side(a.get(dir_at))?;
+    let left = which(a.get(dir_at))?;
     let mut count = None;
     let mut i = dir_at + 1;
     while i < a.len() {

@@ -545,36 +545,16 @@ pub fn zpop(sh: &mut Shard, a: &Args, max: bool, now: u64, out: &mut Out) -> R {
 
 /// What ZMPOP / BZMPOP (`first`: index of numkeys) asks: keys, MAX, count.
 pub fn mpop_args<'a>(a: &Args<'a>, first: usize) -> Result<(Vec<&'a [u8]>, bool, usize), CmdError> {
-    let numkeys = match parse_i64(a.get(first)) {
-        Some(n) if n > 0 => n as usize,
-        _ => return Err(CmdError::Plain("numkeys should be greater than 0")),
-    };
-    if numkeys > a.len().saturating_sub(first + 2) {
-        return Err(CmdError::Syntax);
-    }
-    let at = first + 1 + numkeys;
-    let keys = (first + 1..at).map(|i| a.get(i)).collect();
-    let max = if eq_ic(a.get(at), "max") {
-        true
-    } else if eq_ic(a.get(at), "min") {
-        false
-    } else {
-        return Err(CmdError::Syntax);
-    };
-    let mut count = None;
-    let mut i = at + 1;
-    while i < a.len() {
-        if eq_ic(a.get(i), "count") && i + 1 < a.len() && count.is_none() {
-            count = Some(match parse_i64(a.get(i + 1)) {
-                Some(c) if c > 0 => c as usize,
-                _ => return Err(CmdError::Plain("count should be greater than 0")),
-            });
-            i += 2;
+    let max = |b: &[u8]| {
+        if eq_ic(b, "max") {
+            Ok(true)
+        } else if eq_ic(b, "min") {
+            Ok(false)
         } else {
-            return Err(CmdError::Syntax);
+            Err(CmdError::Syntax)
         }
-    }
-    Ok((keys, max, count.unwrap_or(1)))
+    };
+    super::lists::mpop_args_with(a, first, max)
 }
 
 /// ZMPOP numkeys key... MIN|MAX [COUNT count] (and one-shot BZMPOP, `first` 2): keys here.
