@@ -308,6 +308,7 @@ fn blocking_semantics(s: &Server) {
         // Every client but this one: only the blocked one is unblocked.
         let me = int_of(&mut r, &["CLIENT", "ID"]).to_string();
         let list = r.call(&["CLIENT", "LIST"]);
+        assert_eq!(list.matches("flags=b").count(), 1, "{list}");
         let ids: Vec<String> = list
             .lines()
             .filter_map(|l| l.split_whitespace().find_map(|f| f.strip_prefix("id=")))

@@ -108,6 +108,8 @@ pub struct ClientInfo {
     pub resp3: bool,
     /// Channels, patterns and shard channels subscribed (CLIENT LIST's sub, psub, ssub).
     pub subscriptions: (usize, usize, usize),
+    /// Waiting in a blocking command (CLIENT LIST's `b` flag).
+    pub blocked: bool,
 }
 
 impl ClientInfo {
@@ -121,11 +123,12 @@ impl ClientInfo {
             self.name,
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.last_ms) / 1000,
-            match (self.subscriptions != (0, 0, 0), self.multi.is_some()) {
-                (true, true) => "Px",
-                (true, false) => "P",
-                (false, true) => "x",
-                (false, false) => "N",
+            match (self.subscriptions != (0, 0, 0), self.multi.is_some(), self.blocked) {
+                (_, _, true) => "b",
+                (true, true, _) => "Px",
+                (true, false, _) => "P",
+                (false, true, _) => "x",
+                (false, false, _) => "N",
             },
             self.subscriptions.0,
             self.subscriptions.1,

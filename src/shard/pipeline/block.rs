@@ -512,11 +512,15 @@ impl Pipeline {
         let mut now = now;
         loop {
             let ticket: Ticket = Arc::new(AtomicBool::new(false));
-            ctx.shard
-                .borrow_mut()
-                .blocking
-                .here
-                .insert(self.client_id, (ticket.clone(), home, resp3));
+            {
+                let mut sh = ctx.shard.borrow_mut();
+                sh.blocking
+                    .here
+                    .insert(self.client_id, (ticket.clone(), home, resp3));
+                if let Some(c) = sh.clients.get(&self.client_id) {
+                    c.borrow_mut().blocked = true;
+                }
+            }
             let mut answer: Option<Vec<u8>> = None;
             let mut registered = Vec::new();
             let mut incoming = false;
@@ -615,7 +619,13 @@ impl Pipeline {
     /// Forgets this client's registrations on `shards` and its entry among this core's
     /// blocked clients.
     async fn unblock(&mut self, ctx: &Ctx, args: &Args<'_>, shards: &[usize], now: u64) {
-        ctx.shard.borrow_mut().blocking.here.remove(&self.client_id);
+        {
+            let mut sh = ctx.shard.borrow_mut();
+            sh.blocking.here.remove(&self.client_id);
+            if let Some(c) = sh.clients.get(&self.client_id) {
+                c.borrow_mut().blocked = false;
+            }
+        }
         let a: Vec<&[u8]> = args.iter().collect();
         for &s in shards {
             let op = ShardOp::Unblock {
