@@ -98,16 +98,19 @@ impl Pipeline {
             self.lmove_across(ctx, id, args, now, out).await
         } else if matches!(
             id,
-            Some(CmdId::Lmpop | CmdId::Blmpop | CmdId::Blpop | CmdId::Brpop)
+            Some(
+                CmdId::Lmpop
+                    | CmdId::Blmpop
+                    | CmdId::Blpop
+                    | CmdId::Brpop
+                    | CmdId::Zmpop
+                    | CmdId::Bzmpop
+                    | CmdId::Bzpopmin
+                    | CmdId::Bzpopmax
+            )
         ) {
             let id = id.unwrap_or(CmdId::Lmpop);
-            self.lpop_across(ctx, id, args, now, out).await
-        } else if matches!(
-            id,
-            Some(CmdId::Zmpop | CmdId::Bzmpop | CmdId::Bzpopmin | CmdId::Bzpopmax)
-        ) {
-            let id = id.unwrap_or(CmdId::Zmpop);
-            self.zpop_across(ctx, id, args, now, out).await
+            self.mpop_across(ctx, id, args, now, out).await
         } else if let Some(id) = id.filter(|id| id.spec().group == "sorted_set") {
             self.zsets_across(ctx, id, args, now, out).await
         } else if id == Some(CmdId::Smove) {

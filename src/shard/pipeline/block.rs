@@ -176,71 +176,10 @@ impl Pipeline {
         reply::bulk(out, &e);
     }
 
-    /// LMPOP over keys of several shards, and the one-shot BLPOP / BRPOP / BLMPOP (in EXEC):
-    /// the first key in order that holds elements is popped.
-    pub(super) async fn lpop_across(
-        &mut self,
-        ctx: &Ctx,
-        id: CmdId,
-        args: &Args<'_>,
-        now: u64,
-        out: &mut Out,
-    ) {
-        ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
-        let parsed = match id {
-            CmdId::Lmpop => lists::mpop_args(args, 1),
-            CmdId::Blmpop => {
-                blocking::timeout_ms(args.get(1), now).and_then(|_| lists::mpop_args(args, 2))
-            }
-            _ => blocking::timeout_ms(args.get(args.len() - 1), now).map(|_| {
-                let keys = (1..args.len() - 1).map(|i| args.get(i)).collect();
-                (keys, id == CmdId::Blpop, 1)
-            }),
-        };
-        let (keys, left, count) = match parsed {
-            Ok(p) => p,
-            Err(e) => return failed(ctx, id, &e, out),
-        };
-        let count = itoa::Buffer::new().format(count).as_bytes().to_vec();
-        let dir: &[u8] = if left { b"LEFT" } else { b"RIGHT" };
-        for k in keys {
-            let s = key_shard(k, self.shards);
-            let r = self
-                .part_now(
-                    ctx,
-                    s,
-                    CmdId::Lmpop,
-                    &[&b"LMPOP"[..], b"1", k, dir, b"COUNT", &count],
-                    now,
-                )
-                .await;
-            if r.first() == Some(&b'-') {
-                return pass_error(ctx, id, &r, out);
-            }
-            if r.starts_with(b"*2\r\n") {
-                if matches!(id, CmdId::Lmpop | CmdId::Blmpop) {
-                    out.extend_from_slice(&r);
-                } else {
-                    // [key, [element]] -> [key, element]
-                    let body = &r[4..];
-                    if let Some(key) = bulk_of(body) {
-                        let framed = 1 + key.len().to_string().len() + 2 + key.len() + 2;
-                        let rest = &body[framed.min(body.len())..];
-                        let elem = rest.strip_prefix(b"*1\r\n").unwrap_or(rest);
-                        reply::array(out, 2);
-                        reply::bulk(out, key);
-                        out.extend_from_slice(elem);
-                    }
-                }
-                return;
-            }
-        }
-        reply::null_array(out);
-    }
-
-    /// ZMPOP over keys of several shards, and the one-shot BZPOPMIN / BZPOPMAX / BZMPOP (in
-    /// EXEC): the first key in order that holds members is popped.
-    pub(super) async fn zpop_across(
+    /// LMPOP / ZMPOP over keys of several shards, and the one-shot BLPOP, BRPOP, BLMPOP,
+    /// BZPOPMIN, BZPOPMAX, BZMPOP (in EXEC): the first key in order that holds data is popped,
+    /// by its shard running the command's one-key form.
+    pub(super) async fn mpop_across(
         &mut self,
         ctx: &Ctx,
         id: CmdId,
@@ -249,51 +188,45 @@ impl Pipeline {
         out: &mut Out,
     ) {
         use crate::cmd::zsets;
+        use CmdId::*;
         ctx.shard.borrow_mut().stats.calls[id as usize] += 1;
+        let zset = matches!(id, Zmpop | Bzmpop | Bzpopmin | Bzpopmax);
+        let single = matches!(id, Blpop | Brpop | Bzpopmin | Bzpopmax);
+        let timeout = |i: usize| blocking::timeout_ms(args.get(i), now);
         let parsed = match id {
-            CmdId::Zmpop => zsets::mpop_args(args, 1),
-            CmdId::Bzmpop => {
-                blocking::timeout_ms(args.get(1), now).and_then(|_| zsets::mpop_args(args, 2))
-            }
-            _ => blocking::timeout_ms(args.get(args.len() - 1), now).map(|_| {
+            Lmpop => lists::mpop_args(args, 1),
+            Zmpop => zsets::mpop_args(args, 1),
+            Blmpop => timeout(1).and_then(|_| lists::mpop_args(args, 2)),
+            Bzmpop => timeout(1).and_then(|_| zsets::mpop_args(args, 2)),
+            _ => timeout(args.len() - 1).map(|_| {
                 let keys = (1..args.len() - 1).map(|i| args.get(i)).collect();
-                (keys, id == CmdId::Bzpopmax, 1)
+                (keys, false, 1)
             }),
         };
-        let (keys, max, count) = match parsed {
+        let (keys, side, count) = match parsed {
             Ok(p) => p,
             Err(e) => return failed(ctx, id, &e, out),
         };
         let count = itoa::Buffer::new().format(count).as_bytes().to_vec();
-        let dir: &[u8] = if max { b"MAX" } else { b"MIN" };
-        let one = matches!(id, CmdId::Bzpopmin | CmdId::Bzpopmax);
-        let name: &[u8] = if one {
-            if max {
-                b"BZPOPMAX"
-            } else {
-                b"BZPOPMIN"
-            }
+        let dir: &[u8] = match (zset, side) {
+            (false, true) => b"LEFT",
+            (false, false) => b"RIGHT",
+            (true, true) => b"MAX",
+            (true, false) => b"MIN",
+        };
+        let (multi_id, multi_name): (CmdId, &[u8]) = if zset {
+            (Zmpop, b"ZMPOP")
         } else {
-            b"ZMPOP"
+            (Lmpop, b"LMPOP")
         };
         for k in keys {
             let s = key_shard(k, self.shards);
-            let r = if one {
-                let pid = if max {
-                    CmdId::Bzpopmax
-                } else {
-                    CmdId::Bzpopmin
-                };
-                self.part_now(ctx, s, pid, &[name, k, b"0"], now).await
+            let r = if single {
+                self.part_now(ctx, s, id, &[args.get(0), k, b"0"], now)
+                    .await
             } else {
-                self.part_now(
-                    ctx,
-                    s,
-                    CmdId::Zmpop,
-                    &[&b"ZMPOP"[..], b"1", k, dir, b"COUNT", &count],
-                    now,
-                )
-                .await
+                let part: [&[u8]; 6] = [multi_name, b"1", k, dir, b"COUNT", &count];
+                self.part_now(ctx, s, multi_id, &part, now).await
             };
             if r.first() == Some(&b'-') {
                 return pass_error(ctx, id, &r, out);
@@ -301,7 +234,7 @@ impl Pipeline {
             if r.starts_with(b"*2\r\n") || r.starts_with(b"*3\r\n") {
                 // A part run here answers in RESP2 (another shard answers in the hop's
                 // protocol): a score in RESP3 is a double.
-                if out.resp3() && memchr::memmem::find(&r, b"\r\n,").is_none() {
+                if zset && out.resp3() && memchr::memmem::find(&r, b"\r\n,").is_none() {
                     out.extend_from_slice(&to_resp3_scores(&r));
                 } else {
                     out.extend_from_slice(&r);
