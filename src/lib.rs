@@ -39,6 +39,15 @@
 //! forwarder (`shard::fanout`), in order. A subscriber that does not read is closed at its
 //! output buffer limit; nobody else waits for it.
 //!
+//! ## Blocked clients
+//! A BLPOP-style command with nothing to pop registers its client on the shards of its keys
+//! (FIFO per key) and its connection waits, holding nothing (`shard::pipeline::block`). A write
+//! that gives a waited-on key data wakes that shard's serving task, which pops for the
+//! longest-waiting client once the write's command, transaction or script is over and sends the
+//! reply to the client's core (`cmd::blocking`). A client waiting on several shards is served
+//! exactly once through one ticket, an atomic flag its registrations share: the one piece of
+//! state two cores touch, and only for blocked clients.
+//!
 //! ## Ownership rules
 //! - A shard's data is touched only by its own core: no Mutex, RwLock or shared map on the data
 //!   path. Cross-core work is messages.
