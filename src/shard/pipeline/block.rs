@@ -9,7 +9,7 @@
 //! - an answer: a shard that won the ticket served the client from its serving task
 //!   ([`serve`]) and sent the reply back on the reply mesh to the connection's waiter slot;
 //! - the deadline: the connection wins the ticket itself and answers the timeout's null;
-//! - its socket closing: it wins the ticket and answers nothing.
+//! - its socket closing, or the server shutting down: it wins the ticket and answers nothing.
 //!
 //! If the connection loses the race for the ticket, an answer is on its way and it waits for
 //! it. Either way it then unregisters from the other shards, so a closed or timed-out client
@@ -498,8 +498,12 @@ impl Pipeline {
                             None => std::future::pending().await,
                         }
                     };
+                    // The socket closing, or the server shutting down.
                     let gone = async {
-                        (&mut closed).await;
+                        futures_lite::future::or(async { (&mut closed).await }, async {
+                            let _ = ctx.stop_signal.acquire(1).await;
+                        })
+                        .await;
                         Woke::Closed
                     };
                     woke = futures_lite::future::or(
