@@ -66,11 +66,16 @@ fn list_and_sorted_set_writes_notify_as_redis_does() {
             vec!["ZMPOP", "1", "zs", "MAX"],
             vec!["BZPOPMIN", "zs", "0"],
             vec!["ZPOPMAX", "zr"],
+            // Keys named like the side arguments.
+            vec!["RPUSH", "left", "a", "b"],
+            vec!["LMPOP", "1", "left", "RIGHT"],
+            vec!["ZADD", "max", "1", "a", "2", "b"],
+            vec!["ZMPOP", "1", "max", "MIN"],
         ] {
             let rep = c.call(&cmd);
             assert!(!rep.starts_with('-'), "{cmd:?}: {rep}");
         }
-        let got = events(&mut sub, 37);
+        let got = events(&mut sub, 41);
         // redis-server 7.0.15's events for this script.
         let want: Vec<(&str, &str)> = vec![
             ("rpush", "l"),
@@ -110,8 +115,12 @@ fn list_and_sorted_set_writes_notify_as_redis_does() {
             ("zpopmin", "zs"),
             ("del", "zs"),
             ("zpopmax", "zr"),
+            ("rpush", "left"),
+            ("rpop", "left"),
+            ("zadd", "max"),
+            ("zpopmin", "max"),
         ];
-        for key in ["l", "m", "n", "zs", "zu", "zr"] {
+        for key in ["l", "m", "n", "zs", "zu", "zr", "left", "max"] {
             let mine: Vec<&str> = got
                 .iter()
                 .filter(|(_, k)| k == key)

@@ -319,7 +319,11 @@ pub fn after_write(
             let max = match id {
                 Bzpopmax => true,
                 Bzpopmin => false,
-                _ => args.iter().any(|a| eq_ic(a, "max")),
+                // The side as the command parsed it (a key may be named "max").
+                _ => {
+                    let first = if id == Zmpop { 1 } else { 2 };
+                    super::zsets::mpop_args(args, first).is_ok_and(|(_, max, _)| max)
+                }
             };
             if let Some(k) = popped_key(reply).or_else(|| popped_key3(reply)) {
                 let k = k.to_vec();
@@ -351,7 +355,10 @@ pub fn after_write(
             let left = match id {
                 Blpop => true,
                 Brpop => false,
-                _ => args.iter().any(|a| eq_ic(a, "left")),
+                _ => {
+                    let first = if id == Lmpop { 1 } else { 2 };
+                    super::lists::mpop_args(args, first).is_ok_and(|(_, left, _)| left)
+                }
             };
             if let Some(k) = popped_key(reply) {
                 let k = k.to_vec();
